@@ -1,0 +1,1 @@
+"""Alliance: the domain. Models and services; imports neither Starlette nor arq."""

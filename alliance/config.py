@@ -1,0 +1,49 @@
+"""Settings read from the environment, with defaults that work on a fresh laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    data_dir: Path
+    https_only: bool
+    default_language: str
+
+
+def _secret_key(data_dir: Path) -> str:
+    """SECRET_KEY from the environment, else one kept in data/ so every local process shares it."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret.key"
+    if not path.exists():
+        # Several processes may start at once: create exclusively, the loser reads the winner's key.
+        try:
+            with open(path, "x") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("ALLIANCE_DATA_DIR", DEFAULT_DATA_DIR))
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL") or f"sqlite://{data_dir / 'alliance.sqlite3'}",
+        redis_url=os.environ.get("REDIS_URL") or None,
+        secret_key=_secret_key(data_dir),
+        data_dir=data_dir,
+        https_only=os.environ.get("ALLIANCE_HTTPS", "") in {"1", "true", "yes"},
+        default_language=os.environ.get("ALLIANCE_LANGUAGE", "zh_CN"),
+    )

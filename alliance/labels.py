@@ -1,0 +1,84 @@
+"""Human labels for codes, through gettext. Templates show `label(code)`; the code itself stays in data."""
+
+from __future__ import annotations
+
+from alliance.i18n import lazy_gettext as _l
+
+LABELS = {
+    # roles
+    "admin": _l("Administrator"),
+    "coordinator": _l("Coordinator"),
+    "community_worker": _l("Community worker"),
+    "partner_admin": _l("Partner administrator"),
+    "dispatcher": _l("Dispatcher"),
+    "volunteer": _l("Volunteer"),
+    "household": _l("Household"),
+    # flags
+    "MEDICAL_EXPENSE": _l("Large medical expense"),
+    "INCOME_DROP": _l("Sudden income drop"),
+    "DISABILITY": _l("Disability"),
+    "BREADWINNER_DECEASED": _l("Breadwinner deceased"),
+    "ELDERLY_ALONE": _l("Elderly living alone"),
+    "SUBSISTENCE_ALLOWANCE": _l("Subsistence allowance (dibao)"),
+    "LOW_INCOME": _l("Marginal low income"),
+    "SPECIAL_HARDSHIP": _l("Special hardship (tekun)"),
+    "UNEMPLOYED": _l("Unemployed"),
+    "CHILD_AT_RISK": _l("Child at risk"),
+    "DISASTER": _l("Disaster"),
+    # needs
+    "TELECOM_DISCOUNT": _l("Telecom discount"),
+    "HOME_CARE": _l("Home care"),
+    "HOME_REPAIR": _l("Home repair and accessibility"),
+    "HEALTH_SUPPORT": _l("Health support"),
+    "VOCATIONAL_TRAINING": _l("Vocational training"),
+    "JOB_PLACEMENT": _l("Job placement"),
+    "EDUCATION_SUPPORT": _l("Education support"),
+    "PSYCHOLOGICAL_SUPPORT": _l("Psychological support"),
+    "LEGAL_AID": _l("Legal aid"),
+    "BENEFITS_HELP": _l("Help applying for benefits"),
+    # accessibility
+    "BLIND": _l("Blind"),
+    "LOW_VISION": _l("Low vision"),
+    "DEAF": _l("Deaf"),
+    "WHEELCHAIR": _l("Wheelchair user"),
+    "COGNITIVE": _l("Cognitive disability"),
+    "BEDRIDDEN": _l("Bedridden"),
+    # contact preference
+    "SMS": _l("Text message"),
+    "VOICE": _l("Voice call"),
+    "COMMUNITY_WORKER": _l("Through the community worker"),
+    # partner kinds and statuses
+    "telecom": _l("Telecom operator"),
+    "volunteer_team": _l("Volunteer team"),
+    "training_provider": _l("Training provider"),
+    "employment_service": _l("Employment service"),
+    "service_provider": _l("Service provider"),
+    "social_organisation": _l("Social organisation"),
+    "pending": _l("Pending approval"),
+    "approved": _l("Approved"),
+    "suspended": _l("Suspended"),
+    # request statuses
+    "open": _l("Open"),
+    "claimed": _l("Claimed"),
+    "scheduled": _l("Scheduled"),
+    "in_service": _l("In service"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+    # delivery and precision
+    "home_visit": _l("Home visit"),
+    "venue_event": _l("Event at a venue"),
+    "exact": _l("Exact position"),
+    "address": _l("From the address"),
+    "region": _l("Region centre only"),
+    # region levels
+    "city": _l("City"),
+    "district": _l("District or county"),
+    "town": _l("Town or sub-district"),
+    "community": _l("Community or village"),
+}
+
+
+def label(code: object) -> str:
+    key = str(code)
+    found = LABELS.get(key)
+    return str(found) if found is not None else key

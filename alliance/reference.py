@@ -1,0 +1,40 @@
+"""Reference data every database needs: need categories and the default flag -> need rules."""
+
+from __future__ import annotations
+
+from alliance.codes import DEFAULT_FLAG_NEEDS, NeedCode
+from alliance.models import FlagNeedRule, NeedCategory
+
+NEED_NAMES: dict[NeedCode, tuple[str, str]] = {
+    NeedCode.TELECOM_DISCOUNT: ("通信资费优惠", "Telecom discount"),
+    NeedCode.HOME_CARE: ("居家照护", "Home care"),
+    NeedCode.HOME_REPAIR: ("居家维修与无障碍改造", "Home repair and accessibility"),
+    NeedCode.HEALTH_SUPPORT: ("健康支持", "Health support"),
+    NeedCode.VOCATIONAL_TRAINING: ("职业技能培训", "Vocational training"),
+    NeedCode.JOB_PLACEMENT: ("就业帮扶", "Job placement"),
+    NeedCode.EDUCATION_SUPPORT: ("教育支持", "Education support"),
+    NeedCode.PSYCHOLOGICAL_SUPPORT: ("心理疏导", "Psychological support"),
+    NeedCode.LEGAL_AID: ("法律援助", "Legal aid"),
+    NeedCode.BENEFITS_HELP: ("政策申办帮助", "Help applying for benefits"),
+}
+
+
+async def ensure_reference_data() -> None:
+    """Idempotent: inserts what is missing, never overwrites an admin's edits to the rules."""
+    for code, (name_zh, name_en) in NEED_NAMES.items():
+        await NeedCategory.get_or_create(code=code, defaults={"name_zh": name_zh, "name_en": name_en})
+    if not await FlagNeedRule.exists():
+        await FlagNeedRule.bulk_create(
+            [
+                FlagNeedRule(flag=flag, need_id=need)
+                for flag, needs in DEFAULT_FLAG_NEEDS.items()
+                for need in needs
+            ]
+        )
+
+
+async def rules_by_flag() -> dict[str, set[str]]:
+    rules: dict[str, set[str]] = {}
+    for flag, need in await FlagNeedRule.all().values_list("flag", "need_id"):
+        rules.setdefault(str(flag), set()).add(str(need))
+    return rules

@@ -1,0 +1,1 @@
+"""The web edge: Starlette app, routes, templates and the command line."""

@@ -1,0 +1,126 @@
+"""The Starlette application. Stateless: sessions are signed cookies, limits live in the database,
+jobs go through Redis, so any number of these processes can serve behind one load balancer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from alliance import db
+from alliance.config import Settings, load_settings
+from alliance.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.i18n import gettext as _
+from web import jobs
+from web.auth import LoginRequired
+from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
+from web.routes import admin, api, auth, coordinator, home, partner, people
+from web.security import CSRFMiddleware, LanguageMiddleware, SecureHeadersMiddleware
+from web.templating import build_environment, render
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_MAX_AGE = 12 * 3600
+
+
+async def _login_required(request: Request, _exc: Exception) -> Response:
+    target = f"/login?next={request.url.path}"
+    if is_htmx(request):
+        return hx_redirect(target)
+    return RedirectResponse(target, status_code=303)
+
+
+def _error_page(status: int, message: str):
+    async def handler(request: Request, _exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return PlainTextResponse(message, status_code=status)
+        response = render(request, "error.html", {"status": status, "message": message}, status_code=status)
+        if is_htmx(request):
+            # Show the refusal in the page's message area instead of swapping it into a table cell.
+            hx_retarget(response, "#messages")
+        return response
+
+    return handler
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    return await _error_page(403, _("You do not have access to this page or action."))(request, exc)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return await _error_page(404, _("Not found, or not in your area."))(request, exc)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidInput)
+    message = "; ".join(f"{field}: {text}" for field, text in exc.errors.items())
+    return await _error_page(422, message)(request, exc)
+
+
+def create_app(settings: Settings | None = None, *, manage_database: bool = False) -> Starlette:
+    """`manage_database`: connect and close the ORM in the lifespan (servers); tests connect it themselves."""
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_database:
+            await db.connect(settings.database_url)
+        try:
+            yield
+        finally:
+            await jobs.close(app)
+            if manage_database:
+                await db.disconnect()
+
+    middleware = [
+        Middleware(SecureHeadersMiddleware),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie="alliance_session",
+            max_age=SESSION_MAX_AGE,
+            same_site="lax",
+            https_only=settings.https_only,
+        ),
+        Middleware(CSRFMiddleware),
+        Middleware(LanguageMiddleware, default_language=settings.default_language),
+    ]
+    routes = [
+        *auth.routes,
+        *home.routes,
+        *coordinator.routes,
+        *partner.routes,
+        *admin.routes,
+        *people.routes,
+        *api.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            LoginRequired: _login_required,
+            PermissionDenied: _forbidden,
+            NotFound: _not_found,
+            InvalidInput: _invalid,
+            404: _not_found,
+        },
+    )
+    app.state.settings = settings
+    app.state.templates = build_environment()
+    app.state.arq = None
+    app.state.redis = None
+    return app
+
+
+def asgi() -> Starlette:
+    """Factory for `uvicorn --factory web.app:asgi` (several worker processes)."""
+    return create_app(manage_database=True)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from alliance.access import Action, require
+from alliance.codes import FlagCode, NeedCode
+from alliance.households import HouseholdFilters, household_detail, list_households, regions_for_filter
+from web.auth import client_address, require_principal
+from web.templating import render
+
+
+def _filters(request: Request) -> HouseholdFilters:
+    params = request.query_params
+    page = params.get("page", "1")
+    return HouseholdFilters(
+        region_code=params.get("region", "").strip(),
+        flag=params.get("flag", "") if params.get("flag", "") in FlagCode.__members__ else "",
+        need=params.get("need", "") if params.get("need", "") in NeedCode.__members__ else "",
+        search=params.get("q", "").strip()[:64],
+        page=int(page) if page.isdigit() else 1,
+    )
+
+
+async def households(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_HOUSEHOLDS)
+    result = await list_households(principal, _filters(request))
+    return render(
+        request,
+        "coordinator/households.html",
+        {
+            "result": result,
+            "regions": await regions_for_filter(principal),
+            "flag_codes": list(FlagCode),
+            "need_codes": list(NeedCode),
+        },
+        block="results",
+    )
+
+
+async def household(request: Request) -> Response:
+    principal = await require_principal(request)
+    detail = await household_detail(principal, request.path_params["household_id"], client_address(request))
+    return render(request, "coordinator/household.html", {"detail": detail})
+
+
+routes = [
+    Route("/households", households, methods=["GET"], name="households"),
+    Route("/households/{household_id:int}", household, methods=["GET"], name="household"),
+]

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from datetime import date
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from alliance.access import Action, get_visible, require
+from alliance.codes import DeliveryMode, FlagCode, NeedCode
+from alliance.errors import InvalidInput
+from alliance.models import Region
+from alliance.partners import (
+    OfferingForm,
+    PartnerProfileForm,
+    offerings_of,
+    projects_for_year,
+    save_offering,
+    update_partner_profile,
+)
+from web.auth import require_principal
+from web.htmx_hooks import hx_redirect
+from web.templating import render
+
+
+async def profile(request: Request) -> Response:
+    principal = await require_principal(request)
+    partner = await get_visible(principal, Action.VIEW_PARTNER, principal.partner_id or 0)
+    await partner.fetch_related("region")
+    return render(request, "partner/profile.html", {"partner": partner, "errors": {}, "saved": False})
+
+
+async def profile_submit(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.EDIT_PARTNER_PROFILE)
+    form = await request.form()
+    values = PartnerProfileForm(
+        description=str(form.get("description", "")),
+        contact_name=str(form.get("contact_name", "")),
+        contact_phone=str(form.get("contact_phone", "")),
+    )
+    partner = await get_visible(principal, Action.EDIT_PARTNER_PROFILE, principal.partner_id or 0)
+    await partner.fetch_related("region")
+    try:
+        partner = await update_partner_profile(principal, values)
+        await partner.fetch_related("region")
+        return render(
+            request, "partner/profile.html", {"partner": partner, "errors": {}, "saved": True}, block="form"
+        )
+    except InvalidInput as invalid:
+        return render(
+            request,
+            "partner/profile.html",
+            {"partner": partner, "errors": invalid.errors, "saved": False, "values": values},
+            block="form",
+            status_code=422,
+        )
+
+
+async def offerings(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_OFFERINGS)
+    return render(request, "partner/offerings.html", {"offerings": await offerings_of(principal)})
+
+
+def _offering_form(form: FormData) -> OfferingForm:
+    codes = " ".join(str(value) for value in form.getlist("region_codes"))
+    return OfferingForm(
+        title=str(form.get("title", "")),
+        description=str(form.get("description", "")),
+        need=str(form.get("need", "")),
+        project_id=str(form.get("project_id", "")),
+        eligibility_flags=tuple(str(value) for value in form.getlist("eligibility_flags")),
+        base_lat=str(form.get("base_lat", "")),
+        base_lon=str(form.get("base_lon", "")),
+        radius_km=str(form.get("radius_km", "")),
+        region_codes=tuple(code for code in codes.replace(",", " ").split() if code),
+        monthly_capacity=str(form.get("monthly_capacity", "0")),
+        delivery_mode=str(form.get("delivery_mode", DeliveryMode.HOME_VISIT)),
+        active=form.get("active") == "on",
+    )
+
+
+async def _editor(
+    request: Request, values: OfferingForm, errors: dict, offering_id: int | None, status: int = 200
+):
+    return render(
+        request,
+        "partner/offering_form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "offering_id": offering_id,
+            "need_codes": list(NeedCode),
+            "flag_codes": list(FlagCode),
+            "delivery_modes": list(DeliveryMode),
+            "projects": await projects_for_year(date.today().year),
+        },
+        block="form",
+        status_code=status,
+    )
+
+
+async def offering_new(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.EDIT_OFFERINGS)
+    return await _editor(request, OfferingForm(), {}, None)
+
+
+async def offering_edit(request: Request) -> Response:
+    principal = await require_principal(request)
+    offering = await get_visible(principal, Action.EDIT_OFFERINGS, request.path_params["offering_id"])
+    region_codes = await Region.filter(offerings__id=offering.id).values_list("code", flat=True)
+    values = OfferingForm(
+        title=offering.title,
+        description=offering.description,
+        need=str(offering.need_id),
+        project_id=str(offering.project_id or ""),
+        eligibility_flags=tuple(offering.eligibility_flags or ()),
+        base_lat="" if offering.base_lat is None else str(offering.base_lat),
+        base_lon="" if offering.base_lon is None else str(offering.base_lon),
+        radius_km="" if offering.radius_km is None else str(offering.radius_km),
+        region_codes=tuple(region_codes),
+        monthly_capacity=str(offering.monthly_capacity),
+        delivery_mode=str(offering.delivery_mode),
+        active=offering.active,
+    )
+    return await _editor(request, values, {}, offering.id)
+
+
+async def offering_save(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.EDIT_OFFERINGS)
+    offering_id = request.path_params.get("offering_id")
+    values = _offering_form(await request.form())
+    try:
+        await save_offering(principal, values, offering_id)
+    except InvalidInput as invalid:
+        return await _editor(request, values, invalid.errors, offering_id, status=422)
+    return hx_redirect("/partner/offerings", request)
+
+
+routes = [
+    Route("/partner", profile, methods=["GET"], name="partner_profile"),
+    Route("/partner", profile_submit, methods=["POST"], name="partner_profile_submit"),
+    Route("/partner/offerings", offerings, methods=["GET"], name="offerings"),
+    Route("/partner/offerings/new", offering_new, methods=["GET"], name="offering_new"),
+    Route("/partner/offerings/new", offering_save, methods=["POST"], name="offering_create"),
+    Route("/partner/offerings/{offering_id:int}/edit", offering_edit, methods=["GET"], name="offering_edit"),
+    Route(
+        "/partner/offerings/{offering_id:int}/edit", offering_save, methods=["POST"], name="offering_update"
+    ),
+]

@@ -1,0 +1,65 @@
+"""Jinja2 with gettext, rendering either a whole page or one block of it (jinja2-fragments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2_fragments import render_block
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from alliance import i18n
+from alliance.labels import label
+from alliance.timeutil import to_local
+from web.htmx_hooks import vary_on_htmx, wants_fragment
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+HTMX_VERSION = "2.0.11"
+
+
+def _local_time(moment: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    local = to_local(moment)
+    return local.strftime(fmt) if local else ""
+
+
+def build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        enable_async=False,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        label=label,
+        languages=i18n.LANGUAGES,
+        current_language=i18n.current_language,
+        htmx_file=f"vendor/htmx-{HTMX_VERSION}.min.js",
+    )
+    env.filters["local_time"] = _local_time
+    return env
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The whole page, or only `block` when HTMX asked for a piece of the page."""
+    env: Environment = request.app.state.templates
+    full_context = {
+        "request": request,
+        "principal": getattr(request.state, "principal", None),
+        "csrf_token": request.scope.get("csrf_token", ""),
+        **(context or {}),
+    }
+    if block and wants_fragment(request):
+        content = render_block(env, template, block, full_context)
+    else:
+        content = env.get_template(template).render(full_context)
+    return vary_on_htmx(HTMLResponse(content, status_code=status_code))  # type: ignore[return-value]
