@@ -12,11 +12,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from alliance.codes import PARTNER_ROLES, Role
 from alliance.errors import NotFound, PermissionDenied
-from alliance.models import Household, Offering, Partner, Region, User, Volunteer
+from alliance.models import (
+    AllocationProposal,
+    Household,
+    IntakeBatchRegion,
+    Match,
+    Offering,
+    Partner,
+    PartnerToken,
+    ProposalItem,
+    Region,
+    ServiceRequest,
+    TransferRequest,
+    User,
+    Volunteer,
+)
 
 
 class Action(StrEnum):
@@ -28,16 +43,64 @@ class Action(StrEnum):
     REVIEW_PARTNERS = "review_partners"
     VIEW_OWN_VOLUNTEER = "view_own_volunteer"
     VIEW_OWN_HOUSEHOLD = "view_own_household"
+    EDIT_NEED_RULES = "edit_need_rules"
+    VIEW_INTAKE = "view_intake"
+    MERGE_HOUSEHOLDS = "merge_households"
+    VIEW_GAPS = "view_gaps"
+    PROPOSE_ALLOCATION = "propose_allocation"
+    RESPOND_PROPOSALS = "respond_proposals"
+    # Claims (alliance/claims.py): the board of open matched requests; claiming (and asking for a
+    # transfer of) a request matched to the partner; holding one (release, contact details);
+    # a coordinator's assign / move; closing; answering transfers; the partner's API tokens.
+    VIEW_BOARD = "view_board"
+    CLAIM_REQUESTS = "claim_requests"
+    HOLD_REQUESTS = "hold_requests"
+    ASSIGN_REQUESTS = "assign_requests"
+    CLOSE_REQUESTS = "close_requests"
+    DECIDE_TRANSFERS = "decide_transfers"
+    MANAGE_API_TOKENS = "manage_api_tokens"
 
+
+_PARTNER_CLAIM_ACTIONS = (
+    Action.VIEW_BOARD,
+    Action.CLAIM_REQUESTS,
+    Action.HOLD_REQUESTS,
+    Action.CLOSE_REQUESTS,
+    Action.DECIDE_TRANSFERS,
+)
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.ADMIN: frozenset(Action) - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD},
-    Role.COORDINATOR: frozenset({Action.VIEW_HOUSEHOLDS, Action.REVIEW_PARTNERS, Action.VIEW_PARTNER}),
+    # Answering a proposal claims for a partner: partner staff only.
+    Role.ADMIN: frozenset(Action)
+    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS},
+    Role.COORDINATOR: frozenset(
+        {
+            Action.VIEW_HOUSEHOLDS,
+            Action.REVIEW_PARTNERS,
+            Action.VIEW_PARTNER,
+            Action.VIEW_INTAKE,
+            Action.MERGE_HOUSEHOLDS,
+            Action.VIEW_GAPS,
+            Action.PROPOSE_ALLOCATION,
+            Action.ASSIGN_REQUESTS,
+            Action.CLOSE_REQUESTS,
+        }
+    ),
     Role.COMMUNITY_WORKER: frozenset({Action.VIEW_HOUSEHOLDS}),
     Role.PARTNER_ADMIN: frozenset(
-        {Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE, Action.VIEW_OFFERINGS, Action.EDIT_OFFERINGS}
+        {
+            Action.VIEW_PARTNER,
+            Action.EDIT_PARTNER_PROFILE,
+            Action.VIEW_OFFERINGS,
+            Action.EDIT_OFFERINGS,
+            Action.RESPOND_PROPOSALS,
+            *_PARTNER_CLAIM_ACTIONS,
+            Action.MANAGE_API_TOKENS,
+        }
     ),
-    Role.DISPATCHER: frozenset({Action.VIEW_PARTNER, Action.VIEW_OFFERINGS}),
+    Role.DISPATCHER: frozenset(
+        {Action.VIEW_PARTNER, Action.VIEW_OFFERINGS, Action.RESPOND_PROPOSALS, *_PARTNER_CLAIM_ACTIONS}
+    ),
     Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER}),
     Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD}),
 }
@@ -94,11 +157,20 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
     """The rows `action` may touch for this principal, as a query to refine further."""
     require(principal, action)
     role = principal.role
-    if action == Action.VIEW_HOUSEHOLDS:
+    if action in (Action.VIEW_HOUSEHOLDS, Action.MERGE_HOUSEHOLDS):
         query = Household.all()
         if role == Role.ADMIN:
             return query
         if role in (Role.COORDINATOR, Role.COMMUNITY_WORKER) and principal.region_path:
+            return query.filter(region__path__startswith=principal.region_path)
+        return _nothing(query)
+    if action == Action.VIEW_INTAKE:
+        # Intake batches are seen through their per-region slices: a coordinator sees the slices
+        # (counts, refused rows) of their subtree; rows with an unknown region only an admin sees.
+        query = IntakeBatchRegion.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
             return query.filter(region__path__startswith=principal.region_path)
         return _nothing(query)
     if action == Action.VIEW_OWN_HOUSEHOLD:
@@ -121,6 +193,59 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         if principal.is_partner_staff:
             return query.filter(partner_id=principal.partner_id or 0)
         return _nothing(query)
+    if action == Action.VIEW_GAPS:
+        query = ServiceRequest.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(household__region__path__startswith=principal.region_path)
+        return _nothing(query)
+    if action == Action.PROPOSE_ALLOCATION:
+        query = AllocationProposal.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(region__path__startswith=principal.region_path)
+        return _nothing(query)
+    if action == Action.RESPOND_PROPOSALS:
+        return ProposalItem.filter(partner_id=principal.partner_id or 0)
+    if action in (Action.VIEW_BOARD, Action.CLAIM_REQUESTS, Action.HOLD_REQUESTS):
+        query = ServiceRequest.all()
+        if action == Action.VIEW_BOARD:
+            query = query.filter(status="open")
+        if role == Role.ADMIN:
+            return query
+        if not principal.is_partner_staff:
+            return _nothing(query)
+        partner_id = principal.partner_id or 0
+        if action == Action.HOLD_REQUESTS:
+            return query.filter(claimed_by_id=partner_id)
+        # Before a claim a partner sees only the requests matched to its offerings (never the rest).
+        matched = Q(id__in=Subquery(Match.filter(partner_id=partner_id).values("request_id")))
+        if action == Action.VIEW_BOARD:
+            return query.filter(matched)
+        asked = Q(id__in=Subquery(TransferRequest.filter(to_partner_id=partner_id).values("request_id")))
+        return query.filter(matched | asked | Q(claimed_by_id=partner_id))
+    if action in (Action.ASSIGN_REQUESTS, Action.CLOSE_REQUESTS):
+        query = ServiceRequest.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(household__region__path__startswith=principal.region_path)
+        if action == Action.CLOSE_REQUESTS and principal.is_partner_staff:
+            return query.filter(claimed_by_id=principal.partner_id or 0)
+        return _nothing(query)
+    if action == Action.DECIDE_TRANSFERS:
+        query = TransferRequest.all()
+        if role == Role.ADMIN:
+            return query
+        # The holder answers: the partner the request is asked from.
+        return query.filter(from_partner_id=principal.partner_id or 0)
+    if action == Action.MANAGE_API_TOKENS:
+        query = PartnerToken.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
     raise PermissionDenied(action)
 
 

@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from alliance.codes import PARTNER_ROLES, Role
 from alliance.errors import InvalidInput, LoginThrottled
+from alliance.i18n import gettext as _
 from alliance.models import LoginAttempt, Partner, Region, User
 from alliance.timeutil import utc_now
 
@@ -69,24 +70,24 @@ async def create_user(
     """Create an account whose binding matches its role (a coordinator without a region is refused)."""
     errors: dict[str, str] = {}
     if not username.strip():
-        errors["username"] = "required"
+        errors["username"] = _("Enter a user name.")
     elif await User.exists(username=username.strip()):
-        errors["username"] = f"{username} already exists"
+        errors["username"] = _("The user name {username} is already taken.").format(username=username)
     if len(password) < 8:
-        errors["password"] = "at least 8 characters"
+        errors["password"] = _("The password needs at least 8 characters.")
     region = None
     if role in (Role.COORDINATOR, Role.COMMUNITY_WORKER):
         region = await Region.get_or_none(code=region_code or "")
         if region is None:
-            errors["region"] = f"unknown region code {region_code!r}"
+            errors["region"] = _("Unknown region code: {code}").format(code=region_code or "")
         elif role == Role.COMMUNITY_WORKER and region.level != "community":
-            errors["region"] = "a community worker is bound to a community"
+            errors["region"] = _("A community worker must be bound to a community, not a larger region.")
     if role in PARTNER_ROLES and not await Partner.exists(id=partner_id or 0):
-        errors["partner"] = f"unknown partner {partner_id!r}"
+        errors["partner"] = _("Unknown partner organisation: {id}").format(id=partner_id)
     if role == Role.VOLUNTEER and volunteer_id is None:
-        errors["volunteer"] = "required for a volunteer account"
+        errors["volunteer"] = _("A volunteer account must be linked to a volunteer.")
     if role == Role.HOUSEHOLD and household_id is None:
-        errors["household"] = "required for a household account"
+        errors["household"] = _("A household account must be linked to a household.")
     if errors:
         raise InvalidInput(errors)
     return await User.create(

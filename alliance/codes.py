@@ -222,3 +222,27 @@ NEED_SKILLS: dict[NeedCode, tuple[Skill, ...]] = {
     NeedCode.LEGAL_AID: (Skill.LEGAL,),
     NeedCode.BENEFITS_HELP: (Skill.PAPERWORK,),
 }
+
+
+class IntakeChannel(StrEnum):
+    FILE = "file"
+    API = "api"
+
+
+class BatchStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class TransferStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    AUTO_APPROVED = "auto_approved"
+
+
+class ProposalStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"

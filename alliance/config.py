@@ -19,6 +19,11 @@ class Settings:
     data_dir: Path
     https_only: bool
     default_language: str
+    # Map tiles for the claim board's map, e.g. "/tiles/{z}/{x}/{y}.png" served by the same host
+    # (the page's CSP allows images from 'self' only). Unset: markers on a blank map, no internet.
+    tile_url: str | None = None
+    # A transfer the holder does not answer is approved automatically after this many hours.
+    transfer_auto_approve_hours: int = 36
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -46,4 +51,6 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         https_only=os.environ.get("ALLIANCE_HTTPS", "") in {"1", "true", "yes"},
         default_language=os.environ.get("ALLIANCE_LANGUAGE", "zh_CN"),
+        tile_url=os.environ.get("TILE_URL") or None,
+        transfer_auto_approve_hours=int(os.environ.get("TRANSFER_AUTO_APPROVE_HOURS") or 36),
     )

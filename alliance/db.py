@@ -49,7 +49,9 @@ def is_postgres(database_url: str) -> bool:
 
 
 async def connect(database_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(database_url))
+    # Global fallback: the ASGI lifespan and arq's startup run in other tasks than the requests and
+    # jobs that use the ORM; without it tortoise 1.x's context would not reach them.
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 
 async def disconnect() -> None:

@@ -43,6 +43,16 @@ LABELS = {
     "WHEELCHAIR": _l("Wheelchair user"),
     "COGNITIVE": _l("Cognitive disability"),
     "BEDRIDDEN": _l("Bedridden"),
+    # volunteer skills
+    "CARE": _l("Personal care"),
+    "REPAIR": _l("Home repairs"),
+    "MEDICAL": _l("Medical care"),
+    "COUNSELLING": _l("Counselling"),
+    "LEGAL": _l("Legal advice"),
+    "TEACHING": _l("Teaching"),
+    "TELECOM_SETUP": _l("Setting up phone and broadband"),
+    "PAPERWORK": _l("Paperwork and applications"),
+    "SIGN_LANGUAGE": _l("Sign language"),
     # contact preference
     "SMS": _l("Text message"),
     "VOICE": _l("Voice call"),
@@ -64,6 +74,15 @@ LABELS = {
     "in_service": _l("In service"),
     "completed": _l("Completed"),
     "cancelled": _l("Cancelled"),
+    # close reasons ("completed" above)
+    "no_help_wanted": _l("No help wanted"),
+    "unreachable": _l("Unreachable after several tries"),
+    "duplicate": _l("Duplicate"),
+    "done_by_others": _l("Done by others"),
+    "out_of_scope": _l("Out of scope"),
+    # transfer statuses ("pending" and "approved" above)
+    "denied": _l("Denied"),
+    "auto_approved": _l("Approved automatically"),
     # delivery and precision
     "home_visit": _l("Home visit"),
     "venue_event": _l("Event at a venue"),

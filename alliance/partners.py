@@ -10,6 +10,7 @@ from alliance.access import Action, Principal, get_visible, require, visible
 from alliance.audit import record
 from alliance.codes import DeliveryMode, FlagCode, NeedCode, PartnerStatus, Role
 from alliance.errors import InvalidInput
+from alliance.i18n import DEFAULT_LANGUAGE, language
 from alliance.i18n import gettext as _
 from alliance.models import Notification, Offering, Partner, Project, Region, User
 from alliance.timeutil import utc_now
@@ -39,17 +40,20 @@ async def set_partner_status(principal: Principal, partner_id: int, status: Part
         await partner.save(update_fields=["status", "status_changed_at"])
         await record(principal, f"partner.{status}", "partner", partner.id, {"from": str(previous)})
         staff = await User.filter(partner_id=partner.id, role__in=[Role.PARTNER_ADMIN, Role.DISPATCHER])
-        body = (
-            _("Your organisation {name} is approved: you can publish offerings and claim requests.")
-            if status == PartnerStatus.APPROVED
-            else _("Your organisation {name} has been suspended. Contact the civil-affairs bureau.")
-        ).format(name=partner.name)
-        created = [
-            await Notification.create(
-                user_id=user.id, channel="in_app", body=body, language=user.language or "zh_CN"
+        created = []
+        for user in staff:
+            # Each person is told in their own language, not the reviewer's.
+            with language(user.language or DEFAULT_LANGUAGE):
+                body = (
+                    _("Your organisation {name} is approved: you can publish offerings and claim requests.")
+                    if status == PartnerStatus.APPROVED
+                    else _("Your organisation {name} has been suspended. Contact the civil-affairs bureau.")
+                ).format(name=partner.name)
+            created.append(
+                await Notification.create(
+                    user_id=user.id, channel="in_app", body=body, language=user.language or DEFAULT_LANGUAGE
+                )
             )
-            for user in staff
-        ]
     return [notification.id for notification in created]
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from alliance.codes import DEFAULT_FLAG_NEEDS, NeedCode
+from collections.abc import Iterable, Mapping
+
+from tortoise.transactions import in_transaction
+
+from alliance.access import Action, Principal, require
+from alliance.audit import record
+from alliance.codes import DEFAULT_FLAG_NEEDS, FlagCode, NeedCode
+from alliance.errors import InvalidInput
+from alliance.i18n import gettext as _
 from alliance.models import FlagNeedRule, NeedCategory
 
 NEED_NAMES: dict[NeedCode, tuple[str, str]] = {
@@ -38,3 +46,39 @@ async def rules_by_flag() -> dict[str, set[str]]:
     for flag, need in await FlagNeedRule.all().values_list("flag", "need_id"):
         rules.setdefault(str(flag), set()).add(str(need))
     return rules
+
+
+async def set_flag_need_rules(
+    principal: Principal, rules: Mapping[str, Iterable[str]]
+) -> dict[str, set[str]]:
+    """Replace the flag -> need rules (an admin's edit). They apply to households imported or
+    updated from now on; requests already open are left as they are."""
+    require(principal, Action.EDIT_NEED_RULES)
+    flags = {flag.value for flag in FlagCode}
+    needs = {need.value for need in NeedCode}
+    wanted = {str(flag): {str(need) for need in chosen} for flag, chosen in rules.items()}
+    errors: dict[str, str] = {}
+    for flag, chosen in wanted.items():
+        if flag not in flags:
+            errors[flag] = _("Unknown flag code {code}.").format(code=flag)
+        elif unknown := sorted(chosen - needs):
+            errors[flag] = _("Unknown need code {code}.").format(code=", ".join(unknown))
+    if errors:
+        raise InvalidInput(errors)
+    async with in_transaction():
+        before = await rules_by_flag()
+        await FlagNeedRule.all().delete()
+        await FlagNeedRule.bulk_create(
+            [
+                FlagNeedRule(flag=flag, need_id=need)
+                for flag, chosen in sorted(wanted.items())
+                for need in sorted(chosen)
+            ]
+        )
+        changed = {
+            flag: {"from": sorted(before.get(flag, set())), "to": sorted(wanted.get(flag, set()))}
+            for flag in sorted(set(before) | set(wanted))
+            if before.get(flag, set()) != wanted.get(flag, set())
+        }
+        await record(principal, "need_rules.changed", "flag_need_rule", "all", changed)
+    return await rules_by_flag()

@@ -22,7 +22,19 @@ from alliance.i18n import gettext as _
 from web import jobs
 from web.auth import LoginRequired
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
-from web.routes import admin, api, auth, coordinator, home, partner, people
+from web.routes import (
+    admin,
+    api,
+    auth,
+    board,
+    coordinator,
+    home,
+    intake,
+    matching,
+    partner,
+    partner_api,
+    people,
+)
 from web.security import CSRFMiddleware, LanguageMiddleware, SecureHeadersMiddleware
 from web.templating import build_environment, render
 
@@ -99,6 +111,10 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *partner.routes,
         *admin.routes,
         *people.routes,
+        *intake.routes,
+        *matching.routes,
+        *board.routes,
+        *partner_api.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

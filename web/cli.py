@@ -1,4 +1,5 @@
-"""The `alliance` command: serve, worker, run (both, for a laptop), migrate, demo, createuser."""
+"""The `alliance` command: serve, worker, run (both, for a laptop), migrate, demo, createuser,
+import households, source, match, partner."""
 
 from __future__ import annotations
 
@@ -104,6 +105,261 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     return _run_db(work)
 
 
+def _print_json(payload: dict[str, Any]) -> None:
+    import json
+
+    print(json.dumps(payload, ensure_ascii=False), flush=True)
+
+
+def _import_failed(args: argparse.Namespace, message: str) -> int:
+    if args.json:
+        _print_json({"error": message})
+    print(message, file=sys.stderr)
+    return 2
+
+
+class _ProgressBar:
+    """A progress bar on stderr (a line per tenth when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        self.last_tenth = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        if sys.stderr.isatty():
+            filled = int(share * 30)
+            print(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True
+            )
+            if done >= total:
+                print(file=sys.stderr)
+        elif int(share * 10) > self.last_tenth:
+            self.last_tenth = int(share * 10)
+            print(f"{done}/{total}", file=sys.stderr, flush=True)
+
+
+async def _queue_job(job: str, *args: Any, job_id: str) -> bool:
+    """Hand a job to the worker; False when no Redis answers (then run it by hand, e.g. `alliance match`)."""
+    if not os.environ.get("REDIS_URL"):
+        return False
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    try:
+        pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]), retry=0)
+        try:
+            await pool.enqueue_job(job, *args, _job_id=job_id)
+        finally:
+            await pool.aclose()
+    except Exception:
+        logger.warning("could not queue %s%r", job, args, exc_info=True)
+        return False
+    return True
+
+
+async def _queue_geocoding(batch_id: int) -> bool:
+    """Hand the batch's addresses to the worker; False when no Redis answers (the sweep picks them up)."""
+    if not os.environ.get("REDIS_URL"):
+        return False
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from alliance.geocoding import geocode_job_id
+
+    try:
+        pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]), retry=0)
+        try:
+            await pool.enqueue_job("geocode_intake_batch", batch_id, _job_id=geocode_job_id(batch_id))
+        finally:
+            await pool.aclose()
+    except Exception:
+        logger.warning("could not queue geocoding of batch %s", batch_id, exc_info=True)
+        return False
+    return True
+
+
+def cmd_import_households(args: argparse.Namespace) -> int:
+    """Import a file; exit 0 when it was processed (even with refused rows), 2 when unreadable."""
+    from pathlib import Path
+
+    from alliance.i18n import gettext as _
+    from alliance.i18n import language
+    from alliance.intake_format import UnreadableFile, read_file
+
+    settings = load_settings()
+    with language(settings.default_language):
+        path = Path(args.path)
+        try:
+            records = read_file(path)
+        except UnreadableFile as unreadable:
+            return _import_failed(args, str(unreadable))
+
+    async def work() -> int:
+        from alliance.geocoding import geocode_pending
+        from alliance.intake import import_households
+        from alliance.matching import match_job_id
+        from alliance.models import IntakeSource
+
+        with language(settings.default_language):
+            source = None
+            if args.source:
+                source = await IntakeSource.get_or_none(name=args.source)
+                if source is None:
+                    return _import_failed(
+                        args,
+                        _("No source named {name}; add it with `alliance source add`.").format(
+                            name=args.source
+                        ),
+                    )
+            result = await import_households(
+                records, source=source, filename=path.name, on_progress=None if args.json else _ProgressBar()
+            )
+            geocoded = None
+            queued = False
+            await _queue_job("match_intake_batch", result.batch, job_id=match_job_id("batch", result.batch))
+            if result.geocoding_pending:
+                if args.geocode_now:
+                    geocoded = await geocode_pending(result.batch)
+                else:
+                    queued = await _queue_geocoding(result.batch)
+            if args.json:
+                _print_json(result.as_json())
+                return 0
+            print(
+                _(
+                    "Batch {batch} ({encoding} {format}): {created} created, {updated} updated, "
+                    "{unchanged} unchanged, {rejected} rejected; {requests} service requests created."
+                ).format(
+                    batch=result.batch,
+                    encoding=records.encoding,
+                    format=records.format,
+                    created=result.created,
+                    updated=result.updated,
+                    unchanged=result.unchanged,
+                    rejected=len(result.rejected),
+                    requests=result.requests_created,
+                )
+            )
+            for rejected in result.rejected[:50]:
+                errors = "; ".join(f"{error.field}: {error.message}" for error in rejected.errors)
+                print(
+                    _("  row {row} ({external_id}): {errors}").format(
+                        row=rejected.row, external_id=rejected.external_id, errors=errors
+                    )
+                )
+            if len(result.rejected) > 50:
+                print(
+                    _(
+                        "  … and {count} more rejected rows (download them from the intake history page)."
+                    ).format(count=len(result.rejected) - 50)
+                )
+            if geocoded is not None:
+                print(_("{count} addresses geocoded.").format(count=geocoded))
+            elif result.geocoding_pending:
+                message = (
+                    _("{count} addresses queued for the geocoder (the worker places them).")
+                    if queued
+                    else _(
+                        "{count} addresses wait for the geocoder: run `alliance worker`, or import with --geocode-now."
+                    )
+                )
+                print(message.format(count=result.geocoding_pending))
+            return 0
+
+    return _run_db(work)
+
+
+def cmd_source(args: argparse.Namespace) -> int:
+    """Intake sources: add (prints the secret once), list, rotate, disable, enable."""
+    from alliance.errors import InvalidInput
+    from alliance.models import IntakeSource
+    from alliance.sources import add_source, rotate_secret, set_source_active
+
+    async def work() -> int:
+        try:
+            if args.action == "add":
+                source, secret = await add_source(args.name)
+                print(f"source {source.name} added; its secret (keep it safe, it signs every request):")
+                print(secret)
+            elif args.action == "rotate":
+                print(await rotate_secret(args.name))
+            elif args.action in ("disable", "enable"):
+                source = await set_source_active(args.name, args.action == "enable")
+                print(f"source {source.name} {'enabled' if source.active else 'disabled'}")
+            else:
+                for source in await IntakeSource.all().order_by("name"):
+                    used = (
+                        source.last_used_at.isoformat(timespec="seconds") if source.last_used_at else "never"
+                    )
+                    print(f"{source.name}\t{'active' if source.active else 'disabled'}\tlast used {used}")
+        except InvalidInput as invalid:
+            for field, message in invalid.errors.items():
+                print(f"{field}: {message}", file=sys.stderr)
+            return 2
+        return 0
+
+    return _run_db(work)
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    """Partners: `list [--json]` (id, name, kind, status) and `token PARTNER` (by id or exact name;
+    the token is printed on the last line, shown this once)."""
+    from alliance.errors import NotFound
+    from alliance.models import Partner
+    from alliance.partner_tokens import create_token_for
+
+    async def work() -> int:
+        if args.action == "list":
+            partners = await Partner.all().order_by("id").values("id", "name", "kind", "status")
+            rows = [{**row, "kind": str(row["kind"]), "status": str(row["status"])} for row in partners]
+            if args.json:
+                import json
+
+                print(json.dumps(rows, ensure_ascii=False), flush=True)
+            else:
+                for row in rows:
+                    print(f"{row['id']}\t{row['name']}\t{row['kind']}\t{row['status']}")
+            return 0
+        try:
+            created = await create_token_for(args.partner, args.name)
+        except NotFound:
+            print(f"no partner with id or name {args.partner!r}", file=sys.stderr)
+            return 2
+        partner = await Partner.get(id=created.token.partner_id)  # type: ignore[attr-defined]
+        print(f"API token for {partner.name} (id {partner.id}); it is shown only this once:")
+        print(created.secret, flush=True)
+        return 0
+
+    return _run_db(work)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Match open requests with offerings and print the counts (all of them with --full, else only
+    the requests never matched yet)."""
+    from alliance.matching import match_all, match_requests
+    from alliance.models import ServiceRequest
+
+    async def work() -> int:
+        if args.full:
+            run = await match_all()
+        else:
+            ids = await ServiceRequest.filter(status="open", matched_at__isnull=True).values_list(
+                "id", flat=True
+            )
+            run = await match_requests(ids)
+        # Notices stay pending in the outbox; the worker's relay delivers them.
+        if args.json:
+            _print_json(run.as_json())
+        else:
+            print(
+                f"{run.requests_matched} requests matched, {run.requests_without_candidate} with no candidate, "
+                f"{run.matches_stored} matches stored in {run.seconds:.2f} s"
+            )
+        return 0
+
+    return _run_db(work)
+
+
 def _uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -132,6 +388,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(_args: argparse.Namespace) -> int:
     server = _ensure_redis()
     from arq import run_worker
+
     from workers.settings import WorkerSettings
 
     try:
@@ -202,6 +459,48 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--volunteer", type=int, help="volunteer id")
     create.add_argument("--household", type=int, help="household id")
     create.set_defaults(func=cmd_createuser)
+
+    importing = commands.add_parser("import", help="import data from the assistance system")
+    what = importing.add_subparsers(dest="what", required=True)
+    households = what.add_parser(
+        "households", help="import flagged households from a CSV, JSON Lines or JSON file"
+    )
+    households.add_argument("path", help="CSV (UTF-8 with or without BOM, or GBK), .jsonl or .json")
+    households.add_argument("--source", help="the intake source the file comes from (alliance source add)")
+    households.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object with the counts"
+    )
+    households.add_argument(
+        "--geocode-now",
+        action="store_true",
+        help="geocode the addresses before returning instead of in the worker",
+    )
+    households.set_defaults(func=cmd_import_households)
+
+    match = commands.add_parser("match", help="match open requests with partner offerings")
+    match.add_argument("--full", action="store_true", help="re-match every open request, not only new ones")
+    match.add_argument("--json", action="store_true", help="print exactly one JSON object with the counts")
+    match.set_defaults(func=cmd_match)
+
+    source = commands.add_parser("source", help="manage intake sources and their signing secrets")
+    source_actions = source.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("add", "register a source and print its secret"),
+        ("rotate", "print a new secret; the old one stops working"),
+        ("disable", "refuse the source's requests"),
+        ("enable", "accept the source's requests again"),
+    ):
+        source_actions.add_parser(action, help=text).add_argument("name")
+    source_actions.add_parser("list", help="list the sources")
+    source.set_defaults(func=cmd_source)
+    partner = commands.add_parser("partner", help="list partners, create a partner API token")
+    partner_actions = partner.add_subparsers(dest="action", required=True)
+    listing = partner_actions.add_parser("list", help="list the partner organisations")
+    listing.add_argument("--json", action="store_true", help="a JSON array of {id, name, kind, status}")
+    token = partner_actions.add_parser("token", help="create an API token; printed on the last line")
+    token.add_argument("partner", help="partner id or exact name")
+    token.add_argument("--name", default="cli", help="what the token is for")
+    partner.set_defaults(func=cmd_partner)
     return parser
 
 

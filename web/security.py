@@ -79,7 +79,9 @@ class CSRFMiddleware:
         if not sent:
             body = await _read_body(receive)
             if body is None:
-                await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+                await PlainTextResponse(i18n.gettext("Request body too large"), status_code=413)(
+                    scope, receive, send
+                )
                 return
             sent = await _form_token(scope, body)
             receive = _replay(body)

@@ -4,6 +4,24 @@ from alliance.models.accounts import LoginAttempt, User
 from alliance.models.audit import AuditEntry
 from alliance.models.events import Attendance, Event, EventSession, Registration
 from alliance.models.households import Flag, FlagNeedRule, Household, NeedCategory
+from alliance.models.intake import (
+    DuplicateDismissal,
+    HouseholdMerge,
+    IntakeBatch,
+    IntakeBatchRegion,
+    IntakeRecord,
+    IntakeRejectedRow,
+    IntakeSignature,
+    IntakeSource,
+)
+from alliance.models.matching import (
+    AllocationProposal,
+    Match,
+    OfferingMonth,
+    PartnerToken,
+    ProposalItem,
+    TransferRequest,
+)
 from alliance.models.notifications import Notification
 from alliance.models.partners import Offering, Partner, Project, Volunteer
 from alliance.models.regions import Region
@@ -12,14 +30,28 @@ from alliance.models.targets import Target, TargetChange
 from alliance.models.visits import CheckIn, RiskCheck, ServiceRecord, Visit, VolunteerBooking
 
 __all__ = [
+    "TransferRequest",
+    "ProposalItem",
+    "PartnerToken",
+    "OfferingMonth",
+    "Match",
+    "AllocationProposal",
     "Attendance",
     "AuditEntry",
     "CheckIn",
+    "DuplicateDismissal",
     "Event",
     "EventSession",
     "Flag",
     "FlagNeedRule",
     "Household",
+    "HouseholdMerge",
+    "IntakeBatch",
+    "IntakeBatchRegion",
+    "IntakeRecord",
+    "IntakeRejectedRow",
+    "IntakeSignature",
+    "IntakeSource",
     "LoginAttempt",
     "NeedCategory",
     "Notification",
@@ -36,6 +68,6 @@ __all__ = [
     "TargetChange",
     "User",
     "Visit",
-    "VolunteerBooking",
     "Volunteer",
+    "VolunteerBooking",
 ]

@@ -18,6 +18,9 @@ class Region(Model):
     depth = fields.SmallIntField()
     lat = fields.FloatField(null=True)
     lon = fields.FloatField(null=True)
+    # Per-region policy; None inherits the nearest ancestor's value, then the built-in default.
+    escalate_unclaimed_after_days = fields.SmallIntField(null=True)
+    schedule_claim_within_days = fields.SmallIntField(null=True)
 
     class Meta:
         table = "region"

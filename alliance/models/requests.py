@@ -22,6 +22,10 @@ class ServiceRequest(Model):
         "models.Offering", null=True, related_name="requests", on_delete=fields.SET_NULL
     )
     claimed_at = fields.DatetimeField(null=True)
+    # When matching last ran for this request (None: never); with no Match rows it is a gap.
+    matched_at = fields.DatetimeField(null=True)
+    # When the holder was warned that the claim is not yet scheduled.
+    claim_warned_at = fields.DatetimeField(null=True)
     close_reason = fields.CharEnumField(CloseReason, max_length=16, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

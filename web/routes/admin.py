@@ -7,10 +7,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from alliance.access import Action, get_visible, require
-from alliance.codes import PartnerStatus
+from alliance.codes import FlagCode, NeedCode, PartnerStatus
 from alliance.errors import InvalidInput
 from alliance.i18n import gettext as _
+from alliance.notifications import delivery_job_id
 from alliance.partners import partners_for_review, set_partner_status
+from alliance.reference import rules_by_flag, set_flag_need_rules
 from web.auth import require_principal
 from web.jobs import enqueue_quietly
 from web.templating import render
@@ -45,13 +47,33 @@ async def partner_status(request: Request) -> Response:
         principal, request.path_params["partner_id"], PartnerStatus(wanted)
     )
     for notification_id in notification_ids:
-        await enqueue_quietly(request.app, "deliver_notification", notification_id)
+        await enqueue_quietly(
+            request.app, "deliver_notification", notification_id, job_id=delivery_job_id(notification_id)
+        )
     partner = await get_visible(principal, Action.REVIEW_PARTNERS, request.path_params["partner_id"])
     await partner.fetch_related("region")
     return render(request, "admin/_partner_row.html", {"partner": partner, "just_changed": True})
 
 
+async def need_rules(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.EDIT_NEED_RULES)
+    saved = False
+    if request.method == "POST":
+        form = await request.form()
+        # Each checkbox is named "FLAG" with the need as its value; a flag with none ticked has no needs.
+        wanted = {flag.value: [str(need) for need in form.getlist(flag.value)] for flag in FlagCode}
+        await set_flag_need_rules(principal, wanted)
+        saved = True
+    return render(
+        request,
+        "admin/need_rules.html",
+        {"rules": await rules_by_flag(), "flags": list(FlagCode), "needs": list(NeedCode), "saved": saved},
+    )
+
+
 routes = [
+    Route("/admin/need-rules", need_rules, methods=["GET", "POST"], name="need_rules"),
     Route("/admin/partners", partners, methods=["GET"], name="admin_partners"),
     Route("/admin/partners/{partner_id:int}/status", partner_status, methods=["POST"], name="partner_status"),
 ]

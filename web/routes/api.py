@@ -1,10 +1,26 @@
+"""Machine APIs under /api/: health, and household intake for the assistance system (signed, no
+session, exempt from CSRF). Answers are JSON; errors are {"error": code, "message": text}."""
+
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alliance.codes import IntakeChannel
+from alliance.errors import NotFound
+from alliance.geocoding import geocode_job_id
+from alliance.i18n import gettext as _
+from alliance.intake import household_status, import_households
+from alliance.intake_format import MAX_API_RECORDS, UnreadableFile, records_from_json
+from alliance.matching import match_job_id
+from alliance.models import IntakeSource
+from alliance.sources import SignatureRejected, verify_signed_request
 from web.health import health_report
+from web.jobs import enqueue_quietly
+
+# 10,000 records of about a kilobyte each, with room to spare.
+MAX_INTAKE_BODY_BYTES = 32 * 1024 * 1024
 
 
 async def healthz(request: Request) -> Response:
@@ -14,4 +30,83 @@ async def healthz(request: Request) -> Response:
     )
 
 
-routes = [Route("/healthz", healthz, methods=["GET"], name="healthz")]
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "message": message}, status_code=status, headers={"Cache-Control": "no-store"}
+    )
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_INTAKE_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_INTAKE_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _signer(request: Request, body: bytes) -> IntakeSource:
+    return await verify_signed_request(
+        request.headers.get("x-alliance-timestamp"),
+        request.headers.get("x-alliance-signature"),
+        body,
+        source_name=request.headers.get("x-alliance-source") or None,
+    )
+
+
+async def intake_households(request: Request) -> Response:
+    """POST a JSON array of households (at most 10,000), signed; answers the import's counts."""
+    body = await _read_limited(request)
+    if body is None:
+        return _error(
+            413,
+            "too_large",
+            _("The body is too large: send at most {limit} records.").format(limit=MAX_API_RECORDS),
+        )
+    try:
+        source = await _signer(request, body)
+    except SignatureRejected as rejected:
+        return _error(401, "unauthorized", rejected.reason)
+    try:
+        records = records_from_json(body)
+    except UnreadableFile as unreadable:
+        return _error(400, "malformed", str(unreadable))
+    result = await import_households(records, source=source, channel=IntakeChannel.API, filename="api")
+    await enqueue_quietly(
+        request.app, "match_intake_batch", result.batch, job_id=match_job_id("batch", result.batch)
+    )
+    if result.geocoding_pending:
+        # Never geocode inside the request: the worker does it; the sweep catches a lost enqueue.
+        await enqueue_quietly(
+            request.app, "geocode_intake_batch", result.batch, job_id=geocode_job_id(result.batch)
+        )
+    return JSONResponse(result.as_json(), headers={"Cache-Control": "no-store"})
+
+
+async def intake_household(request: Request) -> Response:
+    """GET what became of one household (signed over an empty body)."""
+    try:
+        await _signer(request, b"")
+    except SignatureRejected as rejected:
+        return _error(401, "unauthorized", rejected.reason)
+    try:
+        status = await household_status(request.path_params["external_id"])
+    except NotFound:
+        return _error(404, "not_found", _("No household with this external id."))
+    return JSONResponse(status, headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"], name="healthz"),
+    Route("/api/v1/intake/households", intake_households, methods=["POST"], name="api_intake_households"),
+    Route(
+        "/api/v1/intake/households/{external_id}",
+        intake_household,
+        methods=["GET"],
+        name="api_intake_household",
+    ),
+]

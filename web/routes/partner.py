@@ -21,6 +21,7 @@ from alliance.partners import (
 )
 from web.auth import require_principal
 from web.htmx_hooks import hx_redirect
+from web.jobs import enqueue_quietly
 from web.templating import render
 
 
@@ -135,9 +136,11 @@ async def offering_save(request: Request) -> Response:
     offering_id = request.path_params.get("offering_id")
     values = _offering_form(await request.form())
     try:
-        await save_offering(principal, values, offering_id)
+        offering = await save_offering(principal, values, offering_id)
     except InvalidInput as invalid:
         return await _editor(request, values, invalid.errors, offering_id, status=422)
+    # Its area, need or capacity may have changed: the worker re-matches the requests it concerns.
+    await enqueue_quietly(request.app, "match_offering_job", offering.id)
     return hx_redirect("/partner/offerings", request)
 
 

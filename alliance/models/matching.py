@@ -1,0 +1,136 @@
+from tortoise import fields
+from tortoise.models import Model
+
+from alliance.codes import ProposalStatus, TransferStatus
+
+
+class Match(Model):
+    # A stored candidate offering for an open request, with its score and reasons; pages read these,
+    # they never recompute matching. `reasons` is structured ({"code": ..., params}) and rendered
+    # through gettext at display time, so both languages come from one row.
+
+    id = fields.BigIntField(primary_key=True)
+    request = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="matches", on_delete=fields.CASCADE
+    )
+    offering = fields.ForeignKeyField("models.Offering", related_name="matches", on_delete=fields.CASCADE)
+    partner = fields.ForeignKeyField("models.Partner", related_name="matches", on_delete=fields.CASCADE)
+    score = fields.FloatField()
+    distance_km = fields.FloatField(null=True)
+    reasons = fields.JSONField(default=list)
+    computed_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "request_match"
+        unique_together = (("request", "offering"),)
+        indexes = (("partner_id", "score"), ("offering_id",))
+
+
+class OfferingMonth(Model):
+    # Places used of an offering's monthly capacity. Claims take a place with a conditional update
+    # (claimed < capacity) in the claim's transaction, so a full offering cannot be over-claimed.
+
+    id = fields.IntField(primary_key=True)
+    offering = fields.ForeignKeyField("models.Offering", related_name="months", on_delete=fields.CASCADE)
+    month = fields.CharField(max_length=7)  # "2026-11", Asia/Shanghai
+    claimed = fields.IntField(default=0)
+
+    class Meta:
+        table = "offering_month"
+        unique_together = (("offering", "month"),)
+
+
+class TransferRequest(Model):
+    # A partner asks for a request another partner holds; approved, denied, or approved automatically
+    # when the holder does not answer in time.
+
+    id = fields.IntField(primary_key=True)
+    request = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="transfers", on_delete=fields.CASCADE
+    )
+    from_partner = fields.ForeignKeyField(
+        "models.Partner", related_name="transfers_out", on_delete=fields.CASCADE
+    )
+    to_partner = fields.ForeignKeyField(
+        "models.Partner", related_name="transfers_in", on_delete=fields.CASCADE
+    )
+    to_offering = fields.ForeignKeyField(
+        "models.Offering", null=True, related_name="transfers_in", on_delete=fields.SET_NULL
+    )
+    requested_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="transfers_asked", on_delete=fields.SET_NULL
+    )
+    reason = fields.CharField(max_length=255)
+    status = fields.CharEnumField(TransferStatus, max_length=16, default=TransferStatus.PENDING)
+    decided_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="transfers_decided", on_delete=fields.SET_NULL
+    )
+    decision_note = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    due_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "transfer_request"
+        indexes = (("status", "due_at"),)
+
+
+class PartnerToken(Model):
+    # A partner's API token: shown once, stored as a SHA-256 hash, revocable.
+
+    id = fields.IntField(primary_key=True)
+    partner = fields.ForeignKeyField("models.Partner", related_name="tokens", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=64, default="")
+    token_hash = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=12)
+    created_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="tokens_created", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "partner_token"
+
+
+class AllocationProposal(Model):
+    # A coordinator's global proposal for their region: open requests assigned to offerings within
+    # capacity by a min-cost flow; each partner accepts or declines its items.
+
+    id = fields.IntField(primary_key=True)
+    region = fields.ForeignKeyField("models.Region", related_name="proposals", on_delete=fields.CASCADE)
+    created_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="proposals", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    requests_served = fields.IntField(default=0)
+    total_distance_km = fields.FloatField(default=0)
+    greedy_requests_served = fields.IntField(default=0)
+    greedy_total_distance_km = fields.FloatField(default=0)
+
+    class Meta:
+        table = "allocation_proposal"
+
+
+class ProposalItem(Model):
+    id = fields.IntField(primary_key=True)
+    proposal = fields.ForeignKeyField(
+        "models.AllocationProposal", related_name="items", on_delete=fields.CASCADE
+    )
+    request = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="proposal_items", on_delete=fields.CASCADE
+    )
+    offering = fields.ForeignKeyField(
+        "models.Offering", related_name="proposal_items", on_delete=fields.CASCADE
+    )
+    partner = fields.ForeignKeyField(
+        "models.Partner", related_name="proposal_items", on_delete=fields.CASCADE
+    )
+    distance_km = fields.FloatField(null=True)
+    status = fields.CharEnumField(ProposalStatus, max_length=12, default=ProposalStatus.PROPOSED)
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "proposal_item"
+        indexes = (("partner_id", "status"),)

@@ -1,0 +1,377 @@
+"""Household intake speed: import generated households from a CSV file, on SQLite and PostgreSQL,
+next to the physical floor measured in the same run with the same driver.
+
+    .venv/bin/python bench/bench_intake.py [--rows 100000] [--backends sqlite,postgres]
+
+PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL names a server (a scratch database is created in
+it and dropped after); without either an embedded PostgreSQL is started.
+
+For each backend, in fresh databases:
+- import: `read_file` + `import_households` of the file, every rule checked (what the CLI does);
+- re-run: the same file again (every row unchanged);
+- floor, households: the same households as plain INSERTs (executemany, chunks of 1,000, one
+  transaction), nothing checked;
+- floor, all rows: the same households, flags, service requests and intake records the import
+  writes, as plain INSERTs the same way. The ratio import / floor is against this one: the import
+  cannot write fewer rows.
+
+Goal (2-core machine): >= 5,000 rows/s on PostgreSQL and <= 3x the floor. Printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tortoise import Tortoise  # noqa: E402
+from tortoise.backends.base.executor import EXECUTOR_CACHE  # noqa: E402
+from tortoise.transactions import in_transaction  # noqa: E402
+
+from alliance import db  # noqa: E402
+from alliance.codes import DEFAULT_FLAG_NEEDS, FlagCode, RegionLevel  # noqa: E402
+from alliance.intake import import_households  # noqa: E402
+from alliance.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, read_file  # noqa: E402
+from alliance.models import Region  # noqa: E402
+from alliance.reference import ensure_reference_data  # noqa: E402
+from alliance.regions import LEVEL_DEPTH, path_for  # noqa: E402
+
+CHUNK = 1000
+DISTRICTS, TOWNS_PER_DISTRICT, COMMUNITIES_PER_TOWN = 10, 10, 10
+FLAG_CODES = [code.value for code in FlagCode]
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _id_number(first17: str) -> str:
+    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
+    return first17 + ID_CHECK[total % 11]
+
+
+def generate_file(path: Path, rows: int, seed: int = 7) -> None:
+    """`rows` households in 1,000 communities: one to three flags, some dated, a third with coordinates."""
+    rng = random.Random(seed)
+    communities = [
+        f"3303{district:02d}{town:03d}{community:03d}"
+        for district in range(1, DISTRICTS + 1)
+        for town in range(1, TOWNS_PER_DISTRICT + 1)
+        for community in range(1, COMMUNITIES_PER_TOWN + 1)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FIELDS)
+        for index in range(rows):
+            flags = rng.sample(FLAG_CODES, rng.randint(1, 3))
+            if rng.random() < 0.3:
+                flags[0] += f"@2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+            located = rng.random() < 0.33
+            writer.writerow(
+                [
+                    f"BENCH-{index:07d}",
+                    f"户主{index}",
+                    _id_number(
+                        f"330302{1940 + index % 60}{1 + index // 60 % 12:02d}"
+                        f"{1 + index // 720 % 28:02d}{index // 20160 % 1000:03d}"
+                    ),
+                    f"13{rng.randint(0, 9)}{index:08d}",
+                    f"某街道{index % 500}号{index}室",
+                    rng.choice(communities),
+                    f"{27.9 + rng.random() * 0.2:.5f}" if located else "",
+                    f"{120.6 + rng.random() * 0.2:.5f}" if located else "",
+                    rng.randint(1, 6),
+                    ";".join(flags),
+                    "LEGAL_AID" if rng.random() < 0.05 else "",
+                    "BLIND" if rng.random() < 0.05 else "",
+                    rng.choice(["SMS", "VOICE", "COMMUNITY_WORKER"]),
+                ]
+            )
+
+
+async def build_regions() -> None:
+    regions = []
+
+    def add(code: str, level: RegionLevel, parent: Region | None) -> Region:
+        region = Region(
+            code=code,
+            name=f"区域{code}",
+            level=level,
+            parent_id=parent.code if parent else None,
+            path=path_for(parent.path if parent else None, code),
+            depth=LEVEL_DEPTH[level],
+            lat=28.0,
+            lon=120.7,
+        )
+        regions.append(region)
+        return region
+
+    city = add("330300", RegionLevel.CITY, None)
+    for district in range(1, DISTRICTS + 1):
+        district_region = add(f"3303{district:02d}", RegionLevel.DISTRICT, city)
+        for town in range(1, TOWNS_PER_DISTRICT + 1):
+            town_region = add(f"{district_region.code}{town:03d}", RegionLevel.TOWN, district_region)
+            for community in range(1, COMMUNITIES_PER_TOWN + 1):
+                add(f"{town_region.code}{community:03d}", RegionLevel.COMMUNITY, town_region)
+    await Region.bulk_create(regions, batch_size=500)
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+class Databases:
+    """Fresh databases on one backend: temporary SQLite files, or scratch PostgreSQL databases."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.created: list[str] = []
+        self.embedded = None
+        self.admin_url = ""
+        if backend == "postgres":
+            self.admin_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or ""
+            if not self.admin_url:
+                from alliance.embedded import start_embedded_postgres
+
+                self.embedded = start_embedded_postgres(workdir / "pg", database="postgres")
+                self.admin_url = self.embedded.url
+
+    async def fresh(self, name: str) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite://{self.workdir / (name + '.sqlite3')}"
+        database = f"alliance_bench_{os.getpid()}_{name}"
+        await _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"')
+        self.created.append(database)
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(("postgres", parts.netloc, "/" + database, parts.query, parts.fragment))
+
+    async def close(self) -> None:
+        await Tortoise.close_connections()
+        for database in self.created:
+            await _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+async def _admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _prepared(url: str) -> None:
+    # tortoise caches INSERT statements per connection name: SQLite's "?" must not reach PostgreSQL.
+    EXECUTOR_CACHE.clear()
+    await db.migrate(url)
+    await db.connect(url)
+    await ensure_reference_data()
+    await build_regions()
+
+
+# --- the floor -------------------------------------------------------------------------------
+
+
+HOUSEHOLD_COLUMNS = {
+    "external_id": "VARCHAR(64)",
+    "head_name": "VARCHAR(64)",
+    "id_number": "VARCHAR(18)",
+    "phone": "VARCHAR(20)",
+    "address": "VARCHAR(255)",
+    "region_id": "VARCHAR(12)",
+    "lat": "DOUBLE PRECISION",
+    "lon": "DOUBLE PRECISION",
+    "location_precision": "VARCHAR(8)",
+    "member_count": "SMALLINT",
+    "accessibility": "JSONB",
+    "contact_preference": "VARCHAR(20)",
+    "consent": "BOOL",
+    "verified": "BOOL",
+    "created_at": "TIMESTAMPTZ",
+    "updated_at": "TIMESTAMPTZ",
+}
+FLAG_COLUMNS = {
+    "household_id": "INT",
+    "code": "VARCHAR(32)",
+    "source": "VARCHAR(64)",
+    "detected_at": "TIMESTAMPTZ",
+    "severity": "SMALLINT",
+    "active": "BOOL",
+}
+REQUEST_COLUMNS = {
+    "household_id": "INT",
+    "need_id": "VARCHAR(32)",
+    "status": "VARCHAR(12)",
+    "active_key": "VARCHAR(64)",
+    "priority": "SMALLINT",
+    "escalated": "BOOL",
+    "created_at": "TIMESTAMPTZ",
+    "updated_at": "TIMESTAMPTZ",
+}
+RECORD_COLUMNS = {
+    "household_id": "INT",
+    "explicit_needs": "JSONB",
+    "geocode_pending": "BOOL",
+    "updated_at": "TIMESTAMPTZ",
+}
+
+
+async def raw_insert(connection: Any, table: str, columns: dict[str, str], rows: list[list[Any]]) -> None:
+    """The fastest plain INSERT the driver offers, the same statement shape the import uses:
+    PostgreSQL one statement over arrays (unnest), SQLite executemany."""
+    if not rows:
+        return
+    names = ", ".join(f'"{name}"' for name in columns)
+    if connection.capabilities.dialect == "postgres":
+        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(columns.values(), start=1))
+        await connection.execute_query(
+            f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays})',
+            [[row[i] for row in rows] for i in range(len(columns))],
+        )
+    else:
+        await connection.execute_many(
+            f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', rows
+        )
+
+
+async def raw_floor(path: Path, all_rows: bool) -> tuple[float, int]:
+    """Plain INSERTs of the file's households (and with all_rows the flags, requests and records the
+    import writes), in chunks of 1,000, one transaction, nothing checked. Returns (seconds, rows)."""
+    now = datetime.now(UTC)
+    needs = {flag.value: [need.value for need in values] for flag, values in DEFAULT_FLAG_NEEDS.items()}
+    as_json = json.dumps
+    started = time.perf_counter()
+    written = 0
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        rows = list(reader)
+    async with in_transaction() as transaction:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            households, flags, requests, records = [], [], [], []
+            for offset, row in enumerate(chunk):
+                household_id = start + offset + 1  # a fresh table: ids are 1..n
+                lat = float(row[6]) if row[6] else None
+                households.append(
+                    [
+                        row[0],
+                        row[1],
+                        row[2],
+                        row[3],
+                        row[4],
+                        row[5],
+                        lat,
+                        float(row[7]) if row[7] else None,
+                        "exact" if lat is not None else "region",
+                        int(row[8]),
+                        as_json([code for code in row[11].split(";") if code]),
+                        row[12],
+                        False,
+                        False,
+                        now,
+                        now,
+                    ]
+                )
+                if all_rows:
+                    codes = [code.split("@")[0] for code in row[9].split(";")]
+                    flags += [[household_id, code, "file", now, 2, True] for code in codes]
+                    wanted = sorted({need for code in codes for need in needs[code]} | ({row[10]} - {""}))
+                    requests += [
+                        [household_id, need, "open", f"{household_id}:{need}", 10, False, now, now]
+                        for need in wanted
+                    ]
+                    records.append([household_id, as_json([row[10]] if row[10] else []), lat is None, now])
+            await raw_insert(transaction, "household", HOUSEHOLD_COLUMNS, households)
+            written += len(households)
+            if all_rows:
+                await raw_insert(transaction, "flag", FLAG_COLUMNS, flags)
+                await raw_insert(transaction, "service_request", REQUEST_COLUMNS, requests)
+                await raw_insert(transaction, "intake_record", RECORD_COLUMNS, records)
+                written += len(flags) + len(requests) + len(records)
+    return time.perf_counter() - started, written
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+async def bench_backend(backend: str, path: Path, rows: int, workdir: Path) -> dict[str, Any]:
+    databases = Databases(backend, workdir)
+    figures: dict[str, Any] = {"backend": backend}
+    try:
+        for name, all_rows in (("floor_households", False), ("floor_all", True)):
+            await _prepared(await databases.fresh(name))
+            try:
+                seconds, written = await raw_floor(path, all_rows)
+            finally:
+                await db.disconnect()
+            figures[name] = (seconds, written)
+
+        await _prepared(await databases.fresh("import"))
+        try:
+            started = time.perf_counter()
+            result = await import_households(read_file(path), filename=path.name)
+            figures["import"] = time.perf_counter() - started
+            assert result.created == rows and not result.rejected, (result.created, result.rejected[:3])
+            figures["requests"] = result.requests_created
+            started = time.perf_counter()
+            again = await import_households(read_file(path), filename=path.name)
+            figures["rerun"] = time.perf_counter() - started
+            assert again.unchanged == rows
+        finally:
+            await db.disconnect()
+    finally:
+        await databases.close()
+    return figures
+
+
+def report(figures: dict[str, Any], rows: int) -> None:
+    imported = figures["import"]
+    floor_households, household_rows = figures["floor_households"]
+    floor_all, all_rows = figures["floor_all"]
+    print(f"\n{figures['backend']}: {rows:,} households ({figures['requests']:,} service requests)")
+    print(f"  import (checked, upserted)     {imported:7.2f} s   {rows / imported:9,.0f} rows/s")
+    print(
+        f"  re-run (all unchanged)         {figures['rerun']:7.2f} s   {rows / figures['rerun']:9,.0f} rows/s"
+    )
+    print(
+        f"  floor: households only         {floor_households:7.2f} s   {rows / floor_households:9,.0f} rows/s"
+        f"   ({household_rows:,} rows)   import is {imported / floor_households:4.1f}x"
+    )
+    print(
+        f"  floor: all rows the import writes {floor_all:4.2f} s   {rows / floor_all:9,.0f} rows/s"
+        f"   ({all_rows:,} rows)   import is {imported / floor_all:4.1f}x"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="alliance-bench-intake-") as directory:
+        workdir = Path(directory)
+        path = workdir / "households.csv"
+        generate_file(path, args.rows)
+        print(f"generated {args.rows:,} households: {path.stat().st_size / 1e6:.1f} MB of CSV")
+        for backend in args.backends.split(","):
+            report(await bench_backend(backend.strip(), path, args.rows, workdir), args.rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

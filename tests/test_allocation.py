@@ -1,0 +1,186 @@
+"""Allocation proposals: the min-cost flow beats nearest-first when places are tight; coordinators
+propose for their own region; partners answer only their own items; pages refuse everyone else."""
+
+from __future__ import annotations
+
+import httpx
+
+from alliance.access import principal_for
+from alliance.allocation import (
+    AllocationInstance,
+    decide_item,
+    greedy_allocation,
+    propose_allocation,
+    solve_allocation,
+)
+from alliance.codes import ProposalStatus
+from alliance.errors import NotFound
+from alliance.matching import match_all
+from alliance.models import AllocationProposal, ProposalItem, ServiceRequest
+from tests.factories import build_two_sides, login, session_csrf
+from tests.test_matching import LUCHENG, build_city, make_offering, make_partner, make_request, point_at
+
+# Two tight corners of one district, one place per offering, on a line (km from 五马社区, east).
+# West: A at 0 and B at 4; R1 (urgent) at 1 reaches both, R2 at -2 reaches only A.
+# East: E at 60 and D at 80; R3 (urgent) at 70.5 reaches both, R4 at 81 reaches both (E: 21 km).
+TIGHT = AllocationInstance(
+    priorities={1: 80, 2: 40, 3: 80, 4: 40},
+    edges=[
+        (1, 10, 1.0),
+        (1, 11, 3.0),
+        (2, 10, 2.0),
+        (3, 12, 9.5),
+        (3, 13, 10.5),
+        (4, 12, 1.0),
+        (4, 13, 21.0),
+    ],
+    places={10: 1, 11: 1, 12: 1, 13: 1},
+)
+
+
+def test_the_flow_serves_more_requests_with_less_distance_than_nearest_first():
+    greedy = greedy_allocation(TIGHT)
+    flow = solve_allocation(TIGHT)
+    # Nearest-first: R1 takes A, so R2 gets nothing; R3 takes D, so R4 travels 21 km to E.
+    assert greedy.assignment == {1: 10, 3: 12, 4: 13}
+    assert (greedy.served, greedy.total_distance_km) == (3, 31.5)
+    assert flow.assignment == {1: 11, 2: 10, 3: 13, 4: 12}
+    assert (flow.served, flow.total_distance_km) == (4, 16.5)
+
+
+def test_with_too_few_places_the_urgent_request_is_served():
+    instance = AllocationInstance(
+        priorities={1: 10, 2: 90}, edges=[(1, 10, 1.0), (2, 10, 5.0)], places={10: 1}
+    )
+    assert solve_allocation(instance).assignment == {2: 10}
+
+
+def test_nothing_to_allocate_is_an_empty_proposal():
+    empty = AllocationInstance(priorities={}, edges=[], places={})
+    assert solve_allocation(empty).served == 0 == greedy_allocation(empty).served
+
+
+async def _tight_district():
+    """TIGHT, built in the database along an east-west line through 五马社区."""
+    await build_city()
+    partner_a = await make_partner("甲服务社")
+    partner_b = await make_partner("乙服务社")
+    a = await make_offering(partner_a, base=point_at(0.0), radius_km=2.5, capacity=1, title="A")
+    b = await make_offering(partner_b, base=point_at(4.0), radius_km=3.5, capacity=1, title="B")
+    r1 = await make_request(point=point_at(1.0), priority=80)
+    r2 = await make_request(point=point_at(2.0, 270), priority=40)
+    e = await make_offering(partner_b, base=point_at(60.0), radius_km=25, capacity=1, title="E")
+    d = await make_offering(partner_a, base=point_at(80.0), radius_km=10, capacity=1, title="D")
+    r3 = await make_request(point=point_at(70.5), priority=80)
+    r4 = await make_request(point=point_at(81.0), priority=40)
+    await match_all(notify=False)
+    return (partner_a, partner_b), (a, b, d, e), (r1, r2, r3, r4)
+
+
+async def test_a_coordinator_proposal_stores_both_figures_and_items_for_each_partner():
+    from alliance.accounts import create_user
+    from alliance.codes import Role
+    from tests.factories import PASSWORD
+
+    partners, (a, b, d, e), (r1, r2, r3, r4) = await _tight_district()
+    coordinator = await create_user("luchengcoord", PASSWORD, Role.COORDINATOR, region_code=LUCHENG)
+    outcome = await propose_allocation(await principal_for(coordinator))
+    proposal = await AllocationProposal.get(id=outcome.proposal.id)
+    assert proposal.requests_served == 4 and proposal.greedy_requests_served == 3
+    assert proposal.total_distance_km < proposal.greedy_total_distance_km
+    assert abs(proposal.total_distance_km - 16.5) < 0.01
+    assert abs(proposal.greedy_total_distance_km - 31.5) < 0.01
+    items = dict(await ProposalItem.filter(proposal_id=proposal.id).values_list("request_id", "offering_id"))
+    assert items == {r1.id: b.id, r2.id: a.id, r3.id: e.id, r4.id: d.id}
+
+
+async def test_partners_answer_only_their_own_items():
+    from alliance.accounts import create_user
+    from alliance.codes import Role
+    from tests.factories import PASSWORD
+
+    (partner_a, partner_b), _offerings, (r1, r2, _r3, _r4) = await _tight_district()
+    coordinator = await create_user("luchengcoord", PASSWORD, Role.COORDINATOR, region_code=LUCHENG)
+    outcome = await propose_allocation(await principal_for(coordinator))
+    dispatcher_a = await principal_for(
+        await create_user("da", PASSWORD, Role.DISPATCHER, partner_id=partner_a.id)
+    )
+    dispatcher_b = await principal_for(
+        await create_user("db", PASSWORD, Role.DISPATCHER, partner_id=partner_b.id)
+    )
+    item_of_a = await ProposalItem.get(proposal_id=outcome.proposal.id, request_id=r2.id)
+    item_of_b = await ProposalItem.get(proposal_id=outcome.proposal.id, request_id=r1.id)
+    try:
+        await decide_item(dispatcher_b, item_of_a.id, accept=True)
+        raise AssertionError("partner B answered partner A's item")
+    except NotFound:
+        pass
+    declined = await decide_item(dispatcher_b, item_of_b.id, accept=False)
+    assert declined.item.status == ProposalStatus.DECLINED and not declined.claimed
+    assert (await ServiceRequest.get(id=r1.id)).status == "open"
+    accepted = await decide_item(dispatcher_a, item_of_a.id, accept=True)
+    assert accepted.item.status == ProposalStatus.ACCEPTED
+    request = await ServiceRequest.get(id=r2.id)
+    if accepted.claimed:  # through alliance.claims.claim_request
+        assert request.status == "claimed" and request.claimed_by_id == partner_a.id  # type: ignore[attr-defined]
+    # A second answer keeps the first.
+    again = await decide_item(dispatcher_a, item_of_a.id, accept=False)
+    assert again.item.status == ProposalStatus.ACCEPTED
+
+
+def _client(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def test_pages_serve_coordinators_and_partners_and_refuse_everyone_else(app):
+    left, right, _admin = await build_two_sides()
+    await make_offering(left.partner, regions=(left.district,), title="鹿城上门照护")
+    await match_all(notify=False)
+
+    async with _client(app) as client:
+        await login(client, left.users["coordinator"].username)
+        gaps = await client.get("/matching/gaps")
+        assert gaps.status_code == 200 and "文成县" not in gaps.text
+        created = await client.post(
+            "/matching/proposals", data={}, headers={"X-CSRF-Token": session_csrf(client)}
+        )
+        assert created.status_code == 303
+        page = await client.get(created.headers["location"])
+        assert page.status_code == 200 and left.partner.name in page.text and "鹿城上门照护" in page.text
+        listing = await client.get("/matching/proposals")
+        assert listing.status_code == 200 and created.headers["location"] in listing.text
+
+    item = await ProposalItem.get(partner_id=left.partner.id)
+    async with _client(app) as client:
+        await login(client, right.users["coordinator"].username)
+        gaps = await client.get("/matching/gaps")
+        assert gaps.status_code == 200 and "文成县" in gaps.text  # no partner covers HOME_CARE there
+        other = await client.get(f"/matching/proposals/{item.proposal_id}")  # type: ignore[attr-defined]
+        assert other.status_code == 404
+
+    for role in ("community_worker", "partner_admin", "dispatcher", "volunteer", "household"):
+        async with _client(app) as client:
+            await login(client, left.users[role].username)
+            assert (await client.get("/matching/gaps")).status_code == 403, role
+            assert (await client.get("/matching/proposals")).status_code == 403, role
+    for role in ("coordinator", "community_worker", "volunteer", "household"):
+        async with _client(app) as client:
+            await login(client, left.users[role].username)
+            assert (await client.get("/partner/proposals")).status_code == 403, role
+            answer = await client.post(
+                f"/partner/proposals/{item.id}/accept", headers={"X-CSRF-Token": session_csrf(client)}
+            )
+            assert answer.status_code in (403, 404), role
+
+    async with _client(app) as client:
+        await login(client, left.users["dispatcher"].username)
+        mine = await client.get("/partner/proposals")
+        assert mine.status_code == 200 and "鹿城上门照护" in mine.text
+        assert left.household.head_name not in mine.text  # no name before the claim
+        answer = await client.post(
+            f"/partner/proposals/{item.id}/decline",
+            headers={"X-CSRF-Token": session_csrf(client), "HX-Request": "true"},
+        )
+        assert answer.status_code == 200 and f'id="proposal-item-{item.id}"' in answer.text
+        assert "<html" not in answer.text
+    assert (await ProposalItem.get(id=item.id)).status == ProposalStatus.DECLINED

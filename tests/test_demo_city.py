@@ -1,0 +1,240 @@
+"""The demo city: logins that work, valid people, consistent flags and requests, reproducible."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date
+
+from alliance.accounts import authenticate
+from alliance.codes import FlagCode, RequestStatus, Role, TargetMetric
+from alliance.models import (
+    Flag,
+    Household,
+    Offering,
+    Partner,
+    Project,
+    Region,
+    RequestTransition,
+    ServiceRecord,
+    ServiceRequest,
+    Target,
+    Visit,
+    Volunteer,
+)
+from alliance.needs import active_key, needs_for_flags, priority_with_waiting, request_priority
+from alliance.reference import ensure_reference_data, rules_by_flag
+from alliance.regions import path_for
+from alliance.timeutil import LOCAL_TZ, utc_now
+from fixtures.demo_city import DEMO_LOGINS, DEMO_PASSWORD, build_demo_city, database_is_empty
+from tests.conftest import _wipe_database
+
+HOUSEHOLDS = 200
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def is_valid_id_number(number: str) -> bool:
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(number[:17], ID_WEIGHTS, strict=True))
+    return number[17] == "10X98765432"[total % 11]
+
+
+def born_on(number: str) -> date:
+    return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+
+
+async def test_database_is_empty_before_the_build_and_not_after():
+    assert await database_is_empty()
+    counts = await build_demo_city(households=HOUSEHOLDS, seed=7)
+    assert not await database_is_empty()
+    assert counts["households"] == HOUSEHOLDS == await Household.all().count()
+
+
+async def test_every_demo_login_authenticates_with_its_role_and_scope():
+    await build_demo_city(households=HOUSEHOLDS)
+    users = {}
+    for username, role, _sees in DEMO_LOGINS:
+        user = await authenticate(username, DEMO_PASSWORD, "127.0.0.1")
+        assert user is not None, username
+        assert user.role == role
+        users[username] = user
+    assert await authenticate("admin", "wrong-password", "127.0.0.1") is None
+
+    assert [users[name].region_id for name in ("coord.city", "coord.lucheng", "coord.wencheng")] == [
+        "330300",
+        "330302",
+        "330328",
+    ]
+    worker_region = await Region.get(code=users["worker.wuma"].region_id)
+    assert worker_region.level == "community"
+    assert worker_region.path.startswith("/330300/330302/330302006/")  # 五马街道
+    assert await Household.filter(region_id=worker_region.code).exists()
+
+    telecom = await Partner.get(name="温州移动")
+    assert telecom.status == "approved"
+    assert users["telecom.admin"].partner_id == users["telecom.dispatch"].partner_id == telecom.id
+    assert users["telecom.dispatch"].role == Role.DISPATCHER
+    pending = await Partner.get(id=users["pending.admin"].partner_id)
+    assert pending.status == "pending"
+
+    volunteer = await Volunteer.get(id=users["volunteer.demo"].volunteer_id).prefetch_related("partners")
+    assert [partner.name for partner in volunteer.partners] == ["鹿城区志愿者协会"]
+    household = await Household.get(id=users["household.demo"].household_id).prefetch_related("region")
+    assert household.region.path.startswith("/330300/330302/")
+
+
+async def test_id_numbers_are_valid_unique_and_fit_the_flags():
+    await build_demo_city(households=HOUSEHOLDS)
+    households = await Household.all().prefetch_related("region")
+    numbers = [household.id_number for household in households]
+    assert all(is_valid_id_number(number) for number in numbers)
+    assert len(set(numbers)) == len(numbers)
+    flags: dict[int, set[str]] = defaultdict(set)
+    for household_id, code in await Flag.all().values_list("household_id", "code"):
+        flags[household_id].add(str(code))
+    today = utc_now().astimezone(LOCAL_TZ).date()
+    for household in households:
+        born = born_on(household.id_number)
+        assert date(1930, 1, 1) <= born < today
+        assert household.id_number[:6] == household.region.code[:6]  # the district's area code
+        if FlagCode.ELDERLY_ALONE in flags[household.id]:
+            assert born.year <= 1960 and household.member_count == 1
+        if household.phone is None:
+            assert household.contact_preference == "COMMUNITY_WORKER"
+        else:
+            assert len(household.phone) == 11 and household.phone.startswith("1")
+        if "BLIND" in household.accessibility:
+            assert household.contact_preference in ("VOICE", "COMMUNITY_WORKER")
+        assert household.consent and household.lat is not None and household.address.startswith("温州市")
+
+
+async def test_every_household_has_flags_and_an_open_request_per_derived_need():
+    await build_demo_city(households=HOUSEHOLDS)
+    rules = await rules_by_flag()
+    flags: dict[int, list[str]] = defaultdict(list)
+    first_flagged: dict[int, date] = {}
+    for household_id, code, active, detected_at in await Flag.all().values_list(
+        "household_id", "code", "active", "detected_at"
+    ):
+        assert active
+        flags[household_id].append(str(code))
+        day = detected_at.astimezone(LOCAL_TZ).date()
+        first_flagged[household_id] = min(day, first_flagged.get(household_id, day))
+    today = utc_now().astimezone(LOCAL_TZ).date()
+    open_requests: dict[int, dict[str, ServiceRequest]] = defaultdict(dict)
+    for request in await ServiceRequest.filter(status=RequestStatus.OPEN):
+        assert request.need_id not in open_requests[request.household_id]  # type: ignore[attr-defined]
+        open_requests[request.household_id][request.need_id] = request  # type: ignore[attr-defined]
+    for household in await Household.all():
+        codes = flags[household.id]
+        assert 1 <= len(codes) <= 3
+        needs = needs_for_flags(codes, rules)
+        assert sorted(open_requests[household.id]) == sorted(needs)
+        for need, request in open_requests[household.id].items():
+            assert request.active_key == active_key(household.id, need)
+            # Scored as intake scores it: the household plus the weeks since its earliest flag.
+            assert request.priority == priority_with_waiting(
+                request_priority(codes, household.accessibility, household.member_count),
+                (today - first_flagged[household.id]).days,
+            )
+
+
+async def test_a_quarter_of_households_have_a_history_of_completed_visits():
+    counts = await build_demo_city(households=HOUSEHOLDS)
+    completed = await ServiceRequest.filter(status=RequestStatus.COMPLETED)
+    served = {request.household_id for request in completed}  # type: ignore[attr-defined]
+    assert 0.15 * HOUSEHOLDS <= len(served) <= 0.35 * HOUSEHOLDS
+    year_start = utc_now().astimezone(LOCAL_TZ).replace(month=1, day=1, hour=0, minute=0, second=0)
+    person_times = 0
+    for request in completed:
+        assert request.active_key is None and request.close_reason == "completed"
+        assert request.claimed_by_id is not None  # type: ignore[attr-defined]
+        visit = await Visit.get(request_id=request.id)
+        record = await ServiceRecord.get(visit_id=visit.id).prefetch_related("risk_checks")
+        assert visit.status == "completed" and visit.partner_id == request.claimed_by_id  # type: ignore[attr-defined]
+        assert year_start <= request.created_at < visit.window_start <= record.completed_at <= utc_now()
+        assert len(record.risk_checks) == 6
+        person_times += record.persons_served
+        steps = await RequestTransition.filter(request_id=request.id).order_by("at")
+        assert [str(step.to_status) for step in steps] == ["claimed", "scheduled", "in_service", "completed"]
+        # The need stays open for the next regular visit.
+        follow_up = await ServiceRequest.get(
+            household_id=request.household_id,  # type: ignore[attr-defined]
+            need_id=request.need_id,  # type: ignore[attr-defined]
+            status=RequestStatus.OPEN,
+        )
+        assert follow_up.created_at > record.completed_at
+    assert person_times == counts["person_times"] >= len(completed)
+
+
+async def test_same_seed_builds_the_same_households_and_another_seed_does_not(servers):
+    async def snapshot() -> list[tuple]:
+        return (
+            await Household.all()
+            .order_by("external_id")
+            .values_list("external_id", "head_name", "id_number", "region_id", "member_count")
+        )
+
+    await build_demo_city(households=HOUSEHOLDS, seed=11)
+    first = await snapshot()
+    await _wipe_database(servers.database_url)
+    await ensure_reference_data()
+    await build_demo_city(households=HOUSEHOLDS, seed=11)
+    assert await snapshot() == first
+    await _wipe_database(servers.database_url)
+    await ensure_reference_data()
+    await build_demo_city(households=HOUSEHOLDS, seed=12)
+    assert await snapshot() != first
+
+
+async def test_regions_follow_the_tree_and_communities_are_generated():
+    await build_demo_city(households=HOUSEHOLDS)
+    regions = {region.code: region for region in await Region.all()}
+    levels = Counter(str(region.level) for region in regions.values())
+    assert (levels["city"], levels["district"], levels["town"]) == (1, 12, 191)
+    children = Counter(region.parent_id for region in regions.values() if region.level == "community")  # type: ignore[attr-defined]
+    assert set(children.values()) <= {3, 4, 5, 6} and len(children) == 191
+    for region in regions.values():
+        parent = regions.get(region.parent_id)  # type: ignore[attr-defined]
+        assert region.path == path_for(parent.path if parent else None, region.code)
+        assert region.depth == region.path.count("/") - 2
+        assert region.lat is not None and region.lon is not None
+        if region.level == "community":
+            assert len(region.code) == 12 and region.code.startswith(parent.code)
+            assert region.name.endswith(("社区", "村"))
+
+
+async def test_partners_projects_volunteers_and_targets_for_this_year():
+    await build_demo_city(households=HOUSEHOLDS)
+    year = utc_now().astimezone(LOCAL_TZ).year
+    targets = {
+        str(target.metric): target.value for target in await Target.filter(year=year, scope_key="alliance")
+    }
+    assert targets == {
+        TargetMetric.PROJECTS: 10,
+        TargetMetric.ORGANISATIONS: 100,
+        TargetMetric.VOLUNTEERS: 1000,
+        TargetMetric.PERSON_TIMES: 10000,
+    }
+    projects = await Project.filter(year=year)
+    assert len(projects) == 10 and sum(project.target_person_times for project in projects) == 10000
+
+    telecom = await Partner.get(name="温州移动")
+    offering = await Offering.get(partner_id=telecom.id).prefetch_related("regions")
+    assert offering.need_id == "TELECOM_DISCOUNT"  # type: ignore[attr-defined]
+    assert {region.code for region in offering.regions} == {
+        code for code, level in await Region.all().values_list("code", "level") if level == "district"
+    }
+    approved = await Partner.filter(status="approved").count()
+    assert 18 <= approved - 1 <= 30
+    assert await Partner.filter(status="pending").count() == 1
+    assert await Partner.filter(name__endswith="志愿者协会").count() == 12
+    assert not await Offering.filter(project_id__isnull=True).exists()
+    needs_offered = set(await Offering.all().values_list("need_id", flat=True))
+    assert len(needs_offered) == 10
+
+    volunteers = await Volunteer.all().prefetch_related("partners")
+    assert 250 <= len(volunteers) <= 350
+    for volunteer in volunteers:
+        assert volunteer.partners and volunteer.skills and volunteer.weekly_availability
+        assert volunteer.home_lat is not None and volunteer.max_travel_km > 0

@@ -1,0 +1,134 @@
+"""`alliance import households` and `alliance source`, run as the real command against a fresh SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.intake_support import WENCHENG_COMMUNITY, csv_text, person
+
+PREPARE = """
+import asyncio
+from alliance import db
+from alliance.config import load_settings
+from alliance.reference import ensure_reference_data
+from tests.intake_support import build_city
+
+async def main():
+    url = load_settings().database_url
+    await db.migrate(url)
+    await db.connect(url)
+    await ensure_reference_data()
+    await build_city()
+    await db.disconnect()
+
+asyncio.run(main())
+"""
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REDIS_URL", "DATABASE_URL", "GEOCODER")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite://{tmp_path / 'cli.sqlite3'}",
+        ALLIANCE_DATA_DIR=str(tmp_path / "data"),
+        ALLIANCE_LANGUAGE="en",
+        PYTHONPATH=str(ROOT),
+        LOG_LEVEL="WARNING",
+    )
+    subprocess.run([sys.executable, "-c", PREPARE], env=env, cwd=ROOT, check=True, timeout=120)
+    return env
+
+
+def alliance(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write(path: Path, records) -> Path:
+    path.write_text(csv_text(records), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_json_output_is_exactly_one_object_and_refused_rows_still_exit_0(environment, tmp_path):
+    path = write(
+        tmp_path / "households.csv",
+        [person(1), person(2, phone="12"), person(3, region_code=WENCHENG_COMMUNITY)],
+    )
+    done = alliance(environment, "import", "households", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer == {
+        "batch": 1,
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": [
+            {
+                "row": 2,
+                "external_id": "WZ-000002",
+                "errors": [{"field": "phone", "message": answer["rejected"][0]["errors"][0]["message"]}],
+            }
+        ],
+        "requests_created": 6,
+    }
+    again = json.loads(alliance(environment, "import", "households", str(path), "--json").stdout)
+    assert (again["batch"], again["created"], again["unchanged"]) == (2, 0, 2)
+
+
+@pytest.mark.slow
+def test_an_unreadable_file_exits_2_with_a_message(environment, tmp_path):
+    missing = alliance(environment, "import", "households", str(tmp_path / "nope.csv"), "--json")
+    assert missing.returncode == 2 and "error" in json.loads(missing.stdout)
+    bad_header = tmp_path / "bad.csv"
+    bad_header.write_text("id,name\n1,王\n", encoding="utf-8")
+    done = alliance(environment, "import", "households", str(bad_header))
+    assert done.returncode == 2 and "Missing column" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_without_json_a_progress_bar_and_a_readable_summary(environment, tmp_path):
+    path = write(tmp_path / "gbk.csv", [person(1, head_name="张三"), person(2, member_count=0)])
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gbk"))
+    done = alliance(environment, "import", "households", str(path), "--geocode-now")
+    assert done.returncode == 0, done.stderr
+    assert "2/2" in done.stderr
+    assert "1 created, 0 updated, 0 unchanged, 1 rejected" in done.stdout
+    assert "gbk" in done.stdout
+    assert "row 2 (WZ-000002): member_count:" in done.stdout
+    assert "addresses geocoded" in done.stdout
+
+
+@pytest.mark.slow
+def test_sources_are_added_with_a_printed_secret_and_named_on_import(environment, tmp_path):
+    added = alliance(environment, "source", "add", "wenzhou-sais")
+    assert added.returncode == 0
+    secret = added.stdout.strip().splitlines()[-1]
+    assert len(secret) == 64 and int(secret, 16) >= 0
+    assert alliance(environment, "source", "add", "wenzhou-sais").returncode == 2
+    path = write(tmp_path / "households.jsonl", [])
+    path.write_text("\n".join(json.dumps(person(number)) for number in (1, 2)), encoding="utf-8")
+    done = alliance(environment, "import", "households", str(path), "--source", "wenzhou-sais", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["created"] == 2
+    unknown = alliance(environment, "import", "households", str(path), "--source", "nobody", "--json")
+    assert unknown.returncode == 2 and "nobody" in json.loads(unknown.stdout)["error"]
+    listed = alliance(environment, "source", "list")
+    assert "wenzhou-sais\tactive" in listed.stdout

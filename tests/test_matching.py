@@ -1,0 +1,421 @@
+"""Matching: candidates by need, eligibility, area (radius and region subtree), capacity and partner
+status; ranking and reasons in both languages; stored matches; gaps; the jobs and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import timedelta
+
+from geopy.distance import geodesic
+
+from alliance import i18n
+from alliance.access import principal_for
+from alliance.accounts import create_user
+from alliance.codes import PartnerStatus, RegionLevel, RequestStatus, Role
+from alliance.matching import (
+    GRID_DEGREES,
+    OfferingIndex,
+    distance_error_bound_km,
+    fast_distance_km,
+    gaps_for,
+    match_all,
+    match_job_id,
+    match_offering,
+    match_requests,
+    month_key,
+    reason_texts,
+)
+from alliance.models import (
+    Flag,
+    Household,
+    Match,
+    Notification,
+    Offering,
+    OfferingMonth,
+    Partner,
+    ServiceRequest,
+)
+from alliance.regions import add_region
+from alliance.timeutil import utc_now
+from tests.factories import PASSWORD, build_two_sides
+
+CITY, LUCHENG, WENCHENG = "330300", "330302", "330328"
+LUCHENG_TOWN, LUCHENG_COMMUNITY = "330302001", "330302001001"
+WENCHENG_TOWN, WENCHENG_COMMUNITY = "330328001", "330328001001"
+# 五马社区, Lucheng: the household point most tests use.
+HOME = (28.021, 120.661)
+
+
+async def build_city() -> None:
+    await add_region(CITY, "温州市", RegionLevel.CITY, name_en="Wenzhou", lat=27.994, lon=120.699)
+    await add_region(
+        LUCHENG, "鹿城区", RegionLevel.DISTRICT, CITY, name_en="Lucheng", lat=28.015, lon=120.655
+    )
+    await add_region(
+        LUCHENG_TOWN, "五马街道", RegionLevel.TOWN, LUCHENG, name_en="Wuma", lat=28.02, lon=120.66
+    )
+    await add_region(
+        LUCHENG_COMMUNITY, "五马社区", RegionLevel.COMMUNITY, LUCHENG_TOWN, lat=HOME[0], lon=HOME[1]
+    )
+    await add_region(
+        WENCHENG, "文成县", RegionLevel.DISTRICT, CITY, name_en="Wencheng", lat=27.787, lon=120.091
+    )
+    await add_region(
+        WENCHENG_TOWN, "大峃镇", RegionLevel.TOWN, WENCHENG, name_en="Daxue", lat=27.79, lon=120.09
+    )
+    await add_region(
+        WENCHENG_COMMUNITY, "大峃社区", RegionLevel.COMMUNITY, WENCHENG_TOWN, lat=27.791, lon=120.092
+    )
+
+
+def point_at(km: float, bearing: float = 90.0, origin: tuple[float, float] = HOME) -> tuple[float, float]:
+    found = geodesic(kilometers=km).destination(origin, bearing)
+    return found.latitude, found.longitude
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+async def make_request(
+    need: str = "HOME_CARE",
+    *,
+    region: str = LUCHENG_COMMUNITY,
+    point: tuple[float, float] | None = HOME,
+    flags: tuple[str, ...] = ("ELDERLY_ALONE",),
+    inactive_flags: tuple[str, ...] = (),
+    priority: int = 30,
+    age_days: int = 0,
+) -> ServiceRequest:
+    number = next(_counter)
+    household = await Household.create(
+        external_id=f"M-{number}",
+        head_name=f"王{number}",
+        region_id=region,
+        lat=point[0] if point else None,
+        lon=point[1] if point else None,
+    )
+    for code in flags:
+        await Flag.create(household=household, code=code, detected_at=utc_now(), source="test")
+    for code in inactive_flags:
+        await Flag.create(household=household, code=code, detected_at=utc_now(), source="test", active=False)
+    request = await ServiceRequest.create(
+        household=household, need_id=need, active_key=f"{household.id}:{need}", priority=priority
+    )
+    if age_days:
+        await ServiceRequest.filter(id=request.id).update(created_at=utc_now() - timedelta(days=age_days))
+    return request
+
+
+async def make_partner(
+    name: str, status: PartnerStatus = PartnerStatus.APPROVED, region: str = LUCHENG
+) -> Partner:
+    return await Partner.create(name=name, kind="service_provider", status=status, region_id=region)
+
+
+async def make_offering(
+    partner: Partner,
+    need: str = "HOME_CARE",
+    *,
+    base: tuple[float, float] | None = None,
+    radius_km: float | None = None,
+    regions: tuple[str, ...] = (),
+    capacity: int = 10,
+    eligibility: tuple[str, ...] = (),
+    active: bool = True,
+    title: str = "",
+) -> Offering:
+    offering = await Offering.create(
+        partner=partner,
+        need_id=need,
+        title=title or f"{partner.name} {need}",
+        eligibility_flags=list(eligibility),
+        base_lat=base[0] if base else None,
+        base_lon=base[1] if base else None,
+        radius_km=radius_km,
+        monthly_capacity=capacity,
+        active=active,
+    )
+    for code in regions:
+        await offering.regions.add(await _region(code))
+    return offering
+
+
+async def _region(code: str):
+    from alliance.models import Region
+
+    return await Region.get(code=code)
+
+
+async def matched_offerings(request: ServiceRequest) -> list[int]:
+    return (
+        await Match.filter(request_id=request.id)
+        .order_by("-score", "distance_km")
+        .values_list("offering_id", flat=True)
+    )
+
+
+async def test_radius_area_uses_the_geodesic_distance_and_the_same_need():
+    await build_city()
+    partner = await make_partner("近邻服务社")
+    near = await make_offering(partner, base=point_at(3.2), radius_km=5)
+    far = await make_offering(partner, base=point_at(8), radius_km=5)
+    other_need = await make_offering(partner, "HOME_REPAIR", base=point_at(1), radius_km=5)
+    request = await make_request()
+    run = await match_requests([request.id])
+    assert run.requests_matched == 1 and run.matches_stored == 1
+    assert await matched_offerings(request) == [near.id]
+    match = await Match.get(request_id=request.id)
+    assert abs(match.distance_km - 3.2) < 0.001
+    assert far.id not in await matched_offerings(request) and other_need.id not in await matched_offerings(
+        request
+    )
+    await request.refresh_from_db()
+    assert request.matched_at is not None
+
+
+async def test_the_radius_edge_is_decided_by_geopy_to_the_metre():
+    await build_city()
+    partner = await make_partner("边界服务社")
+    inside = await make_offering(partner, base=point_at(9.999, 0), radius_km=10)
+    outside = await make_offering(partner, base=point_at(10.001, 180), radius_km=10)
+    request = await make_request()
+    await match_requests([request.id])
+    assert await matched_offerings(request) == [inside.id]
+    assert outside.id not in await matched_offerings(request)
+
+
+def test_fast_distance_stays_within_its_bound_of_geopy():
+    rng = random.Random(7)
+    for _ in range(2000):
+        lat, lon = rng.uniform(18, 54), rng.uniform(73, 135)
+        km = rng.uniform(0, 300)
+        there = geodesic(kilometers=km).destination((lat, lon), rng.uniform(0, 360))
+        exact = geodesic((lat, lon), (there.latitude, there.longitude)).km
+        fast = fast_distance_km(lat, lon, there.latitude, there.longitude)
+        assert abs(fast - exact) <= distance_error_bound_km(fast) / 2, (lat, lon, km)
+
+
+async def test_region_area_covers_the_whole_subtree_only():
+    await build_city()
+    partner = await make_partner("鹿城区服务中心")
+    district_wide = await make_offering(partner, regions=(LUCHENG,))
+    elsewhere = await make_offering(partner, regions=(WENCHENG,))
+    # No coordinates at all: the region alone decides.
+    request = await make_request(point=None)
+    await match_requests([request.id])
+    assert await matched_offerings(request) == [district_wide.id]
+    match = await Match.get(request_id=request.id)
+    assert match.distance_km is None
+    assert {"code": "region", "region": LUCHENG, "name": "鹿城区", "name_en": "Lucheng"} in match.reasons
+    assert elsewhere.id not in await matched_offerings(request)
+
+
+async def test_eligibility_needs_any_one_active_flag_of_the_offering():
+    await build_city()
+    telecom = await make_partner("中国电信温州分公司")
+    discount = await make_offering(
+        telecom, "TELECOM_DISCOUNT", regions=(CITY,), eligibility=("SUBSISTENCE_ALLOWANCE", "LOW_INCOME")
+    )
+    open_to_all = await make_offering(telecom, "TELECOM_DISCOUNT", regions=(CITY,))
+    eligible = await make_request("TELECOM_DISCOUNT", flags=("ELDERLY_ALONE", "LOW_INCOME"))
+    lapsed = await make_request("TELECOM_DISCOUNT", flags=("ELDERLY_ALONE",), inactive_flags=("LOW_INCOME",))
+    await match_requests([eligible.id, lapsed.id])
+    assert set(await matched_offerings(eligible)) == {discount.id, open_to_all.id}
+    assert await matched_offerings(lapsed) == [open_to_all.id]
+    match = await Match.get(request_id=eligible.id, offering_id=discount.id)
+    assert {"code": "eligible", "flags": ["LOW_INCOME"]} in match.reasons
+
+
+async def test_a_full_offering_is_not_a_candidate_this_month():
+    await build_city()
+    partner = await make_partner("满员服务社")
+    full = await make_offering(partner, regions=(LUCHENG,), capacity=3)
+    await OfferingMonth.create(offering=full, month=month_key(), claimed=3)
+    no_places = await make_offering(partner, regions=(LUCHENG,), capacity=0)
+    last_month_full = await make_offering(partner, regions=(LUCHENG,), capacity=2)
+    await OfferingMonth.create(offering=last_month_full, month="2000-01", claimed=2)
+    request = await make_request()
+    await match_requests([request.id])
+    found = await matched_offerings(request)
+    assert full.id not in found and no_places.id not in found
+    assert found == [last_month_full.id]
+
+
+async def test_suspended_partners_and_inactive_offerings_are_left_out():
+    await build_city()
+    suspended = await make_partner("暂停的机构", PartnerStatus.SUSPENDED)
+    pending = await make_partner("待审核的机构", PartnerStatus.PENDING)
+    approved = await make_partner("正常的机构")
+    await make_offering(suspended, regions=(LUCHENG,))
+    await make_offering(pending, regions=(LUCHENG,))
+    await make_offering(approved, regions=(LUCHENG,), active=False)
+    good = await make_offering(approved, regions=(LUCHENG,))
+    request = await make_request()
+    await match_requests([request.id])
+    assert await matched_offerings(request) == [good.id]
+
+
+async def test_ranking_prefers_near_and_unbusy_partners_and_reasons_read_in_both_languages():
+    await build_city()
+    near_busy = await make_partner("近而忙")
+    near_free = await make_partner("近而闲")
+    far_free = await make_partner("远而闲")
+    busy = await make_offering(near_busy, base=point_at(2), radius_km=10, capacity=10)
+    await OfferingMonth.create(offering=busy, month=month_key(), claimed=9)
+    free = await make_offering(
+        near_free, base=point_at(3.2), radius_km=10, capacity=10, eligibility=("SUBSISTENCE_ALLOWANCE",)
+    )
+    await OfferingMonth.create(offering=free, month=month_key(), claimed=6)
+    far = await make_offering(far_free, base=point_at(15), radius_km=20, capacity=10)
+    request = await make_request(flags=("ELDERLY_ALONE", "SUBSISTENCE_ALLOWANCE"))
+    await match_requests([request.id])
+    assert await matched_offerings(request) == [free.id, busy.id, far.id]
+    match = await Match.get(request_id=request.id, offering_id=free.id)
+    with i18n.language("zh_CN"):
+        assert reason_texts(match) == ["3.2 公里", "剩余名额 4/10", "符合条件：低保"]
+    with i18n.language("en"):
+        assert reason_texts(match) == [
+            "3.2 km",
+            "4 of 10 places left",
+            "eligible: Subsistence allowance (dibao)",
+        ]
+
+
+async def test_priority_and_waiting_rank_requests_for_a_partner():
+    await build_city()
+    partner = await make_partner("排序服务社")
+    await make_offering(partner, regions=(LUCHENG,))
+    urgent = await make_request(priority=70)
+    waiting = await make_request(priority=30, age_days=90)
+    fresh = await make_request(priority=30)
+    await match_all()
+    board = await Match.filter(partner_id=partner.id).order_by("-score").values_list("request_id", flat=True)
+    assert board == [urgent.id, waiting.id, fresh.id]
+
+
+async def test_rematch_replaces_stored_matches_and_leaves_a_gap():
+    await build_city()
+    partner = await make_partner("变更服务社")
+    offering = await make_offering(partner, base=point_at(3), radius_km=5)
+    request = await make_request()
+    await match_requests([request.id])
+    first = await Match.get(request_id=request.id)
+    await match_requests([request.id])
+    assert await Match.filter(request_id=request.id).count() == 1
+    assert (await Match.get(request_id=request.id)).id != first.id
+    # The partner shrinks its radius: re-matching the offering removes the match.
+    await Offering.filter(id=offering.id).update(radius_km=2, updated_at=utc_now())
+    run = await match_offering(offering.id)
+    assert run.requests_matched == 1 and run.requests_without_candidate == 1
+    assert await Match.filter(request_id=request.id).count() == 0
+    await request.refresh_from_db()
+    assert request.matched_at is not None  # matched, and nothing found: a gap
+
+
+async def test_claimed_requests_keep_no_matches_after_a_full_rematch():
+    await build_city()
+    partner = await make_partner("认领服务社")
+    await make_offering(partner, regions=(LUCHENG,))
+    claimed = await make_request()
+    still_open = await make_request()
+    await match_all()
+    await ServiceRequest.filter(id=claimed.id).update(status=RequestStatus.CLAIMED, claimed_by_id=partner.id)
+    run = await match_all()
+    assert run.requests_matched == 1
+    assert await Match.filter(request_id=claimed.id).count() == 0
+    assert await Match.filter(request_id=still_open.id).count() == 1
+    await match_requests([claimed.id])
+    assert await Match.filter(request_id=claimed.id).count() == 0
+
+
+async def test_the_grid_only_hands_a_request_the_offerings_of_its_cell():
+    await build_city()
+    partner = await make_partner("网格服务社")
+    await make_offering(partner, base=HOME, radius_km=5)
+    await make_offering(partner, base=(27.791, 120.092), radius_km=5)  # Wencheng, 60 km away
+    index = await OfferingIndex.load(["HOME_CARE"])
+    cell = ("HOME_CARE", int(HOME[0] // GRID_DEGREES), int(HOME[1] // GRID_DEGREES))
+    assert len(index.by_cell[cell]) == 1
+
+
+async def test_gap_list_groups_by_need_and_region_within_the_coordinators_scope():
+    left, right, admin = await build_two_sides()
+    # Side A (鹿城区) has an offering; side B (文成县) has none: its HOME_CARE request is a gap.
+    await make_offering(left.partner, regions=(left.district,))
+    extra = await make_request("LEGAL_AID", region=right.community, point=(27.787, 120.091))
+    await match_all()
+    city = await create_user("citycoord", PASSWORD, Role.COORDINATOR, region_code=CITY)
+    with i18n.language("zh_CN"):
+        gaps = await gaps_for(await principal_for(city))
+    assert gaps.total == 2
+    assert {(row.need, row.region_code, row.region_name, row.requests) for row in gaps.rows} == {
+        ("HOME_CARE", right.district, "文成县", 1),
+        ("LEGAL_AID", right.district, "文成县", 1),
+    }
+    # The district coordinator of 文成县 sees them by town; 鹿城区's coordinator sees nothing.
+    wencheng = await gaps_for(await principal_for(right.users["coordinator"]))
+    assert {row.region_code for row in wencheng.rows} == {right.district + "001"} and wencheng.total == 2
+    lucheng = await gaps_for(await principal_for(left.users["coordinator"]))
+    assert lucheng.rows == [] and lucheng.total == 0
+    everything = await gaps_for(await principal_for(admin))
+    assert everything.total == 2
+    assert extra.id  # the LEGAL_AID request is one of the two
+
+
+async def test_match_jobs_run_on_the_real_worker_and_tell_partners_once_a_day(servers, redis, arq_worker):
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    await build_city()
+    partner = await make_partner("通知服务社")
+    staff = await create_user("dispatch1", PASSWORD, Role.DISPATCHER, partner_id=partner.id)
+    offering = await make_offering(partner, regions=(LUCHENG,))
+    first = await make_request(priority=80)
+    pool = await create_pool(RedisSettings.from_dsn(servers.redis_url))
+    try:
+        await pool.enqueue_job("match_requests_job", [first.id], _job_id=match_job_id("requests", first.id))
+        await arq_worker.main()
+        assert await matched_offerings(first) == [offering.id]
+        notices = await Notification.filter(user_id=staff.id)
+        assert len(notices) == 1 and notices[0].status == "sent"
+        assert "1 new request" in notices[0].body or "1 个" in notices[0].body
+        # More good matches the same day: no second notice.
+        second = await make_request(priority=80)
+        await pool.enqueue_job("match_requests_job", [second.id])
+        await pool.enqueue_job(
+            "match_offering_job", offering.id, _job_id=match_job_id("offering", offering.id)
+        )
+        await pool.enqueue_job("match_all_job")
+        await arq_worker.main()
+        assert await matched_offerings(second) == [offering.id]
+        assert await Notification.filter(user_id=staff.id).count() == 1
+    finally:
+        await pool.aclose()
+
+
+async def test_match_command_prints_json_counts(servers):
+    await build_city()
+    partner = await make_partner("命令行服务社")
+    await make_offering(partner, regions=(LUCHENG,))
+    await make_request()
+    await make_request("LEGAL_AID")
+    environment = dict(os.environ, DATABASE_URL=servers.database_url, LOG_LEVEL="warning")
+    environment.pop("REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "web.cli", "match", "--full", "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counts["requests_matched"] == 2
+    assert counts["requests_without_candidate"] == 1
+    assert counts["matches_stored"] == 1
+    assert counts["seconds"] >= 0
+    assert await Match.all().count() == 1

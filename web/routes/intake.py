@@ -1,0 +1,96 @@
+"""Coordinator pages for intake: the history of batches (with refused rows as CSV) and the possible
+duplicates to merge or dismiss. Every query is scoped through alliance.access."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from alliance.access import Action, require
+from alliance.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
+from alliance.intake import batch_detail, intake_history, rejected_rows_csv
+from web.auth import client_address, require_principal
+from web.htmx_hooks import is_htmx
+from web.templating import render
+
+
+def _page(request: Request) -> int:
+    page = request.query_params.get("page", "1")
+    return int(page) if page.isdigit() else 1
+
+
+async def history(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_INTAKE)
+    result = await intake_history(principal, _page(request))
+    return render(request, "intake/batches.html", {"result": result}, block="results")
+
+
+async def batch(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_INTAKE)
+    detail = await batch_detail(principal, request.path_params["batch_id"], _page(request))
+    return render(request, "intake/batch.html", {"detail": detail}, block="rejected")
+
+
+async def rejected_csv(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_INTAKE)
+    batch_id = request.path_params["batch_id"]
+    out = io.StringIO()
+    csv.writer(out).writerows(await rejected_rows_csv(principal, batch_id))
+    # With a BOM, so Excel opens the Chinese text as UTF-8.
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="intake-batch-{batch_id}-rejected.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def duplicates(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MERGE_HOUSEHOLDS)
+    result = await possible_duplicates(principal, _page(request))
+    return render(request, "intake/duplicates.html", {"result": result}, block="results")
+
+
+async def merge(request: Request) -> Response:
+    principal = await require_principal(request)
+    household_id = request.path_params["household_id"]
+    form = await request.form()
+    kept = await merge_duplicate(principal, household_id, str(form.get("keep", "")), client_address(request))
+    if is_htmx(request):
+        return render(request, "intake/_resolved.html", {"outcome": "merged", "kept": kept})
+    return Response(status_code=303, headers={"Location": "/intake/duplicates"})
+
+
+async def dismiss(request: Request) -> Response:
+    principal = await require_principal(request)
+    household = await dismiss_duplicate(
+        principal, request.path_params["household_id"], client_address(request)
+    )
+    if is_htmx(request):
+        return render(request, "intake/_resolved.html", {"outcome": "dismissed", "kept": household})
+    return Response(status_code=303, headers={"Location": "/intake/duplicates"})
+
+
+routes = [
+    Route("/intake", history, methods=["GET"], name="intake_history"),
+    Route("/intake/batches/{batch_id:int}", batch, methods=["GET"], name="intake_batch"),
+    Route(
+        "/intake/batches/{batch_id:int}/rejected.csv",
+        rejected_csv,
+        methods=["GET"],
+        name="intake_rejected_csv",
+    ),
+    Route("/intake/duplicates", duplicates, methods=["GET"], name="intake_duplicates"),
+    Route("/intake/duplicates/{household_id:int}/merge", merge, methods=["POST"], name="intake_merge"),
+    Route("/intake/duplicates/{household_id:int}/dismiss", dismiss, methods=["POST"], name="intake_dismiss"),
+]

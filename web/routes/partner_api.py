@@ -1,0 +1,184 @@
+"""The partner API (bearer tokens, JSON) and the page where a partner admin manages its tokens.
+
+The API shows the same matched requests with the same privacy as the claim board and claims through
+the same service; errors are {"error": code, ...} with 401, 404, 409 or 422."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from alliance.access import Action, Principal, require
+from alliance.board import board_after, contact_details
+from alliance.claims import CapacityExhausted, ClaimConflict, InvalidTransition, claim_request, release_claim
+from alliance.codes import NeedCode
+from alliance.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.i18n import gettext as _
+from alliance.partner_tokens import authenticate, create_token, revoke_token, tokens_of
+from web.auth import client_address, require_principal
+from web.jobs import enqueue_quietly
+from web.templating import render
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _json(payload: object, status: int = 200) -> JSONResponse:
+    return JSONResponse(payload, status_code=status, headers=NO_STORE)
+
+
+def _error(status: int, code: str, message: str = "", **extra: object) -> JSONResponse:
+    payload: dict[str, object] = {"error": code, **extra}
+    if message:
+        payload["message"] = message
+    headers = dict(NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="alliance"'
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+async def _token_principal(request: Request) -> Principal | None:
+    scheme, _sep, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return await authenticate(secret.strip())
+
+
+def _unauthorized() -> JSONResponse:
+    return _error(401, "unauthorized", _("Send a valid partner API token: Authorization: Bearer <token>."))
+
+
+async def api_requests(request: Request) -> Response:
+    principal = await _token_principal(request)
+    if principal is None:
+        return _unauthorized()
+    params = request.query_params
+    need = params.get("need", "")
+    if need and need not in NeedCode.__members__:
+        return _error(422, "invalid", _("Unknown need code: {code}").format(code=need))
+    limit = params.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        return _error(422, "invalid", _("limit must be a whole number from 1 to 100."))
+    try:
+        items, cursor = await board_after(
+            principal, need=need, limit=int(limit), cursor=params.get("cursor", "")
+        )
+    except InvalidInput as invalid:
+        return _error(422, "invalid", "; ".join(invalid.errors.values()))
+    return _json({"requests": [item.as_json() for item in items], "next_cursor": cursor})
+
+
+async def api_claim(request: Request) -> Response:
+    principal = await _token_principal(request)
+    if principal is None:
+        return _unauthorized()
+    request_id = request.path_params["request_id"]
+    offering_id = None
+    body = await request.body()
+    if body.strip():
+        try:
+            payload = json.loads(body)
+            offering_id = int(payload["offering_id"]) if payload.get("offering_id") is not None else None
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return _error(422, "invalid", _('The body must be JSON, e.g. {"offering_id": 12}, or empty.'))
+    try:
+        result = await claim_request(principal, request_id, offering_id)
+    except ClaimConflict as lost:
+        if lost.by:
+            return _error(409, "already_claimed", by=lost.by)
+        return _error(409, "not_open", status=lost.status)
+    except CapacityExhausted:
+        return _error(409, "capacity_exhausted")
+    except NotFound:
+        return _error(404, "not_found")
+    except PermissionDenied:
+        return _error(403, "forbidden")
+    contact = await contact_details(principal, request_id, client_address(request))
+    return _json(
+        {
+            "request_id": result.request.id,
+            "status": str(result.request.status),
+            "offering_id": result.offering.id,
+            "partner": result.partner.name,
+            "household": contact.as_json(),
+        }
+    )
+
+
+async def api_release(request: Request) -> Response:
+    principal = await _token_principal(request)
+    if principal is None:
+        return _unauthorized()
+    try:
+        payload = json.loads(await request.body() or b"{}")
+        reason = str(payload.get("reason", "")) if isinstance(payload, dict) else ""
+    except ValueError:
+        return _error(422, "invalid", _('The body must be JSON: {"reason": "..."}.'))
+    request_id = request.path_params["request_id"]
+    try:
+        released = await release_claim(principal, request_id, reason)
+    except InvalidInput as invalid:
+        return _error(422, "invalid", "; ".join(invalid.errors.values()))
+    except InvalidTransition as refused:
+        return _error(409, "not_claimed", refused.message)
+    except NotFound:
+        return _error(404, "not_found")
+    await enqueue_quietly(request.app, "match_requests_job", [request_id])
+    return _json({"request_id": released.id, "status": str(released.status)})
+
+
+# --- the token page ------------------------------------------------------------------------------
+
+
+async def tokens_page(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_API_TOKENS)
+    created = None
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        form = await request.form()
+        try:
+            created = await create_token(principal, str(form.get("name", "")))
+        except InvalidInput as invalid:
+            errors, status = invalid.errors, 422
+    return render(
+        request,
+        "board/api_tokens.html",
+        {"tokens": await tokens_of(principal), "created": created, "errors": errors},
+        status_code=status,
+    )
+
+
+async def token_revoke(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_API_TOKENS)
+    await revoke_token(principal, request.path_params["token_id"])
+    return render(
+        request,
+        "board/api_tokens.html",
+        {"tokens": await tokens_of(principal), "created": None, "errors": {}, "revoked": True},
+    )
+
+
+routes = [
+    Route("/partner/api-tokens", tokens_page, methods=["GET", "POST"], name="api_tokens"),
+    Route(
+        "/partner/api-tokens/{token_id:int}/revoke", token_revoke, methods=["POST"], name="api_token_revoke"
+    ),
+    Route("/api/v1/partner/requests", api_requests, methods=["GET"], name="api_partner_requests"),
+    Route(
+        "/api/v1/partner/requests/{request_id:int}/claim",
+        api_claim,
+        methods=["POST"],
+        name="api_partner_claim",
+    ),
+    Route(
+        "/api/v1/partner/requests/{request_id:int}/release",
+        api_release,
+        methods=["POST"],
+        name="api_partner_release",
+    ),
+]
