@@ -169,6 +169,18 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"
 
 
+class HouseholdResponse(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    RESCHEDULE_REQUESTED = "reschedule"
+    DECLINED = "declined"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    ENQUEUED = "enqueued"
+
+
 class TargetMetric(StrEnum):
     PROJECTS = "projects"
     ORGANISATIONS = "organisations"

@@ -57,3 +57,21 @@ async def close(app: Starlette) -> None:
         if client is not None:
             await client.aclose()
             setattr(app.state, name, None)
+
+
+async def relay_outbox(app: Starlette, job_ids: list[str] | None = None) -> bool:
+    """Right after a commit: move the change's outbox jobs to arq. When Redis is down they stay
+    pending and the worker's relay cron queues them once it is back. Never fails the request."""
+    from alliance import outbox
+
+    try:
+        pool = await queue(app)
+    except Exception:
+        logger.warning("queue unreachable; outbox jobs stay pending", exc_info=True)
+        return False
+
+    async def enqueue(name: str, args: list[object], job_id: str, defer_until: object) -> None:
+        await pool.enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)
+
+    result = await outbox.relay(enqueue, job_ids=job_ids)
+    return result.failed == 0

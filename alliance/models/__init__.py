@@ -22,7 +22,7 @@ from alliance.models.matching import (
     ProposalItem,
     TransferRequest,
 )
-from alliance.models.notifications import Notification
+from alliance.models.notifications import Notification, OutboxJob
 from alliance.models.partners import Offering, Partner, Project, Volunteer
 from alliance.models.regions import Region
 from alliance.models.requests import RequestTransition, ServiceRequest
@@ -55,6 +55,7 @@ __all__ = [
     "LoginAttempt",
     "NeedCategory",
     "Notification",
+    "OutboxJob",
     "Offering",
     "Partner",
     "Project",

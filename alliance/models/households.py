@@ -27,6 +27,8 @@ class Household(Model):
     # keys breaks tortoise's migration generator. The audit log keeps the full story anyway.
     consent_recorded_by_id = fields.IntField(null=True)
     verified = fields.BooleanField(default=False)
+    # The visit card's serial: the QR token carries it, so re-issuing a card revokes the old one.
+    card_serial = fields.SmallIntField(default=1)
     possible_duplicate_of = fields.ForeignKeyField(
         "models.Household", null=True, related_name="possible_duplicates", on_delete=fields.SET_NULL
     )

@@ -15,6 +15,7 @@ class ServiceRequest(Model):
     active_key = fields.CharField(max_length=64, null=True, unique=True)
     priority = fields.SmallIntField(default=0)
     escalated = fields.BooleanField(default=False)
+    escalated_at = fields.DatetimeField(null=True)
     claimed_by = fields.ForeignKeyField(
         "models.Partner", null=True, related_name="claims", on_delete=fields.RESTRICT
     )

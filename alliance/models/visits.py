@@ -1,7 +1,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from alliance.codes import CheckInMethod, RiskAspect, RiskLevel, VisitStatus
+from alliance.codes import CheckInMethod, HouseholdResponse, RiskAspect, RiskLevel, VisitStatus
 
 
 class Visit(Model):
@@ -12,6 +12,15 @@ class Visit(Model):
     window_end = fields.DatetimeField()
     status = fields.CharEnumField(VisitStatus, max_length=12, default=VisitStatus.SCHEDULED)
     is_follow_up = fields.BooleanField(default=False)
+    # Bumped whenever the window moves or the visit is cancelled: reminders planned for an older
+    # version find it changed and do nothing.
+    schedule_version = fields.IntField(default=1)
+    household_response = fields.CharEnumField(
+        HouseholdResponse, max_length=12, default=HouseholdResponse.PENDING
+    )
+    household_response_note = fields.TextField(default="")
+    household_responded_at = fields.DatetimeField(null=True)
+    notes = fields.TextField(default="")
     created_by = fields.ForeignKeyField(
         "models.User", null=True, related_name="visits_created", on_delete=fields.SET_NULL
     )
@@ -59,6 +68,11 @@ class CheckIn(Model):
     client_key = fields.CharField(max_length=64, null=True, unique=True)
     at = fields.DatetimeField()
     checked_out_at = fields.DatetimeField(null=True)
+    # A far-away GPS check-in waits for a coordinator's look.
+    reviewed_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="check_ins_reviewed", on_delete=fields.SET_NULL
+    )
+    reviewed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "check_in"
@@ -79,6 +93,16 @@ class ServiceRecord(Model):
     confirmed_at = fields.DatetimeField(null=True)
     rating = fields.SmallIntField(null=True)
     comment = fields.TextField(default="")
+    rated_at = fields.DatetimeField(null=True)
+    # Who confirmed when the household could not (its community worker); None: the household itself.
+    confirmed_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="records_confirmed", on_delete=fields.SET_NULL
+    )
+    recorded_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="records_written", on_delete=fields.SET_NULL
+    )
+    # The offline page's key for the check-out: a check-out sent twice is recorded once.
+    client_key = fields.CharField(max_length=64, null=True, unique=True)
 
     class Meta:
         table = "service_record"
@@ -89,10 +113,26 @@ class RiskCheck(Model):
     record = fields.ForeignKeyField(
         "models.ServiceRecord", related_name="risk_checks", on_delete=fields.CASCADE
     )
+    household = fields.ForeignKeyField(
+        "models.Household", null=True, related_name="risk_checks", on_delete=fields.CASCADE
+    )
     aspect = fields.CharEnumField(RiskAspect, max_length=12)
     level = fields.CharEnumField(RiskLevel, max_length=8)
     note = fields.CharField(max_length=255, default="")
+    # A risk at medium or above is open until a later visit finds it gone: the follow-up made for it
+    # (a request for the matching need, or a follow-up visit) and the check that closed it.
+    follow_up_request = fields.ForeignKeyField(
+        "models.ServiceRequest", null=True, related_name="risk_checks", on_delete=fields.SET_NULL
+    )
+    follow_up_visit = fields.ForeignKeyField(
+        "models.Visit", null=True, related_name="follow_up_for", on_delete=fields.SET_NULL
+    )
+    resolved_by = fields.ForeignKeyField(
+        "models.RiskCheck", null=True, related_name="resolves", on_delete=fields.SET_NULL
+    )
+    resolved_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "risk_check"
         unique_together = (("record", "aspect"),)
+        indexes = (("household_id", "aspect", "resolved_at"),)
