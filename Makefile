@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/alliance run
 
-## The whole suite, once on SQLite and once on PostgreSQL (both with a real Redis and arq worker).
-test: browser-deps test-sqlite test-postgres
+## The whole suite, once on SQLite and once on PostgreSQL (both with a real Redis and arq worker),
+## the two runs side by side (each has its own database and Redis database number).
+test: $(STAMP) browser-deps
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
-	ALLIANCE_TEST_BACKEND=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
+	ALLIANCE_TEST_BACKEND=sqlite $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
-	ALLIANCE_TEST_BACKEND=postgres $(BIN)/pytest -q $(PYTEST_ARGS)
+	ALLIANCE_TEST_BACKEND=postgres $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

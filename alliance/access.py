@@ -22,6 +22,7 @@ from alliance.models import (
     Household,
     IntakeBatchRegion,
     Match,
+    Notification,
     Offering,
     Partner,
     PartnerToken,
@@ -30,7 +31,9 @@ from alliance.models import (
     ServiceRequest,
     TransferRequest,
     User,
+    Visit,
     Volunteer,
+    VolunteerBooking,
 )
 
 
@@ -59,6 +62,27 @@ class Action(StrEnum):
     CLOSE_REQUESTS = "close_requests"
     DECIDE_TRANSFERS = "decide_transfers"
     MANAGE_API_TOKENS = "manage_api_tokens"
+    # The notification outbox and its delivery states (alliance/notifications.py).
+    VIEW_NOTIFICATIONS = "view_notifications"
+    # Visits (alliance/visits.py): the holder's dispatcher schedules, moves, cancels and staffs them;
+    # a community worker answers a visit for a household of their community (no phone, no skills).
+    SCHEDULE_VISITS = "schedule_visits"
+    RESPOND_FOR_HOUSEHOLDS = "respond_for_households"
+    # Check-in and service records (alliance/checkins.py, alliance/service_records.py): a volunteer
+    # checks in and out of the visits they are booked on; a coordinator checks in on a volunteer's
+    # behalf, reviews far-away check-ins and corrects completed records, within the region.
+    CHECK_IN = "check_in"
+    OVERSEE_VISITS = "oversee_visits"
+    # Events (alliance/events.py): partner staff run their own organisation's events (publish,
+    # invitations, registrations, attendance, outcomes); a community worker registers households of
+    # the community and records their outcomes; a coordinator sees the hires of the region.
+    MANAGE_EVENTS = "manage_events"
+    REGISTER_FOR_HOUSEHOLDS = "register_for_households"
+    VIEW_EVENT_HIRES = "view_event_hires"
+    # Targets and the cockpit (alliance/targets.py): a coordinator sees the figures of the regions of
+    # their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
+    VIEW_TARGETS = "view_targets"
+    EDIT_TARGETS = "edit_targets"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -67,12 +91,13 @@ _PARTNER_CLAIM_ACTIONS = (
     Action.HOLD_REQUESTS,
     Action.CLOSE_REQUESTS,
     Action.DECIDE_TRANSFERS,
+    Action.SCHEDULE_VISITS,
 )
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     # Answering a proposal claims for a partner: partner staff only.
     Role.ADMIN: frozenset(Action)
-    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS},
+    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS, Action.CHECK_IN},
     Role.COORDINATOR: frozenset(
         {
             Action.VIEW_HOUSEHOLDS,
@@ -84,9 +109,15 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.PROPOSE_ALLOCATION,
             Action.ASSIGN_REQUESTS,
             Action.CLOSE_REQUESTS,
+            Action.VIEW_NOTIFICATIONS,
+            Action.OVERSEE_VISITS,
+            Action.VIEW_EVENT_HIRES,
+            Action.VIEW_TARGETS,
         }
     ),
-    Role.COMMUNITY_WORKER: frozenset({Action.VIEW_HOUSEHOLDS}),
+    Role.COMMUNITY_WORKER: frozenset(
+        {Action.VIEW_HOUSEHOLDS, Action.RESPOND_FOR_HOUSEHOLDS, Action.REGISTER_FOR_HOUSEHOLDS}
+    ),
     Role.PARTNER_ADMIN: frozenset(
         {
             Action.VIEW_PARTNER,
@@ -96,12 +127,19 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.RESPOND_PROPOSALS,
             *_PARTNER_CLAIM_ACTIONS,
             Action.MANAGE_API_TOKENS,
+            Action.MANAGE_EVENTS,
         }
     ),
     Role.DISPATCHER: frozenset(
-        {Action.VIEW_PARTNER, Action.VIEW_OFFERINGS, Action.RESPOND_PROPOSALS, *_PARTNER_CLAIM_ACTIONS}
+        {
+            Action.VIEW_PARTNER,
+            Action.VIEW_OFFERINGS,
+            Action.RESPOND_PROPOSALS,
+            *_PARTNER_CLAIM_ACTIONS,
+            Action.MANAGE_EVENTS,
+        }
     ),
-    Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER}),
+    Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER, Action.CHECK_IN}),
     Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD}),
 }
 
@@ -241,12 +279,92 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
             return query
         # The holder answers: the partner the request is asked from.
         return query.filter(from_partner_id=principal.partner_id or 0)
+    if action == Action.SCHEDULE_VISITS:
+        query = Visit.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
+    if action == Action.RESPOND_FOR_HOUSEHOLDS:
+        query = Visit.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COMMUNITY_WORKER and principal.region_path:
+            return query.filter(request__household__region__path__startswith=principal.region_path)
+        return _nothing(query)
+    if action == Action.CHECK_IN:
+        return Visit.filter(
+            id__in=Subquery(
+                VolunteerBooking.filter(volunteer_id=principal.volunteer_id or 0, active=True).values(
+                    "visit_id"
+                )
+            )
+        )
+    if action == Action.OVERSEE_VISITS:
+        query = Visit.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(request__household__region__path__startswith=principal.region_path)
+        return _nothing(query)
+    if action == Action.VIEW_TARGETS:
+        # The regions whose figures the principal may open: the subtree (drill-down never leaves it).
+        query = Region.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(path__startswith=principal.region_path)
+        return _nothing(query)
+    if action == Action.EDIT_TARGETS:
+        from alliance.models import Target
+
+        return Target.all() if role == Role.ADMIN else _nothing(Target.all())
     if action == Action.MANAGE_API_TOKENS:
         query = PartnerToken.all()
         if role == Role.ADMIN:
             return query
         return query.filter(partner_id=principal.partner_id or 0)
+    if action == Action.VIEW_NOTIFICATIONS:
+        query = Notification.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            # About a household or visit of the region, or to someone working in it.
+            prefix = principal.region_path
+            return query.filter(
+                Q(household__region__path__startswith=prefix)
+                | Q(visit__request__household__region__path__startswith=prefix)
+                | Q(user__region__path__startswith=prefix)
+            )
+        return _nothing(query)
+    if action in (Action.MANAGE_EVENTS, Action.REGISTER_FOR_HOUSEHOLDS, Action.VIEW_EVENT_HIRES):
+        return _event_scope(principal, action)
     raise PermissionDenied(action)
+
+
+def _event_scope(principal: Principal, action: Action) -> QuerySet[Any]:
+    # Events: partner staff their own organisation's events; a community worker the households of
+    # the community (to register them); a coordinator the employment outcomes of the region.
+    from alliance.models import EmploymentOutcome, Event
+
+    role = principal.role
+    if action == Action.MANAGE_EVENTS:
+        query = Event.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
+    if action == Action.REGISTER_FOR_HOUSEHOLDS:
+        query = Household.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COMMUNITY_WORKER and principal.region_path:
+            return query.filter(region__path__startswith=principal.region_path)
+        return _nothing(query)
+    query = EmploymentOutcome.all()
+    if role == Role.ADMIN:
+        return query
+    if role == Role.COORDINATOR and principal.region_path:
+        return query.filter(household__region__path__startswith=principal.region_path)
+    return _nothing(query)
 
 
 async def get_visible(principal: Principal, action: Action, pk: Any) -> Any:

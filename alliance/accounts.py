@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -13,23 +15,36 @@ from alliance.i18n import gettext as _
 from alliance.models import LoginAttempt, Partner, Region, User
 from alliance.timeutil import utc_now
 
-_hasher = PasswordHasher()
+
+@cache
+def _password_hasher() -> PasswordHasher:
+    """argon2id at argon2-cffi's recommended cost (about 0.2 s of CPU a hash). The test suite sets
+    ALLIANCE_PASSWORD_HASH_COST=low: the same algorithm at its lowest cost, because it creates
+    thousands of accounts. Hashes record their own cost, so either setting verifies both kinds."""
+    if os.environ.get("ALLIANCE_PASSWORD_HASH_COST") == "low":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher()
+
 
 # Failures counted over this window; the limits are per account and per client address.
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 20
+
+
 # Verifying against this hash when the account does not exist keeps response times alike.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+@cache
+def _dummy_hash() -> str:
+    return _password_hasher().hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _password_hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _password_hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -47,7 +62,7 @@ async def authenticate(username: str, password: str, address: str) -> User | Non
     username = username.strip()
     await _check_throttle(username, address)
     user = await User.get_or_none(username=username, is_active=True)
-    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    ok = verify_password(user.password_hash if user else _dummy_hash(), password) and user is not None
     await LoginAttempt.create(username=username, address=address, succeeded=ok)
     if not ok:
         return None

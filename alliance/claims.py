@@ -93,6 +93,17 @@ class TransitionKind(StrEnum):
     TRANSFER_AUTO = "transfer_auto"
     UNSCHEDULED = "unscheduled"
     CLOSE = "close"
+    # Visits (alliance/visits.py).
+    SCHEDULE = "schedule"
+    VISIT_CANCELLED = "visit_cancelled"
+    HOUSEHOLD_DECLINED = "household_declined"
+    # Check-in and service records (alliance/checkins.py, alliance/service_records.py).
+    CHECK_IN = "check_in"
+    SERVICE_RECORDED = "service_recorded"
+    FOLLOW_UP = "follow_up"
+    RISK_RESOLVED = "risk_resolved"
+    # The cockpit's unserved list (alliance/targets.py): a coordinator escalates a household's requests.
+    ESCALATE = "escalate"
 
 
 def transition_reason(kind: TransitionKind, text: str = "") -> str:
@@ -130,6 +141,14 @@ def transition_label(kind: str) -> str:
         TransitionKind.TRANSFER_AUTO: _("Transferred (holder did not answer)"),
         TransitionKind.UNSCHEDULED: _("Released: not scheduled in time"),
         TransitionKind.CLOSE: _("Closed"),
+        TransitionKind.SCHEDULE: _("Visit scheduled"),
+        TransitionKind.VISIT_CANCELLED: _("Visit cancelled"),
+        TransitionKind.HOUSEHOLD_DECLINED: _("Declined by the household"),
+        TransitionKind.CHECK_IN: _("Volunteer checked in"),
+        TransitionKind.SERVICE_RECORDED: _("Service delivered and recorded"),
+        TransitionKind.FOLLOW_UP: _("Raised by a visit's risk check"),
+        TransitionKind.RISK_RESOLVED: _("Closed: a later visit found the risk gone"),
+        TransitionKind.ESCALATE: _("Escalated by a coordinator"),
     }
     return labels.get(kind, _("Changed"))  # type: ignore[call-overload]
 
@@ -267,12 +286,17 @@ async def _deny_pending_transfers(request_id: int, note: str) -> None:
 
 
 async def _return_to_pool(
-    request: ServiceRequest, actor_id: int | None, reason: str, *, expected_partner_id: int | None
+    request: ServiceRequest,
+    actor_id: int | None,
+    reason: str,
+    *,
+    expected_partner_id: int | None,
+    from_status: RequestStatus = RequestStatus.CLAIMED,
 ) -> bool:
-    """Claimed -> open, giving the place back. False when the request changed hands meanwhile.
-    Call inside a transaction."""
+    """Claimed (or scheduled, when the household declines the visit) -> open, giving the place back.
+    False when the request changed hands meanwhile. Call inside a transaction."""
     now = utc_now()
-    query = ServiceRequest.filter(id=request.id, status=RequestStatus.CLAIMED)
+    query = ServiceRequest.filter(id=request.id, status=from_status)
     if expected_partner_id is not None:
         query = query.filter(claimed_by_id=expected_partner_id)
     returned = await query.update(
@@ -288,7 +312,7 @@ async def _return_to_pool(
     await _give_place_back(request.offering_id, request.claimed_at)  # type: ignore[attr-defined]
     await _append(
         request.id,
-        RequestStatus.CLAIMED,
+        from_status,
         RequestStatus.OPEN,
         actor_id,
         request.claimed_by_id,  # type: ignore[attr-defined]

@@ -24,6 +24,12 @@ class Settings:
     tile_url: str | None = None
     # A transfer the holder does not answer is approved automatically after this many hours.
     transfer_auto_approve_hours: int = 36
+    # Reminder offsets (24 h, 2 h before a visit) are multiplied by this: 1 in production, e.g.
+    # 0.001 for the bench and tests, so a day of reminders plays out in a minute and a half.
+    reminder_time_scale: float = 1.0
+    # Notification providers: "module:attr" for every channel, or "sms=module:attr,voice=module:attr";
+    # unset: the log provider (no SMS or voice gateway is reachable here).
+    notification_providers: str = ""
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -53,4 +59,14 @@ def load_settings() -> Settings:
         default_language=os.environ.get("ALLIANCE_LANGUAGE", "zh_CN"),
         tile_url=os.environ.get("TILE_URL") or None,
         transfer_auto_approve_hours=int(os.environ.get("TRANSFER_AUTO_APPROVE_HOURS") or 36),
+        reminder_time_scale=reminder_time_scale(),
+        notification_providers=os.environ.get("ALLIANCE_NOTIFICATION_PROVIDERS", ""),
     )
+
+
+def reminder_time_scale() -> float:
+    """ALLIANCE_REMINDER_TIME_SCALE, read on each use (cheap; no key file touched)."""
+    value = float(os.environ.get("ALLIANCE_REMINDER_TIME_SCALE") or 1.0)
+    if value <= 0:
+        raise ValueError("ALLIANCE_REMINDER_TIME_SCALE must be positive")
+    return value

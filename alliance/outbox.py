@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 
 from alliance.codes import OutboxStatus
 from alliance.models import OutboxJob
@@ -65,6 +65,26 @@ async def relay(enqueue: Enqueue, job_ids: Iterable[str] | None = None, limit: i
         )
         result.enqueued += 1
     return result
+
+
+# Jobs already handed to arq live only in Redis until they run. A Redis that restarts without its
+# data (no persistence, a failover) would lose them, reminders deferred for days included. The relay
+# keeps a marker key in Redis: when it is gone, Redis lost its data, and the jobs enqueued since
+# `REQUEUE_WINDOW` before now (or deferred to after that) are queued again. Every job is safe to run
+# twice, so re-queueing one that had already run costs a no-op run, never a second message.
+QUEUE_MARKER = "alliance:outbox:queue-marker"
+REQUEUE_WINDOW = timedelta(days=1)
+
+
+async def requeue_after_queue_loss(now: datetime | None = None, window: timedelta = REQUEUE_WINDOW) -> int:
+    """Mark for relaying again the jobs whose copy in the queue may be lost: those deferred to after
+    `now - window`, and those due at once but enqueued since then. Returns how many."""
+    since = (now or utc_now()) - window
+    return (
+        await OutboxJob.filter(status=OutboxStatus.ENQUEUED)
+        .filter(Q(defer_until__gte=since) | Q(defer_until__isnull=True, enqueued_at__gte=since))
+        .update(status=OutboxStatus.PENDING)
+    )
 
 
 @dataclass

@@ -10,21 +10,33 @@ from starlette.routing import Mount, Route
 
 from alliance.access import Action, principal_for, visible
 from alliance.allocation import propose_allocation
+from alliance.checkins import check_in_on_behalf
+from alliance.claims import claim_request
 from alliance.matching import match_all
 from alliance.models import (
+    Attendance,
+    CheckIn,
+    EmploymentOutcome,
+    Event,
     Household,
     Offering,
     Partner,
     PartnerToken,
     ProposalItem,
+    Registration,
     ServiceRequest,
     TransferRequest,
+    Visit,
 )
 from alliance.partner_tokens import create_token_for
 from alliance.partners import OfferingForm, save_offering
 from alliance.timeutil import utc_now
+from alliance.visits import schedule_visit
+from tests.claims_support import add_household_request
+from tests.events_support import walk_event_for
 from tests.factories import build_two_sides, login, session_csrf
 from tests.intake_support import intake_batch_for
+from tests.visits_support import scheduled_visit_for
 
 PUBLIC = {
     ("GET", "/login"),
@@ -40,6 +52,13 @@ PUBLIC = {
     ("GET", "/api/v1/partner/requests"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/claim"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/release"),
+    # Signed personal links, no session: tests/test_visits.py and tests/test_visit_pages.py walk them.
+    ("GET", "/visit-response/{token}"),
+    ("POST", "/visit-response/{token}"),
+    ("GET", "/calendar/{token}.ics"),
+    # The household's signed event link: tests/test_event_pages.py walks it.
+    ("GET", "/event-registration/{token}"),
+    ("POST", "/event-registration/{token}"),
 }
 # Routes that act on one object of side A: any user of side B is refused (403 or 404).
 OBJECT_ROUTES = {
@@ -62,6 +81,40 @@ OBJECT_ROUTES = {
     ("POST", "/requests/{request_id:int}/transfer"),
     ("POST", "/transfers/{transfer_id:int}/decide"),
     ("POST", "/partner/api-tokens/{token_id:int}/revoke"),
+    ("GET", "/requests/{request_id:int}/schedule"),
+    ("POST", "/requests/{request_id:int}/schedule"),
+    ("GET", "/visits/{visit_id:int}"),
+    ("POST", "/visits/{visit_id:int}/reschedule"),
+    ("POST", "/visits/{visit_id:int}/volunteers"),
+    ("POST", "/visits/{visit_id:int}/cancel"),
+    ("POST", "/visits/{visit_id:int}/respond"),
+    ("GET", "/households/{household_id:int}/visits"),
+    ("GET", "/volunteer/visits/{visit_id:int}"),
+    ("POST", "/volunteer/visits/{visit_id:int}/check-in"),
+    ("POST", "/volunteer/visits/{visit_id:int}/check-out"),
+    ("GET", "/households/{household_id:int}/card"),
+    ("POST", "/households/{household_id:int}/card/reissue"),
+    ("POST", "/oversight/check-ins/{check_in_id:int}/review"),
+    ("POST", "/oversight/visits/{visit_id:int}/check-in"),
+    ("POST", "/oversight/visits/{visit_id:int}/record"),
+    ("POST", "/service/{visit_id:int}/confirm"),
+    ("POST", "/service/{visit_id:int}/rate"),
+    ("POST", "/cockpit/households/{household_id:int}/escalate"),
+    ("GET", "/partner/events/{event_id:int}"),
+    ("GET", "/partner/events/{event_id:int}/edit"),
+    ("POST", "/partner/events/{event_id:int}/edit"),
+    ("POST", "/partner/events/{event_id:int}/cancel"),
+    ("POST", "/partner/events/{event_id:int}/invite"),
+    ("POST", "/partner/events/{event_id:int}/register"),
+    ("POST", "/partner/events/{event_id:int}/outcomes"),
+    ("POST", "/partner/registrations/{registration_id:int}/cancel"),
+    ("GET", "/partner/sessions/{session_id:int}"),
+    ("POST", "/partner/sessions/{session_id:int}/attendance"),
+    ("POST", "/partner/sessions/{session_id:int}/scan"),
+    ("GET", "/households/{household_id:int}/events"),
+    ("POST", "/households/{household_id:int}/events/{event_id:int}/register"),
+    ("POST", "/households/{household_id:int}/registrations/{registration_id:int}/cancel"),
+    ("POST", "/households/{household_id:int}/events/{event_id:int}/outcomes"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -81,9 +134,26 @@ SCOPED_PAGES = {
     ("GET", "/board/claims"),
     ("GET", "/requests"),
     ("GET", "/partner/api-tokens"),
+    ("GET", "/visits"),
+    ("GET", "/outbox"),
+    ("GET", "/oversight"),
+    ("GET", "/cockpit"),
+    ("GET", "/cockpit/unserved"),
+    ("GET", "/cockpit/export.csv"),
+    ("GET", "/cockpit/export.xlsx"),
+    ("GET", "/cockpit/report"),
+    ("GET", "/partner/events"),
+    ("GET", "/partner/events/new"),
+    ("GET", "/my-household/events"),
+    ("GET", "/events/hires"),
 }
 # Alliance-wide settings: administrators only.
-ADMIN_ONLY = {("GET", "/admin/need-rules"), ("POST", "/admin/need-rules")}
+ADMIN_ONLY = {
+    ("GET", "/admin/need-rules"),
+    ("POST", "/admin/need-rules"),
+    ("GET", "/admin/targets"),
+    ("POST", "/admin/targets"),
+}
 # Writes that only ever touch the writer's own partner.
 # (A proposal is computed for the writer's own region only.)
 SELF_WRITES = {
@@ -91,6 +161,7 @@ SELF_WRITES = {
     ("POST", "/partner/offerings/new"),
     ("POST", "/matching/proposals"),
     ("POST", "/partner/api-tokens"),
+    ("POST", "/partner/events/new"),
 }
 
 
@@ -141,7 +212,31 @@ async def world(app):
             due_at=utc_now() + timedelta(hours=36),
         )
         side.token = (await create_token_for(side.partner.name)).token
+    for index, side in enumerate((left, right)):
+        # On a further household of the side's community: the side's own request stays open.
+        side.visit = await scheduled_visit_for(side, f"walk{index}")
+        side.visited_household_id = (await ServiceRequest.get(id=side.visit.request_id)).household_id
+        side.check_in = await checked_in_for(side, f"door{index}")
+        side.checked_in_household_id = await ServiceRequest.get(
+            visits__id=side.check_in.visit_id
+        ).values_list("household_id", flat=True)
+    for side in (left, right):
+        side.event, side.session, side.registration = await walk_event_for(side)
     return left, right, admin
+
+
+async def checked_in_for(side, suffix: str) -> CheckIn:
+    """A visit starting now on a further household, checked in by the coordinator for the volunteer."""
+    request = await add_household_request(side, suffix)
+    await match_all(notify=False)
+    dispatcher = await principal_for(side.users["dispatcher"])
+    await claim_request(dispatcher, request.id)
+    start = utc_now() + timedelta(minutes=30)
+    visit = (
+        await schedule_visit(dispatcher, request.id, start, start + timedelta(hours=1), [side.volunteer.id])
+    ).visit
+    coordinator = await principal_for(side.users["coordinator"])
+    return (await check_in_on_behalf(coordinator, visit.id, side.volunteer.id, "walk")).check_in
 
 
 def _client(app) -> httpx.AsyncClient:
@@ -159,6 +254,11 @@ def _fill(path: str, side) -> str:
         .replace("{request_id:int}", str(side.request.id))
         .replace("{transfer_id:int}", str(side.transfer.id))
         .replace("{token_id:int}", str(side.token.id))
+        .replace("{visit_id:int}", str(side.visit.id))
+        .replace("{check_in_id:int}", str(side.check_in.id))
+        .replace("{event_id:int}", str(side.event.id))
+        .replace("{session_id:int}", str(side.session.id))
+        .replace("{registration_id:int}", str(side.registration.id))
     )
 
 
@@ -205,11 +305,26 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
     assert request.status == "open" and request.claimed_by_id is None
     assert (await TransferRequest.get(id=left.transfer.id)).status == "pending"
     assert (await PartnerToken.get(id=left.token.id)).revoked_at is None
+    visit = await Visit.get(id=left.visit.id)
+    assert (visit.status, visit.schedule_version, visit.household_response) == ("scheduled", 1, "pending")
+    assert (await Household.get(id=left.household.id)).card_serial == 1
+    assert await CheckIn.filter(visit_id=left.visit.id).count() == 0
+    assert (await CheckIn.get(id=left.check_in.id)).reviewed_at is None
+    event = await Event.get(id=left.event.id)
+    assert (event.status, event.title, event.seats_taken) == ("published", left.event.title, 1)
+    assert (await Registration.get(id=left.registration.id)).status == "registered"
+    assert await Attendance.all().count() == 0 and await EmploymentOutcome.all().count() == 0
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):
     left, right, _admin = world
-    markers = [left.household.head_name, left.partner.name, left.offering.title, left.volunteer.name]
+    markers = [
+        left.household.head_name,
+        left.partner.name,
+        left.offering.title,
+        left.volunteer.name,
+        left.event.title,
+    ]
     for role, user in right.users.items():
         async with _client(app) as client:
             await login(client, user.username)
@@ -236,7 +351,19 @@ async def test_owners_do_see_their_own(app, world):
         ("coordinator", "/requests", f"/requests/{left.request.id}"),
         ("partner_admin", "/partner/api-tokens", left.token.prefix),
         ("volunteer", "/volunteer", left.volunteer.name),
+        ("dispatcher", "/partner/events", left.event.title),
+        ("partner_admin", f"/partner/events/{left.event.id}", left.household.head_name),
+        ("dispatcher", f"/partner/sessions/{left.session.id}", left.household.head_name),
+        ("community_worker", f"/households/{left.household.id}/events", left.event.title),
+        ("household", "/my-household/events", left.event.title),
         ("household", "/my-household", left.household.head_name),
+        ("dispatcher", "/visits", f"/visits/{left.visit.id}"),
+        ("dispatcher", f"/visits/{left.visit.id}", "/visit-response/"),
+        (
+            "community_worker",
+            f"/households/{left.visited_household_id}/visits",
+            f"/visits/{left.visit.id}/respond",
+        ),
     ]
     for role, path, marker in expectations:
         async with _client(app) as client:
@@ -254,18 +381,23 @@ async def test_self_writes_only_touch_the_writers_partner(app, world):
             await _call(client, method, path)
     assert (await Partner.get(id=left.partner.id)).description == ""
     assert (await Partner.get(id=right.partner.id)).description == "hijacked"
-    assert await Offering.filter(partner_id=left.partner.id).count() == 1
+    # Its home-care offering and the training venue of its event (tests.events_support.walk_event_for).
+    assert await Offering.filter(partner_id=left.partner.id).count() == 2
 
 
 async def test_list_queries_are_filtered_in_the_database(world):
     left, right, admin = world
     coordinator = await principal_for(left.users["coordinator"])
-    ids = await visible(coordinator, Action.VIEW_HOUSEHOLDS).values_list("id", flat=True)
-    assert ids == [left.household.id]
+    ids = await visible(coordinator, Action.VIEW_HOUSEHOLDS).order_by("id").values_list("id", flat=True)
+    assert ids == [left.household.id, left.visited_household_id, left.checked_in_household_id]
     everyone = await visible(await principal_for(admin), Action.VIEW_HOUSEHOLDS).count()
-    assert everyone == await Household.all().count() == 2
+    assert everyone == await Household.all().count() == 6
     worker = await principal_for(right.users["community_worker"])
-    assert await visible(worker, Action.VIEW_HOUSEHOLDS).values_list("id", flat=True) == [right.household.id]
+    assert await visible(worker, Action.VIEW_HOUSEHOLDS).order_by("id").values_list("id", flat=True) == [
+        right.household.id,
+        right.visited_household_id,
+        right.checked_in_household_id,
+    ]
 
 
 async def test_alliance_wide_settings_refuse_everyone_but_admins(app, world):

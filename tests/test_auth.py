@@ -12,7 +12,7 @@ from tests.factories import PASSWORD, build_two_sides, csrf_from, login, session
 async def test_login_sends_each_role_to_its_home_page(client, app):
     left, _right, admin = await build_two_sides()
     homes = {
-        "coordinator": "/households",
+        "coordinator": "/cockpit",
         "community_worker": "/households",
         "partner_admin": "/partner",
         "dispatcher": "/partner",

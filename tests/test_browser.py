@@ -67,7 +67,12 @@ async def test_coordinator_logs_in_with_the_keyboard_and_filters_households_on_a
     await page.keyboard.press("Tab")
     await page.keyboard.type("correct-horse-1")
     await page.keyboard.press("Enter")
-    # A coordinator's home is the household list of their region.
+    # A coordinator's home is the cockpit of their region (charts included, within 360 px).
+    await page.wait_for_url("**/cockpit")
+    assert await _fits_the_screen(page)
+    assert await page.locator("svg[role=img]").count() >= 1
+    # The household list of their region is one link away.
+    await page.get_by_role("link", name="Households").first.click()
     await page.wait_for_url("**/households")
     assert await _fits_the_screen(page)
 

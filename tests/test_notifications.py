@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
+
 from alliance.codes import NotificationStatus, PartnerStatus
 from alliance.models import Notification, Partner, User
 from alliance.notifications import deliver_notification
@@ -99,3 +101,81 @@ async def test_with_redis_down_approval_still_works_and_the_notice_waits_in_the_
     assert await Notification.filter(status=NotificationStatus.PENDING).count() == 2
     assert health.status_code == 503
     assert health.json()["database"]["ok"] is True and health.json()["redis"]["ok"] is False
+
+
+# --- channels, providers and the coordinators' outbox page ------------------------------------------
+
+
+async def test_the_household_channel_follows_its_preference_and_needs():
+    from alliance.codes import ContactPreference, NotificationChannel
+    from alliance.notifications import household_channel
+
+    left, _right, _admin = await build_two_sides()
+    household = left.household
+    assert household_channel(household) == NotificationChannel.SMS
+    household.contact_preference = ContactPreference.VOICE
+    assert household_channel(household) == NotificationChannel.VOICE
+    household.contact_preference, household.accessibility = ContactPreference.SMS, ["BLIND"]
+    assert household_channel(household) == NotificationChannel.VOICE  # blind: always a call
+    household.phone = None
+    assert household_channel(household) is None  # no phone: through the community worker
+    household.phone, household.contact_preference = "13812345678", ContactPreference.COMMUNITY_WORKER
+    assert household_channel(household) is None
+
+
+async def test_providers_are_configured_per_channel_from_the_settings(tmp_path, monkeypatch):
+    from alliance import notifications
+    from alliance.codes import NotificationChannel
+
+    monkeypatch.setattr(notifications, "_providers", {})
+    monkeypatch.setenv("ALLIANCE_NOTIFICATION_JOURNAL", str(tmp_path / "sent.jsonl"))
+    notifications.configure_providers("sms=alliance.notifications:JournalProvider")
+    assert isinstance(notifications.provider_for(NotificationChannel.SMS), notifications.JournalProvider)
+    assert isinstance(notifications.provider_for(NotificationChannel.VOICE), notifications.LogProvider)
+    left, _right, _admin = await build_two_sides()
+    notice = await Notification.create(
+        household_id=left.household.id, channel="sms", body="明天上门", kind="test"
+    )
+    assert await deliver_notification(notice.id) is True
+    assert f'"id": {notice.id}' in (tmp_path / "sent.jsonl").read_text()
+
+
+async def test_the_outbox_page_shows_a_coordinator_their_regions_notices_and_an_admin_all(app):
+    left, right, _admin = await build_two_sides()
+    await Notification.create(
+        household_id=left.household.id,
+        channel="sms",
+        kind="visit_scheduled",
+        recipient="13812345678",
+        body="左边的短信",
+    )
+    await Notification.create(
+        household_id=right.household.id,
+        channel="voice",
+        kind="visit_scheduled",
+        recipient="13800000000",
+        body="右边的电话",
+    )
+    await Notification.create(
+        user_id=right.users["coordinator"].id,
+        channel="in_app",
+        kind="daily_digest",
+        body="右边的日报",
+        status="sent",
+    )
+
+    async def page_for(username: str, query: str = "", **headers: str):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await login(client, username)
+            return await client.get("/outbox" + query, headers=headers)
+
+    page = await page_for("coordA")
+    assert page.status_code == 200
+    assert "左边的短信" in page.text and "右边" not in page.text
+    page = await page_for("coordB", "?status=sent")
+    assert "右边的日报" in page.text and "右边的电话" not in page.text and "左边" not in page.text
+    page = await page_for("admin", "?channel=voice", **{"HX-Request": "true"})
+    assert "右边的电话" in page.text and "左边的短信" not in page.text and "<html" not in page.text
+    for username in ("padminA", "volA", "houseA", "workerA"):
+        assert (await page_for(username)).status_code == 403

@@ -1,5 +1,5 @@
 """The `alliance` command: serve, worker, run (both, for a laptop), migrate, demo, createuser,
-import households, source, match, partner."""
+import households, source, match, partner, report targets."""
 
 from __future__ import annotations
 
@@ -360,6 +360,36 @@ def cmd_match(args: argparse.Namespace) -> int:
     return _run_db(work)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`report targets --year YYYY [--region CODE] [--json]`: the cockpit's figures (alliance/targets.py)."""
+    from alliance import targets
+    from alliance.errors import NotFound
+    from alliance.timeutil import LOCAL_TZ, utc_now
+
+    async def work() -> int:
+        try:
+            scope = await targets.scope_of_region(args.region)
+        except NotFound:
+            print(f"no region with code {args.region!r}", file=sys.stderr)
+            return 2
+        year = args.year or utc_now().astimezone(LOCAL_TZ).year
+        report = await targets.cockpit(scope, year, unserved_limit=0)
+        if args.json:
+            _print_json(targets.report_json(report))
+            return 0
+        print(f"{year} {scope.region_name}")
+        for figure in report.figures:
+            print(
+                f"{figure.metric:14} target {figure.target if figure.target is not None else '-':>8}  "
+                f"actual {figure.actual:>8}  expected {figure.expected_by_today if figure.expected_by_today is not None else '-':>8}  "
+                f"forecast {figure.forecast:>8}  {figure.status}"
+            )
+        print(f"unserved households: {report.unserved.total}")
+        return 0
+
+    return _run_db(work)
+
+
 def _uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -501,6 +531,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("partner", help="partner id or exact name")
     token.add_argument("--name", default="cli", help="what the token is for")
     partner.set_defaults(func=cmd_partner)
+
+    report = commands.add_parser("report", help="print reports")
+    report_kinds = report.add_subparsers(dest="kind", required=True)
+    report_targets = report_kinds.add_parser("targets", help="yearly targets: actual, expected, forecast")
+    report_targets.add_argument("--year", type=int, help="default: this year")
+    report_targets.add_argument("--region", help="a region code (default: the whole alliance)")
+    report_targets.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

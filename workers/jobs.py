@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from alliance import claims, geocoding, matching, notifications
+from arq import Retry
+
+from alliance import (
+    claims,
+    digest,
+    escalation,
+    event_notices,
+    events,
+    geocoding,
+    matching,
+    notifications,
+    outbox,
+    visit_notices,
+)
+from alliance.timeutil import utc_now
+
+logger = logging.getLogger("workers.jobs")
 
 
 async def deliver_notification(_ctx: dict[str, Any], notification_id: int) -> bool:
@@ -94,3 +111,108 @@ async def release_unscheduled_claims(ctx: dict[str, Any]) -> dict[str, Any]:
     if sweep.released:
         await ctx["redis"].enqueue_job("match_requests_job", sweep.released)
     return {"warned": sweep.warned, "released": sweep.released}
+
+
+# --- visits: reminders, the job outbox, escalation, missed visits, the digest -----------------------
+
+
+# arq retries a job only when it raises Retry (or its worker died); any other error fails it for
+# good, and the outbox row, already marked enqueued, would never be queued again. The jobs the
+# outbox queues are safe to rerun, so a passing failure (a database busy or restarting) is retried
+# with a growing pause instead.
+OUTBOX_JOB_TRIES = 12
+
+
+async def _retrying(ctx: dict[str, Any], work: Any) -> Any:
+    try:
+        return await work
+    except Exception as error:
+        tries = ctx.get("job_try", 1)
+        if tries >= OUTBOX_JOB_TRIES:
+            raise
+        logger.warning("%s failed (try %s), retrying: %s", ctx.get("job_id"), tries, error)
+        raise Retry(defer=min(2**tries, 60)) from error
+
+
+async def deliver_notifications(ctx: dict[str, Any], notification_ids: list[int]) -> int:
+    """The notices of one change; each row is claimed before it is sent, so a rerun sends none twice."""
+    return await _retrying(ctx, notifications.deliver_all(notification_ids))
+
+
+async def send_visit_reminder(ctx: dict[str, Any], visit_id: int, version: int, kind: str) -> dict[str, Any]:
+    outcome = await _retrying(ctx, visit_notices.send_visit_reminder(visit_id, version, kind))
+    return outcome.as_json()
+
+
+# One relay run moves at most this many jobs (in batches), so a backlog drains without one run
+# holding the cron for long.
+RELAY_BATCH, RELAY_MAX_BATCHES = 500, 40
+
+
+async def relay_outbox(ctx: dict[str, Any]) -> dict[str, int]:
+    """The transactional-outbox relay: jobs written with their change (and not yet queued, e.g.
+    Redis was down at the commit) go to arq under their own job ids, deferred as planned."""
+
+    async def enqueue(name: str, args: list[Any], job_id: str, defer_until: Any) -> None:
+        await ctx["redis"].enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)
+
+    await _requeue_if_the_queue_lost_its_data(ctx)
+    total = outbox.RelayResult()
+    for _batch in range(RELAY_MAX_BATCHES):
+        result = await outbox.relay(enqueue, limit=RELAY_BATCH)
+        total.enqueued += result.enqueued
+        total.failed += result.failed
+        if result.failed or result.enqueued < RELAY_BATCH:
+            break
+    return total.as_json()
+
+
+async def _requeue_if_the_queue_lost_its_data(ctx: dict[str, Any]) -> None:
+    try:
+        intact = await ctx["redis"].exists(outbox.QUEUE_MARKER)
+    except Exception:
+        return  # Redis is down: the relay below fails and records it
+    if not intact:
+        # A fresh or emptied Redis: what was queued before may be gone (see alliance/outbox.py).
+        requeued = await outbox.requeue_after_queue_loss()
+        await ctx["redis"].set(outbox.QUEUE_MARKER, utc_now().isoformat())
+        if requeued:
+            logger.warning("outbox: the queue lost its data; %s jobs are queued again", requeued)
+
+
+async def escalate_unclaimed_requests(ctx: dict[str, Any]) -> dict[str, int]:
+    sweep = await escalation.escalate_unclaimed_requests()
+    await _deliver_notices(ctx, sweep.notification_ids)
+    return sweep.as_json()
+
+
+async def mark_missed_visits(ctx: dict[str, Any]) -> dict[str, int]:
+    sweep = await escalation.mark_missed_visits()
+    await _deliver_notices(ctx, sweep.notification_ids)
+    return sweep.as_json()
+
+
+async def send_daily_digest(ctx: dict[str, Any]) -> int:
+    written = await digest.send_daily_digest()
+    await _deliver_notices(ctx, written)
+    return len(written)
+
+
+# --- events: invitations and session reminders ------------------------------------------------------
+
+
+async def invite_event_households(ctx: dict[str, Any], event_id: int) -> dict[str, Any]:
+    """Invite the households matching an event (large events: thousands of households) and deliver
+    the invitations. Safe to run twice: nobody is invited or told twice."""
+    from alliance.config import load_settings
+
+    secret_key = ctx.get("secret_key") or load_settings().secret_key
+    run = await events.invite_households(event_id, secret_key)
+    await _deliver_notices(ctx, run.notification_ids)
+    return run.as_json()
+
+
+async def send_session_reminder(
+    _ctx: dict[str, Any], session_id: int, starts_at: int, kind: str
+) -> dict[str, Any]:
+    return (await event_notices.send_session_reminder(session_id, starts_at, kind)).as_json()

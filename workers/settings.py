@@ -5,27 +5,38 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 
-from alliance import db
+from alliance import db, notifications
 from alliance.config import load_settings
 from workers.jobs import (
+    OUTBOX_JOB_TRIES,
     auto_approve_transfers,
     deliver_notification,
+    deliver_notifications,
+    escalate_unclaimed_requests,
     geocode_intake_batch,
+    invite_event_households,
+    mark_missed_visits,
     match_all_job,
     match_intake_batch,
     match_offering_job,
     match_requests_job,
+    relay_outbox,
     relay_pending_geocoding,
     relay_pending_notifications,
     release_unscheduled_claims,
+    send_daily_digest,
+    send_session_reminder,
+    send_visit_reminder,
 )
 
 
 async def startup(_ctx: dict[str, Any]) -> None:
-    await db.connect(load_settings().database_url)
+    settings = load_settings()
+    notifications.configure_providers(settings.notification_providers)
+    await db.connect(settings.database_url)
 
 
 async def shutdown(_ctx: dict[str, Any]) -> None:
@@ -41,6 +52,13 @@ FUNCTIONS = [
     match_all_job,
     auto_approve_transfers,
     release_unscheduled_claims,
+    func(deliver_notifications, max_tries=OUTBOX_JOB_TRIES),
+    func(send_visit_reminder, max_tries=OUTBOX_JOB_TRIES),
+    escalate_unclaimed_requests,
+    mark_missed_visits,
+    send_daily_digest,
+    invite_event_households,
+    send_session_reminder,
 ]
 CRON_JOBS = [
     cron(relay_pending_notifications, second={0}, unique=True, run_at_startup=True),
@@ -50,6 +68,12 @@ CRON_JOBS = [
     # Transfers fall due at any minute; claims are checked hourly (their deadlines are in days).
     cron(auto_approve_transfers, minute=set(range(0, 60, 5)), second={10}, unique=True),
     cron(release_unscheduled_claims, minute={20}, second={0}, unique=True, timeout=1200),
+    # The job outbox (reminders, visit notices): what the web process could not queue at its commit.
+    cron(relay_outbox, second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120),
+    cron(escalate_unclaimed_requests, minute={40}, second={0}, unique=True, timeout=1200),
+    cron(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
+    # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
+    cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
 ]
 
 
@@ -63,3 +87,23 @@ class WorkerSettings:
     job_timeout = 300
     # Short-lived results, so the relay may re-queue a delivery that failed a minute ago.
     keep_result = 60
+
+
+class QuickRetryWorkerSettings:
+    """The same jobs, with only the outbox crons and short timeouts: arq locks a running job for the
+    longest job timeout + 10 s, so the jobs of a worker killed mid-job are retried after ~40 s here
+    instead of after the nightly re-match's 30 minutes. For the reminders bench and the kill tests:
+    `arq workers.settings.QuickRetryWorkerSettings`. (arq reads a settings class's own attributes,
+    not inherited ones, hence each is repeated.)"""
+
+    functions = FUNCTIONS
+    cron_jobs = [
+        cron(relay_outbox, second=set(range(0, 60, 2)), unique=True, run_at_startup=True, timeout=15),
+        cron(relay_pending_notifications, second={0, 30}, unique=True, timeout=15),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = WorkerSettings.redis_settings
+    max_tries = WorkerSettings.max_tries
+    job_timeout = 30
+    keep_result = WorkerSettings.keep_result

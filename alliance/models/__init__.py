@@ -2,7 +2,14 @@
 
 from alliance.models.accounts import LoginAttempt, User
 from alliance.models.audit import AuditEntry
-from alliance.models.events import Attendance, Event, EventSession, Registration
+from alliance.models.events import (
+    Attendance,
+    EmploymentOutcome,
+    Event,
+    EventInvitation,
+    EventSession,
+    Registration,
+)
 from alliance.models.households import Flag, FlagNeedRule, Household, NeedCategory
 from alliance.models.intake import (
     DuplicateDismissal,
@@ -26,7 +33,7 @@ from alliance.models.notifications import Notification, OutboxJob
 from alliance.models.partners import Offering, Partner, Project, Volunteer
 from alliance.models.regions import Region
 from alliance.models.requests import RequestTransition, ServiceRequest
-from alliance.models.targets import Target, TargetChange
+from alliance.models.targets import DeliveryParticipant, DeliveryTally, Target, TargetChange
 from alliance.models.visits import CheckIn, RiskCheck, ServiceRecord, Visit, VolunteerBooking
 
 __all__ = [
@@ -40,7 +47,9 @@ __all__ = [
     "AuditEntry",
     "CheckIn",
     "DuplicateDismissal",
+    "EmploymentOutcome",
     "Event",
+    "EventInvitation",
     "EventSession",
     "Flag",
     "FlagNeedRule",
@@ -65,6 +74,8 @@ __all__ = [
     "RiskCheck",
     "ServiceRecord",
     "ServiceRequest",
+    "DeliveryParticipant",
+    "DeliveryTally",
     "Target",
     "TargetChange",
     "User",

@@ -23,10 +23,23 @@ class Event(Model):
     venue_accessibility = fields.JSONField(default=list)
     employers = fields.JSONField(default=list)
     registration_deadline = fields.DatetimeField(null=True)
+    description = fields.TextField(default="")
+    # "published" or "cancelled".
+    status = fields.CharField(max_length=12, default="published")
+    # Registered (not waitlisted) places taken: changed only by conditional updates in the same
+    # transaction as the registration, so it never passes `seats`.
+    seats_taken = fields.IntField(default=0)
+    # Invitations go to the best matches up to seats + this margin (some will not come).
+    waitlist_margin = fields.IntField(default=5)
+    created_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="events_created", on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "event"
+        indexes = (("partner_id", "status"),)
 
 
 class EventSession(Model):
@@ -50,7 +63,14 @@ class Registration(Model):
     registered_by = fields.ForeignKeyField(
         "models.User", null=True, related_name="registrations_made", on_delete=fields.SET_NULL
     )
+    # The household's open VOCATIONAL_TRAINING or JOB_PLACEMENT request the event answers.
+    request = fields.ForeignKeyField(
+        "models.ServiceRequest", null=True, related_name="registrations", on_delete=fields.SET_NULL
+    )
+    cancelled_at = fields.DatetimeField(null=True)
+    cancel_reason = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "registration"
@@ -68,7 +88,59 @@ class Attendance(Model):
         "models.Registration", related_name="attendances", on_delete=fields.CASCADE
     )
     at = fields.DatetimeField()
+    # "card" (the household's QR card scanned at the venue) or "list" (ticked on the partner's list).
+    method = fields.CharField(max_length=8, default="list")
+    recorded_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="attendances_recorded", on_delete=fields.SET_NULL
+    )
 
     class Meta:
         table = "attendance"
         unique_together = (("session", "registration"),)
+
+
+class EventInvitation(Model):
+    # A household invited to an event because one of its open requests matches it, best first.
+
+    id = fields.IntField(primary_key=True)
+    event = fields.ForeignKeyField("models.Event", related_name="invitations", on_delete=fields.CASCADE)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="invitations", on_delete=fields.CASCADE
+    )
+    request = fields.ForeignKeyField(
+        "models.ServiceRequest", null=True, related_name="invitations", on_delete=fields.SET_NULL
+    )
+    rank = fields.IntField()
+    score = fields.FloatField(default=0)
+    distance_km = fields.FloatField(null=True)
+    reasons = fields.JSONField(default=list)
+    notified_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "event_invitation"
+        unique_together = (("event", "household"),)
+
+
+class EmploymentOutcome(Model):
+    # What a job fair led to for a household: an interview, an offer, a hire (confirmed later by
+    # the partner or the community worker).
+
+    id = fields.IntField(primary_key=True)
+    event = fields.ForeignKeyField("models.Event", related_name="outcomes", on_delete=fields.CASCADE)
+    registration = fields.ForeignKeyField(
+        "models.Registration", null=True, related_name="outcomes", on_delete=fields.SET_NULL
+    )
+    household = fields.ForeignKeyField("models.Household", related_name="outcomes", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=12)
+    employer = fields.CharField(max_length=128, default="")
+    job = fields.CharField(max_length=128, default="")
+    note = fields.CharField(max_length=255, default="")
+    recorded_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="outcomes_recorded", on_delete=fields.SET_NULL
+    )
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "employment_outcome"
+        indexes = (("event_id", "kind"), ("household_id", "kind"))

@@ -33,7 +33,7 @@ class ServiceRequest(Model):
 
     class Meta:
         table = "service_request"
-        indexes = (("status", "need_id"), ("claimed_by_id", "status"))
+        indexes = (("status", "need_id"), ("claimed_by_id", "status"), ("household_id", "status"))
 
 
 class RequestTransition(Model):

@@ -29,7 +29,7 @@ class Visit(Model):
 
     class Meta:
         table = "visit"
-        indexes = (("status", "window_start"), ("partner_id", "window_start"))
+        indexes = (("status", "window_start"), ("partner_id", "window_start"), ("request_id", "status"))
 
 
 class VolunteerBooking(Model):

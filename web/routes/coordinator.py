@@ -4,6 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance import service_records
 from alliance.access import Action, require
 from alliance.codes import FlagCode, NeedCode
 from alliance.households import HouseholdFilters, household_detail, list_households, regions_for_filter
@@ -43,7 +44,16 @@ async def households(request: Request) -> Response:
 async def household(request: Request) -> Response:
     principal = await require_principal(request)
     detail = await household_detail(principal, request.path_params["household_id"], client_address(request))
-    return render(request, "coordinator/household.html", {"detail": detail})
+    return render(
+        request,
+        "coordinator/household.html",
+        {
+            "detail": detail,
+            "delivered": await service_records.delivered_services(principal, detail.household.id),
+            "open_risks": await service_records.open_risks_of(principal, detail.household.id),
+            "flash": request.session.pop("flash", "") if "flash" in request.session else "",
+        },
+    )
 
 
 routes = [

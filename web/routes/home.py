@@ -9,7 +9,7 @@ from web.auth import require_principal
 
 HOME_BY_ROLE = {
     Role.ADMIN: "/admin/partners",
-    Role.COORDINATOR: "/households",
+    Role.COORDINATOR: "/cockpit",
     Role.COMMUNITY_WORKER: "/households",
     Role.PARTNER_ADMIN: "/partner",
     Role.DISPATCHER: "/partner",

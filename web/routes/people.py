@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance import checkins, service_records
 from alliance.access import Action, get_visible
+from alliance.dayplan import volunteer_day_plan
 from alliance.models import Flag, ServiceRequest
+from alliance.timeutil import to_local, utc_now
+from alliance.visits import calendar_token, own_household_visits, volunteer_visits
 from web.auth import require_principal
 from web.templating import render
 
@@ -16,7 +22,25 @@ async def volunteer_home(request: Request) -> Response:
     principal = await require_principal(request)
     volunteer = await get_visible(principal, Action.VIEW_OWN_VOLUNTEER, principal.volunteer_id or 0)
     await volunteer.fetch_related("partners", "region")
-    return render(request, "volunteer/home.html", {"volunteer": volunteer})
+    try:
+        day = date.fromisoformat(request.query_params.get("day", ""))
+    except ValueError:
+        day = to_local(utc_now()).date()  # type: ignore[union-attr]
+    token = calendar_token(request.app.state.settings.secret_key, volunteer.id)
+    plan = await volunteer_day_plan(principal, day)
+    return render(
+        request,
+        "volunteer/home.html",
+        {
+            "volunteer": volunteer,
+            "visits": await volunteer_visits(principal),
+            "plan": plan,
+            # Address, maps link, how to meet the household and the service, for each stop.
+            "briefs": await checkins.door_pages(principal, [leg.stop.key for leg in plan.legs]),
+            "day": day,
+            "calendar_url": str(request.base_url).rstrip("/") + f"/calendar/{token}.ics",
+        },
+    )
 
 
 async def household_home(request: Request) -> Response:
@@ -29,8 +53,20 @@ async def household_home(request: Request) -> Response:
         .prefetch_related("claimed_by")
     )
     flags = await Flag.filter(household_id=household.id, active=True)
+    visits = await own_household_visits(principal, request.app.state.settings.secret_key)
+    delivered = await service_records.delivered_services(principal, household.id)
+    flash = request.session.pop("flash", "") if "flash" in request.session else ""
     return render(
-        request, "household/home.html", {"household": household, "requests": requests, "flags": flags}
+        request,
+        "household/home.html",
+        {
+            "household": household,
+            "requests": requests,
+            "flags": flags,
+            "visits": visits,
+            "delivered": delivered,
+            "flash": flash,
+        },
     )
 
 

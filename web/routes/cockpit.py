@@ -1,0 +1,316 @@
+"""The coordinator's cockpit (home page): targets, pace, breakdowns, operational figures, the unserved
+list; its exports and printable monthly report; the admin's target editing page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from alliance import targets
+from alliance.access import Action, Principal, require
+from alliance.codes import TargetMetric
+from alliance.errors import InvalidInput
+from alliance.i18n import gettext as _
+from alliance.labels import label
+from alliance.models import Project, Target, TargetChange
+from alliance.timeutil import LOCAL_TZ, utc_now
+from web.auth import require_principal
+from web.charts import Bar, bar_chart, line_chart
+from web.htmx_hooks import is_htmx
+from web.templating import render
+
+MAX_UNSERVED_SHOWN = 200
+
+
+def _year(request: Request) -> int:
+    text = request.query_params.get("year", "")
+    this_year = utc_now().astimezone(LOCAL_TZ).year
+    return int(text) if text.isdigit() and 2000 <= int(text) <= 2100 else this_year
+
+
+def _days(request: Request) -> int:
+    text = request.query_params.get("days", "")
+    return int(text) if text.isdigit() and 0 < int(text) <= 3650 else targets.DEFAULT_UNSERVED_DAYS
+
+
+async def _scope(request: Request, principal: Principal) -> targets.Scope:
+    code = request.query_params.get("region", "").strip()[:12]
+    return await targets.scope_for(principal, code or None)
+
+
+def _summary(report: targets.Cockpit) -> str:
+    person_times = report.figure(TargetMetric.PERSON_TIMES)
+    if person_times.target is None:
+        return _("{actual} person-times delivered in {year}; no target is set for this area.").format(
+            actual=f"{person_times.actual:,}", year=report.year
+        )
+    return _(
+        "{actual} person-times delivered in {year}, target {target} ({percent}%); "
+        "{expected} expected by today ({status}); forecast for the year: {forecast}."
+    ).format(
+        actual=f"{person_times.actual:,}",
+        year=report.year,
+        percent=person_times.percent_of_target,
+        target=f"{person_times.target:,}",
+        expected=f"{person_times.expected_by_today:,}",
+        status=label(person_times.status),
+        forecast=f"{person_times.forecast:,}",
+    )
+
+
+def _charts(report: targets.Cockpit) -> dict[str, object]:
+    figures = [
+        Bar(
+            label(figure.metric),
+            figure.percent_of_target or 0,
+            100 * figure.expected_by_today // figure.target,
+        )
+        if figure.target
+        else Bar(label(figure.metric), 0)
+        for figure in report.figures
+    ]
+    months = [f"{month}" for month in range(1, 13)]
+    actual = [row.cumulative for row in report.months]
+    expected = [row.expected_cumulative for row in report.months]
+    series = [(_("Person-times so far"), actual, "actual")]
+    if any(value is not None for value in expected):
+        series.append((_("Planned pace"), expected, "expected"))
+    top_projects = report.projects[:10]
+    top_regions = report.regions[:12]
+    return {
+        "targets_chart": bar_chart(
+            _("Share of each yearly target reached (%)"),
+            _("Each bar is the share of the year's target reached; the tick is the share expected by today."),
+            figures,
+            marker_name=_("Expected by today (%)"),
+        ),
+        "months_chart": line_chart(_("Person-times through the year"), _summary(report), months, series),
+        "projects_chart": bar_chart(
+            _("Person-times by project"),
+            _("{count} projects; the largest: {name}.").format(
+                count=len(report.projects), name=top_projects[0].name if top_projects else "—"
+            ),
+            [Bar(row.name, row.person_times, row.target) for row in top_projects],
+            marker_name=_("Target"),
+        ),
+        "regions_chart": bar_chart(
+            _("Person-times by region"),
+            _("{count} regions one level below {region}.").format(
+                count=len(report.regions), region=report.scope.region_name
+            ),
+            [Bar(row.name, row.person_times) for row in top_regions],
+        ),
+    }
+
+
+async def cockpit_page(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_TARGETS)
+    scope = await _scope(request, principal)
+    year = _year(request)
+    report = await targets.cockpit(
+        scope, year, unserved_days=_days(request), unserved_limit=10, cache=_cache(request)
+    )
+    context = {
+        "report": report,
+        "summary": _summary(report),
+        "trail": await targets.region_breadcrumb(principal, scope),
+        "query": _query(scope, year),
+        "year": year,
+        "can_assign": principal.role in ("admin", "coordinator"),
+        **_charts(report),
+    }
+    return render(request, "cockpit/cockpit.html", context, block="body")
+
+
+def _cache(request: Request) -> targets.FigureCache:
+    # One per app (so per web process); created on first use.
+    if not hasattr(request.app.state, "cockpit_cache"):
+        request.app.state.cockpit_cache = targets.FigureCache()
+    return request.app.state.cockpit_cache
+
+
+def _query(scope: targets.Scope, year: int) -> str:
+    return f"year={year}" + (f"&region={scope.region_code}" if scope.region_code else "")
+
+
+async def unserved_page(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_TARGETS)
+    scope = await _scope(request, principal)
+    days = _days(request)
+    unserved = await targets.unserved_households(scope, days, limit=MAX_UNSERVED_SHOWN)
+    return render(
+        request,
+        "cockpit/unserved.html",
+        {"scope": scope, "unserved": unserved, "days": days, "query": _query(scope, _year(request))},
+    )
+
+
+async def escalate(request: Request) -> Response:
+    principal = await require_principal(request)
+    household_id = request.path_params["household_id"]
+    count = await targets.escalate_household(principal, household_id)
+    _cache(request).clear()
+    message = (
+        _("Escalated {count} request(s).").format(count=count)
+        if count
+        else _("Nothing to escalate: no active request that is not escalated already.")
+    )
+    if is_htmx(request):
+        return render(request, "cockpit/_escalated.html", {"message": message, "household_id": household_id})
+    request.session["flash"] = message
+    return RedirectResponse(request.headers.get("referer") or "/cockpit", status_code=303)
+
+
+async def export_csv(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_TARGETS)
+    scope = await _scope(request, principal)
+    year = _year(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["breakdown", "key", "name", "person_times", "deliveries"])
+    writer.writerows(await targets.export_rows(scope, year))
+    name = f"person-times-{year}-{scope.region_code or 'alliance'}.csv"
+    return Response(
+        "\ufeff" + buffer.getvalue(),  # a BOM so spreadsheet programs read the Chinese names as UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def export_xlsx(request: Request) -> Response:
+    from openpyxl import Workbook
+
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_TARGETS)
+    scope = await _scope(request, principal)
+    year = _year(request)
+    rows = await targets.export_rows(scope, year)
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    titles = {
+        "project": _("By project"),
+        "partner": _("By partner"),
+        "region": _("By region"),
+        "month": _("By month"),
+    }
+    for breakdown, title in titles.items():
+        sheet = workbook.create_sheet(title=title[:31])
+        sheet.append([_("Code"), _("Name"), _("Person-times"), _("Deliveries")])
+        for kind, key, name, person_times, deliveries in rows:
+            if kind == breakdown:
+                sheet.append([key, name, person_times, deliveries])
+        sheet.column_dimensions["B"].width = 28
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    name = f"person-times-{year}-{scope.region_code or 'alliance'}.xlsx"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def monthly_report(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_TARGETS)
+    scope = await _scope(request, principal)
+    year = _year(request)
+    now = utc_now().astimezone(LOCAL_TZ)
+    text = request.query_params.get("month", "")
+    default_month = now.month if now.year == year else 12
+    month = int(text) if text.isdigit() and 1 <= int(text) <= 12 else default_month
+    report = await targets.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
+    return render(
+        request,
+        "cockpit/report.html",
+        {
+            "report": report,
+            "month": month,
+            "month_row": report.months[month - 1],
+            "month_projects": await targets.by_project(scope, year, month),
+            "month_partners": await targets.by_partner(scope, year, month),
+            "month_regions": await targets.by_region(scope, year, month),
+            "summary": _summary(report),
+            "printed_at": datetime.now(LOCAL_TZ),
+            "query": _query(scope, year),
+        },
+    )
+
+
+async def edit_targets(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.EDIT_TARGETS)
+    year = _year(request)
+    errors: dict[str, str] = {}
+    saved = False
+    if request.method == "POST":
+        form = await request.form()
+        try:
+            # The plan first: a plan that does not add up refuses the whole form before any change.
+            curve = [str(form.get(f"curve_{month}", "0")).strip() or "0" for month in range(1, 13)]
+            await targets.set_monthly_curve(principal, year, curve)
+            for metric in targets.METRICS:
+                value = str(form.get(f"alliance_{metric.value}", "")).strip()
+                if value:
+                    await targets.set_target(principal, year, metric, value)
+            for project_id in await Project.filter(year=year).values_list("id", flat=True):
+                value = str(form.get(f"project_{project_id}", "")).strip()
+                if value:
+                    await targets.set_target(
+                        principal, year, TargetMetric.PERSON_TIMES, value, f"project:{project_id}"
+                    )
+            saved = True
+        except InvalidInput as invalid:
+            errors = invalid.errors
+    return render(request, "cockpit/targets.html", await _targets_context(year, saved, errors))
+
+
+async def _targets_context(year: int, saved: bool, errors: dict[str, str]) -> dict[str, object]:
+    alliance = dict(await Target.filter(year=year, scope_key="alliance").values_list("metric", "value"))
+    projects = await Project.filter(year=year).order_by("code")
+    project_targets = dict(
+        await Target.filter(year=year, scope_key__startswith="project:").values_list("project_id", "value")
+    )
+    curve = await targets.monthly_curve(year) or [0] * 12
+    history = (
+        await TargetChange.filter(target__year=year)
+        .order_by("-at", "-id")
+        .limit(50)
+        .prefetch_related("target", "changed_by")
+    )
+    return {
+        "year": year,
+        "metrics": targets.METRICS,
+        "alliance": {str(metric): value for metric, value in alliance.items()},
+        "projects": [
+            (project, project_targets.get(project.id, project.target_person_times)) for project in projects
+        ],
+        "curve": curve,
+        "history": history,
+        "saved": saved,
+        "errors": errors,
+    }
+
+
+routes = [
+    Route("/cockpit", cockpit_page, methods=["GET"], name="cockpit"),
+    Route("/cockpit/unserved", unserved_page, methods=["GET"], name="cockpit_unserved"),
+    Route(
+        "/cockpit/households/{household_id:int}/escalate",
+        escalate,
+        methods=["POST"],
+        name="cockpit_escalate",
+    ),
+    Route("/cockpit/export.csv", export_csv, methods=["GET"], name="cockpit_export_csv"),
+    Route("/cockpit/export.xlsx", export_xlsx, methods=["GET"], name="cockpit_export_xlsx"),
+    Route("/cockpit/report", monthly_report, methods=["GET"], name="cockpit_report"),
+    Route("/admin/targets", edit_targets, methods=["GET", "POST"], name="admin_targets"),
+]

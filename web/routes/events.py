@@ -1,0 +1,511 @@
+"""Event pages: the partner's events (publish, edit, cancel), one event (invitations, registrations,
+waiting list, outcomes), attendance per session (tick list and card scan); the household's personal
+registration link and its own events; a community worker registering on a household's behalf; the
+coordinator's hires in the region."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from alliance import events
+from alliance.access import Action, require
+from alliance.codes import EventKind, FlagCode
+from alliance.errors import InvalidInput, NotFound
+from alliance.events import EventError, EventForm, OutcomeKind, VenueFeature
+from alliance.i18n import gettext as _
+from alliance.models import EventSession, Registration
+from alliance.timeutil import to_local, utc_now
+from alliance.visit_cards import CardRefused
+from alliance.visits import LinkExpired, LinkInvalid
+from web.auth import require_principal
+from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
+from web.jobs import relay_outbox
+from web.templating import render
+
+
+def _flash(request: Request) -> str:
+    return request.session.pop("flash", "") if "flash" in request.session else ""
+
+
+def _go(request: Request, location: str, message: str) -> Response:
+    request.session["flash"] = message
+    return hx_redirect(location, request) if is_htmx(request) else RedirectResponse(location, status_code=303)
+
+
+def _refusal(error: Exception) -> dict[str, str]:
+    if isinstance(error, InvalidInput):
+        return dict(error.errors)
+    if isinstance(error, CardRefused):
+        return {"code": error.message}
+    return {"form": getattr(error, "message", str(error))}
+
+
+async def _relay(request: Request, job_ids: list[str]) -> None:
+    if job_ids:
+        await relay_outbox(request.app, job_ids)
+
+
+def _int(value: object) -> int:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+# --- the partner's events -------------------------------------------------------------------------
+
+
+async def event_list(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    include_past = request.query_params.get("past") == "1"
+    rows = await events.partner_events(principal, include_past=include_past)
+    return render(
+        request, "events/list.html", {"rows": rows, "include_past": include_past, "message": _flash(request)}
+    )
+
+
+def _event_form(form: FormData) -> EventForm:
+    return EventForm(
+        offering_id=str(form.get("offering_id", "")),
+        kind=str(form.get("kind", EventKind.TRAINING)),
+        title=str(form.get("title", "")),
+        description=str(form.get("description", "")),
+        venue=str(form.get("venue", "")),
+        venue_lat=str(form.get("venue_lat", "")),
+        venue_lon=str(form.get("venue_lon", "")),
+        seats=str(form.get("seats", "")),
+        waitlist_margin=str(form.get("waitlist_margin", "")),
+        eligibility_flags=tuple(str(value) for value in form.getlist("eligibility_flags")),
+        venue_accessibility=tuple(str(value) for value in form.getlist("venue_accessibility")),
+        deadline_date=str(form.get("deadline_date", "")),
+        deadline_time=str(form.get("deadline_time", "")),
+        sessions=str(form.get("sessions", "")),
+        employers=str(form.get("employers", "")),
+    )
+
+
+async def _editor(
+    request: Request, values: EventForm, *, event_id: int | None = None, errors: dict[str, str] | None = None
+) -> Response:
+    principal = await require_principal(request)
+    response = render(
+        request,
+        "events/form.html",
+        {
+            "values": values,
+            "event_id": event_id,
+            "errors": errors or {},
+            "offerings": await events.venue_offerings(principal),
+            "kinds": list(EventKind),
+            "flag_codes": list(FlagCode),
+            "features": list(VenueFeature),
+        },
+        block="form",
+        status_code=422 if errors else 200,
+    )
+    if errors and is_htmx(request):
+        response.status_code = 200  # htmx swaps the form with its messages in place
+    return response
+
+
+async def event_new(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    return await _editor(request, EventForm(offering_id=request.query_params.get("offering", "")))
+
+
+async def event_create(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    values = _event_form(await request.form())
+    try:
+        outcome = await events.publish_event(principal, values)
+    except InvalidInput as invalid:
+        return await _editor(request, values, errors=invalid.errors)
+    await _relay(request, outcome.job_ids)
+    return _go(
+        request,
+        f"/partner/events/{outcome.event.id}",
+        _("The event is published. Matching households are being invited."),
+    )
+
+
+async def event_edit(request: Request) -> Response:
+    principal = await require_principal(request)
+    page = await events.event_page(principal, request.path_params["event_id"])
+    sessions = await EventSession.filter(event_id=page.event.id).order_by("starts_at")
+    return await _editor(request, events.event_form_of(page.event, sessions), event_id=page.event.id)
+
+
+async def event_update(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    event_id = request.path_params["event_id"]
+    values = _event_form(await request.form())
+    try:
+        outcome = await events.update_event(principal, event_id, values)
+    except (InvalidInput, EventError) as refused:
+        return await _editor(request, values, event_id=event_id, errors=_refusal(refused))
+    await _relay(request, outcome.job_ids)
+    return _go(request, f"/partner/events/{event_id}", _("The event is saved."))
+
+
+async def _event_detail(
+    request: Request, *, errors: dict[str, str] | None = None, message: str = ""
+) -> Response:
+    principal = await require_principal(request)
+    page = await events.event_page(principal, request.path_params["event_id"])
+    response = render(
+        request,
+        "events/event.html",
+        {
+            "page": page,
+            "errors": errors or {},
+            "message": message,
+            "outcome_kinds": list(OutcomeKind),
+            "employers": page.event.employers or [],
+        },
+        status_code=422 if errors else 200,
+    )
+    if errors and is_htmx(request):
+        response.status_code = 200
+        hx_retarget(response, "main", "innerHTML")
+    return response
+
+
+async def event_view(request: Request) -> Response:
+    return await _event_detail(request, message=_flash(request))
+
+
+async def _event_change(request: Request, change) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    event_id = request.path_params["event_id"]
+    form = await request.form()
+    try:
+        job_ids, message = await change(principal, event_id, form)
+    except (InvalidInput, EventError) as refused:
+        return await _event_detail(request, errors=_refusal(refused))
+    await _relay(request, job_ids)
+    return _go(request, f"/partner/events/{event_id}", message)
+
+
+async def event_cancel(request: Request) -> Response:
+    async def change(principal, event_id, form):
+        outcome = await events.cancel_event(principal, event_id, str(form.get("reason", "")))
+        return outcome.job_ids, _("The event is cancelled; everyone registered is told.")
+
+    return await _event_change(request, change)
+
+
+async def event_invite(request: Request) -> Response:
+    async def change(principal, event_id, _form):
+        return await events.queue_invitations(principal, event_id), _("Invitations are being sent.")
+
+    return await _event_change(request, change)
+
+
+def _registered_message(outcome: events.EventOutcome) -> str:
+    registration = outcome.registration
+    if registration is not None and registration.status == "waitlisted":
+        return _("The event is full: the household is on the waiting list.")
+    return _("The household is registered.")
+
+
+async def event_register(request: Request) -> Response:
+    async def change(principal, event_id, form):
+        outcome = await events.register_by_partner(principal, event_id, _int(form.get("household_id")))
+        return outcome.job_ids, _registered_message(outcome)
+
+    return await _event_change(request, change)
+
+
+async def event_outcome(request: Request) -> Response:
+    async def change(principal, event_id, form):
+        await events.record_outcome(
+            principal,
+            event_id,
+            _int(form.get("household_id")),
+            str(form.get("kind", "")),
+            str(form.get("employer", "")),
+            str(form.get("job", "")),
+            str(form.get("note", "")),
+        )
+        return [], _("The outcome is recorded.")
+
+    return await _event_change(request, change)
+
+
+async def registration_cancel(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    form = await request.form()
+    outcome = await events.cancel_registration(
+        principal, request.path_params["registration_id"], str(form.get("reason", ""))
+    )
+    await _relay(request, outcome.job_ids)
+    return _go(
+        request,
+        f"/partner/events/{outcome.event.id}",
+        _("The registration is cancelled; the first on the waiting list moves up."),
+    )
+
+
+# --- attendance per session -----------------------------------------------------------------------
+
+
+async def _session(
+    request: Request, *, errors: dict[str, str] | None = None, message: str = "", status: int = 200
+) -> Response:
+    principal = await require_principal(request)
+    page = await events.session_page(principal, request.path_params["session_id"])
+    response = render(
+        request,
+        "events/attendance.html",
+        {"page": page, "errors": errors or {}, "message": message},
+        block="attendance",
+        status_code=status,
+    )
+    if is_htmx(request):
+        response.status_code = 200
+    return response
+
+
+async def session_view(request: Request) -> Response:
+    return await _session(request, message=_flash(request))
+
+
+async def session_tick(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    form = await request.form()
+    ids = [int(value) for value in form.getlist("registration_ids") if str(value).isdigit()]
+    try:
+        outcome = await events.record_attendance(principal, request.path_params["session_id"], ids)
+    except (InvalidInput, EventError) as refused:
+        return await _session(request, errors=_refusal(refused), status=422)
+    message = _("Attendance recorded: {count}.").format(count=len(outcome.recorded))
+    if is_htmx(request):
+        return await _session(request, message=message)
+    return _go(request, f"/partner/sessions/{request.path_params['session_id']}", message)
+
+
+async def session_scan(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.MANAGE_EVENTS)
+    form = await request.form()
+    try:
+        outcome = await events.record_attendance_by_card(
+            principal,
+            request.path_params["session_id"],
+            request.app.state.settings.secret_key,
+            token=str(form.get("token", "")),
+            code=str(form.get("code", "")),
+        )
+    except (InvalidInput, EventError, CardRefused) as refused:
+        return await _session(request, errors=_refusal(refused), status=422)
+    if outcome.recorded:
+        message = _("{name} is here: attendance recorded.").format(name=outcome.household_name)
+    else:
+        message = _("{name} was already recorded for this session.").format(name=outcome.household_name)
+    if is_htmx(request):
+        return await _session(request, message=message)
+    return _go(request, f"/partner/sessions/{request.path_params['session_id']}", message)
+
+
+# --- the household's personal link ----------------------------------------------------------------
+
+
+async def _link_page(
+    request: Request, *, errors: dict[str, str] | None = None, message: str = ""
+) -> Response:
+    token = request.path_params["token"]
+    try:
+        view = await events.event_for_link(request.app.state.settings.secret_key, token)
+    except LinkExpired:
+        return render(request, "events/register_gone.html", {"expired": True}, status_code=410)
+    except (LinkInvalid, NotFound):
+        return render(request, "events/register_gone.html", {"expired": False}, status_code=404)
+    return render(
+        request,
+        "events/register.html",
+        {"view": view, "action": f"/event-registration/{token}", "errors": errors or {}, "message": message},
+        status_code=422 if errors else 200,
+    )
+
+
+async def link_page(request: Request) -> Response:
+    return await _link_page(request, message=_flash(request))
+
+
+async def link_answer(request: Request) -> Response:
+    form = await request.form()
+    secret = request.app.state.settings.secret_key
+    token = request.path_params["token"]
+    try:
+        if form.get("answer") == "cancel":
+            outcome = await events.cancel_by_link(secret, token)
+            message = _("Your place is given up. Thank you for telling us.")
+        else:
+            outcome = await events.register_by_link(secret, token)
+            message = (
+                _("The event is full. You are on the waiting list; we will tell you when a place is free.")
+                if outcome.registration and outcome.registration.status == "waitlisted"
+                else _("You are registered. We will remind you before each session.")
+            )
+    except (LinkExpired, LinkInvalid, NotFound):
+        return await _link_page(request)
+    except EventError as refused:
+        return await _link_page(request, errors=_refusal(refused))
+    await _relay(request, outcome.job_ids)
+    return _go(request, f"/event-registration/{token}", message)
+
+
+async def own_events(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_OWN_HOUSEHOLD)
+    found = await events.own_events(principal, request.app.state.settings.secret_key)
+    return render(request, "events/my_events.html", {"found": found})
+
+
+# --- a community worker for a household -------------------------------------------------------------
+
+
+async def _household_page(request: Request, *, errors: dict[str, str] | None = None) -> Response:
+    principal = await require_principal(request)
+    page = await events.household_events(principal, request.path_params["household_id"])
+    return render(
+        request,
+        "events/household.html",
+        {
+            "page": page,
+            "errors": errors or {},
+            "message": _flash(request),
+            "outcome_kinds": list(OutcomeKind),
+        },
+        status_code=422 if errors else 200,
+    )
+
+
+async def household_events(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.REGISTER_FOR_HOUSEHOLDS)
+    return await _household_page(request)
+
+
+async def _for_household(request: Request, change) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.REGISTER_FOR_HOUSEHOLDS)
+    household_id = request.path_params["household_id"]
+    form = await request.form()
+    try:
+        job_ids, message = await change(principal, household_id, form)
+    except (InvalidInput, EventError) as refused:
+        return await _household_page(request, errors=_refusal(refused))
+    await _relay(request, job_ids)
+    return _go(request, f"/households/{household_id}/events", message)
+
+
+async def household_register(request: Request) -> Response:
+    async def change(principal, household_id, _form):
+        outcome = await events.register_on_behalf(principal, household_id, request.path_params["event_id"])
+        return outcome.job_ids, _registered_message(outcome)
+
+    return await _for_household(request, change)
+
+
+async def household_cancel(request: Request) -> Response:
+    async def change(principal, household_id, form):
+        registration_id = request.path_params["registration_id"]
+        registration = await Registration.get_or_none(id=registration_id, household_id=household_id)
+        if registration is None:
+            raise NotFound(f"registration {registration_id}")
+        outcome = await events.cancel_registration(principal, registration.id, str(form.get("reason", "")))
+        return outcome.job_ids, _("The registration is cancelled.")
+
+    return await _for_household(request, change)
+
+
+async def household_outcome(request: Request) -> Response:
+    async def change(principal, household_id, form):
+        await events.record_outcome(
+            principal,
+            request.path_params["event_id"],
+            household_id,
+            str(form.get("kind", "")),
+            str(form.get("employer", "")),
+            str(form.get("job", "")),
+            str(form.get("note", "")),
+        )
+        return [], _("The outcome is recorded.")
+
+    return await _for_household(request, change)
+
+
+# --- coordinators: hires in the region ----------------------------------------------------------------
+
+
+async def hires(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_EVENT_HIRES)
+    this_year = to_local(utc_now()).year  # type: ignore[union-attr]
+    year_text = request.query_params.get("year", "")
+    year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else this_year
+    report = await events.hires_in_region(principal, year)
+    return render(
+        request,
+        "events/hires.html",
+        {"report": report, "year": year, "years": list(range(this_year, this_year - 5, -1))},
+    )
+
+
+routes = [
+    Route("/partner/events", event_list, methods=["GET"], name="events"),
+    Route("/partner/events/new", event_new, methods=["GET"], name="event_new"),
+    Route("/partner/events/new", event_create, methods=["POST"], name="event_create"),
+    Route("/partner/events/{event_id:int}", event_view, methods=["GET"], name="event"),
+    Route("/partner/events/{event_id:int}/edit", event_edit, methods=["GET"], name="event_edit"),
+    Route("/partner/events/{event_id:int}/edit", event_update, methods=["POST"], name="event_update"),
+    Route("/partner/events/{event_id:int}/cancel", event_cancel, methods=["POST"], name="event_cancel"),
+    Route("/partner/events/{event_id:int}/invite", event_invite, methods=["POST"], name="event_invite"),
+    Route("/partner/events/{event_id:int}/register", event_register, methods=["POST"], name="event_register"),
+    Route("/partner/events/{event_id:int}/outcomes", event_outcome, methods=["POST"], name="event_outcome"),
+    Route(
+        "/partner/registrations/{registration_id:int}/cancel",
+        registration_cancel,
+        methods=["POST"],
+        name="registration_cancel",
+    ),
+    Route("/partner/sessions/{session_id:int}", session_view, methods=["GET"], name="event_session"),
+    Route(
+        "/partner/sessions/{session_id:int}/attendance", session_tick, methods=["POST"], name="session_tick"
+    ),
+    Route("/partner/sessions/{session_id:int}/scan", session_scan, methods=["POST"], name="session_scan"),
+    Route("/event-registration/{token}", link_page, methods=["GET"], name="event_link"),
+    Route("/event-registration/{token}", link_answer, methods=["POST"], name="event_link_answer"),
+    Route("/my-household/events", own_events, methods=["GET"], name="own_events"),
+    Route(
+        "/households/{household_id:int}/events", household_events, methods=["GET"], name="household_events"
+    ),
+    Route(
+        "/households/{household_id:int}/events/{event_id:int}/register",
+        household_register,
+        methods=["POST"],
+        name="household_event_register",
+    ),
+    Route(
+        "/households/{household_id:int}/registrations/{registration_id:int}/cancel",
+        household_cancel,
+        methods=["POST"],
+        name="household_registration_cancel",
+    ),
+    Route(
+        "/households/{household_id:int}/events/{event_id:int}/outcomes",
+        household_outcome,
+        methods=["POST"],
+        name="household_event_outcome",
+    ),
+    Route("/events/hires", hires, methods=["GET"], name="event_hires"),
+]

@@ -1,0 +1,46 @@
+"""The notification outbox for coordinators (their region) and administrators (everything): what was
+written, to whom, in which channel, and whether it went out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from alliance.access import Action, require
+from alliance.codes import NotificationChannel, NotificationStatus
+from alliance.notifications import OutboxFilters, notice_label, outbox_page
+from web.auth import require_principal
+from web.templating import render
+
+
+def _filters(request: Request) -> OutboxFilters:
+    params = request.query_params
+    status, channel = params.get("status", ""), params.get("channel", "")
+    page = params.get("page", "1")
+    return OutboxFilters(
+        status=status if status in NotificationStatus.__members__.values() else "",
+        channel=channel if channel in NotificationChannel.__members__.values() else "",
+        kind=params.get("kind", "").strip()[:32],
+        page=int(page) if page.isdigit() else 1,
+    )
+
+
+async def outbox(request: Request) -> Response:
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_NOTIFICATIONS)
+    result = await outbox_page(principal, _filters(request))
+    return render(
+        request,
+        "notifications/outbox.html",
+        {
+            "result": result,
+            "statuses": list(NotificationStatus),
+            "channels": list(NotificationChannel),
+            "notice_label": notice_label,
+        },
+        block="results",
+    )
+
+
+routes = [Route("/outbox", outbox, methods=["GET"], name="outbox")]
