@@ -40,12 +40,12 @@ from alliance.models import (
     Offering,
     OfferingMonth,
     Partner,
-    Region,
     RequestTransition,
     ServiceRequest,
     TransferRequest,
     User,
 )
+from alliance.regions import inherited_setting
 from alliance.timeutil import to_local, utc_now
 
 DEFAULT_SCHEDULE_WITHIN_DAYS = 6
@@ -722,19 +722,7 @@ async def auto_approve_due_transfers(now: datetime | None = None) -> TransferSwe
 async def schedule_within_days(region_paths: Iterable[str]) -> dict[str, int]:
     """The schedule-within days of each region path: the region's own setting, else its nearest
     ancestor's, else the default (6). One query for any number of paths."""
-    paths = set(region_paths)
-    codes = {code for path in paths for code in path.strip("/").split("/") if code}
-    settings = dict(
-        await Region.filter(code__in=list(codes), schedule_claim_within_days__isnull=False).values_list(
-            "code", "schedule_claim_within_days"
-        )
-    )
-    found = {}
-    for path in paths:
-        chain = [code for code in path.strip("/").split("/") if code]
-        days = next((settings[code] for code in reversed(chain) if code in settings), None)
-        found[path] = int(days) if days is not None else DEFAULT_SCHEDULE_WITHIN_DAYS
-    return found
+    return await inherited_setting(region_paths, "schedule_claim_within_days", DEFAULT_SCHEDULE_WITHIN_DAYS)
 
 
 @dataclass

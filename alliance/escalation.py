@@ -23,6 +23,7 @@ from alliance.notifications import (
     to_users,
     write_notices,
 )
+from alliance.regions import inherited_setting
 from alliance.speech import written_window
 from alliance.timeutil import utc_now
 
@@ -34,19 +35,7 @@ MISSED_AFTER = timedelta(hours=2)
 async def escalate_after_days(region_paths: Iterable[str]) -> dict[str, int]:
     """The escalation days of each region path: the region's own setting, else its nearest
     ancestor's, else the default (3). One query for any number of paths."""
-    paths = set(region_paths)
-    codes = {code for path in paths for code in path.strip("/").split("/") if code}
-    settings = dict(
-        await Region.filter(code__in=list(codes), escalate_unclaimed_after_days__isnull=False).values_list(
-            "code", "escalate_unclaimed_after_days"
-        )
-    )
-    found = {}
-    for path in paths:
-        chain = [code for code in path.strip("/").split("/") if code]
-        days = next((settings[code] for code in reversed(chain) if code in settings), None)
-        found[path] = int(days) if days is not None else DEFAULT_ESCALATE_AFTER_DAYS
-    return found
+    return await inherited_setting(region_paths, "escalate_unclaimed_after_days", DEFAULT_ESCALATE_AFTER_DAYS)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from alliance.codes import RegionLevel
 from alliance.errors import InvalidInput
 from alliance.i18n import gettext as _
@@ -53,3 +55,22 @@ async def add_region(
 async def subtree(region_code: str) -> list[Region]:
     region = await Region.get(code=region_code)
     return await Region.filter(path__startswith=region.path).order_by("path")
+
+
+async def inherited_setting(region_paths: Iterable[str], setting: str, default: int) -> dict[str, int]:
+    """A per-region policy (a Region column such as `escalate_unclaimed_after_days`) for each region
+    path: the region's own value, else its nearest ancestor's, else `default`. One query for any
+    number of paths."""
+    paths = set(region_paths)
+    codes = {code for path in paths for code in path.strip("/").split("/") if code}
+    values = dict(
+        await Region.filter(code__in=list(codes), **{f"{setting}__isnull": False}).values_list(
+            "code", setting
+        )
+    )
+    found = {}
+    for path in paths:
+        chain = [code for code in path.strip("/").split("/") if code]
+        value = next((values[code] for code in reversed(chain) if code in values), None)
+        found[path] = int(value) if value is not None else default
+    return found

@@ -28,9 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,8 +37,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
+import _load  # noqa: E402
 from tortoise import Tortoise  # noqa: E402
 
 from alliance import db  # noqa: E402
@@ -50,7 +48,6 @@ from alliance.codes import FlagCode, NeedCode, Role  # noqa: E402
 from alliance.reference import ensure_reference_data  # noqa: E402
 from alliance.timeutil import LOCAL_TZ  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 HOUSEHOLDS = 300_000
 PARTNERS = 100
 VOLUNTEERS = 5_000
@@ -390,119 +387,25 @@ async def uncached_seconds(url: str, region: str) -> float:
         await Tortoise.close_connections()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(url: str, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ}
-    env.update(
-        DATABASE_URL=url,
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
-        SECRET_KEY="bench-cockpit-secret-key-0123456789",
-        ALLIANCE_DATA_DIR=str(workdir / "data"),
-        ALLIANCE_LANGUAGE="zh_CN",
-        LOG_LEVEL="warning",
-        PYTHONPATH=str(ROOT),
+    return _load.start_server(
+        url,
+        workdir,
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        secret_key="bench-cockpit-secret-key-0123456789",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/login", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("the server did not start: " + (process.stderr.read() or b"").decode()[-2000:])
-
-
-async def _logged_in(base: str, username: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base, timeout=60)
-    page = await client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = await client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"}
-    )
-    assert response.status_code == 303, response.text[:300]
-    return client
-
-
-class PageClient:
-    """A minimal HTTP/1.1 keep-alive client for the measured GETs: httpx costs more CPU per request
-    than the page itself, and the client shares the machine's two cores with the server."""
-
-    def __init__(self, base: str, cookie: str) -> None:
-        parts = urlsplit(base)
-        self.host, self.port, self.cookie = parts.hostname, parts.port, cookie
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nCookie: {self.cookie}\r\n\r\n".encode()
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {
-            name.lower(): value.strip() for name, _sep, value in (line.partition(":") for line in lines[1:])
-        }
-        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
-        return status, body
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 async def measure(base: str, username: str, clients: int, requests: int) -> dict[str, float]:
-    sessions = []
-    for _ in range(clients):
-        login = await _logged_in(base, username)
-        cookie = "; ".join(f"{name}={value}" for name, value in login.cookies.items())
-        await login.aclose()
-        sessions.append(PageClient(base, cookie))
-    try:
-
-        async def one(client: PageClient) -> float:
-            started = time.perf_counter()
-            status, body = await client.get("/cockpit")
-            assert status == 200 and b"<svg" in body, status
-            return time.perf_counter() - started
-
-        cold = await asyncio.gather(*(one(client) for client in sessions))
-
-        async def loop(client: PageClient) -> list[float]:
-            return [await one(client) for _ in range(requests)]
-
-        started = time.perf_counter()
-        rounds = await asyncio.gather(*(loop(client) for client in sessions))
-        wall = time.perf_counter() - started
-    finally:
-        for client in sessions:
-            await client.close()
-    latencies = sorted(value for values in rounds for value in values)
-    return {
-        "cold_max": max(cold),
-        "p50": statistics.median(latencies),
-        "p95": latencies[int(0.95 * (len(latencies) - 1))],
-        "max": latencies[-1],
-        "count": len(latencies),
-        "per_second": len(latencies) / wall,
-    }
+    return await _load.measure(
+        base,
+        username,
+        PASSWORD,
+        "/cockpit",
+        clients=clients,
+        requests=requests,
+        check=lambda status, body: status == 200 and b"<svg" in body,
+    )
 
 
 async def measure_all(url: str, workdir: Path, args: argparse.Namespace) -> None:
@@ -522,11 +425,7 @@ async def measure_all(url: str, workdir: Path, args: argparse.Namespace) -> None
                 f"cold first round (figures computed) max {figures['cold_max'] * 1000:.0f} ms"
             )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _load.stop_server(server)
 
 
 async def main() -> None:

@@ -204,6 +204,7 @@ HOUSEHOLD_COLUMNS = {
     "verified": "BOOL",
     "created_at": "TIMESTAMPTZ",
     "updated_at": "TIMESTAMPTZ",
+    "card_serial": "SMALLINT",
 }
 FLAG_COLUMNS = {
     "household_id": "INT",
@@ -286,6 +287,7 @@ async def raw_floor(path: Path, all_rows: bool) -> tuple[float, int]:
                         False,
                         now,
                         now,
+                        1,
                     ]
                 )
                 if all_rows:

@@ -224,6 +224,12 @@ async def bench(count: int, seed: int, database_url: str, work_dir: Path) -> Non
         schedule_started = time.perf_counter()
         for index, (request_id, volunteer_id) in enumerate(world["pairs"]):
             if index in kills_at:
+                # Kill it in the middle of a job: wait (a few seconds at most) until one is running.
+                for _attempt in range(100):
+                    running = [key for key in await pool.keys("arq:in-progress:*") if b"cron:" not in key]
+                    if running:
+                        break
+                    await asyncio.sleep(0.05)
                 kill(workers[-1])
                 kill_times.append(time.perf_counter())
                 print(f"  SIGKILL worker {len(workers)} after {index:,} visits; starting another")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 from httpx import ASGITransport, AsyncClient
 
+from alliance.checkins import check_in_by_gps
 from alliance.codes import RequestStatus, VisitStatus
 from alliance.models import CheckIn, Household, ServiceRecord, ServiceRequest, Visit
+from alliance.service_records import check_out
 from alliance.timeutil import LOCAL_TZ, utc_now
 from alliance.visit_cards import short_code
 from tests.checkin_support import build_door_world
@@ -248,3 +250,31 @@ async def test_the_day_plan_links_each_visit_to_its_door_page_with_how_to_meet_t
     assert f'href="/volunteer/visits/{world.visit.id}"' in page.text
     assert "geo:28.015000,120.655000" in page.text
     assert "wait at the door longer" in page.text
+
+
+async def test_the_return_address_after_confirming_never_leaves_the_site(client):
+    world = await build_door_world()
+    volunteer = await world.volunteer_principal()
+    await check_in_by_gps(volunteer, world.visit.id, 28.0155, 120.655)
+    await check_out(
+        volunteer,
+        world.visit.id,
+        service="Tea",
+        duration_minutes="30",
+        persons_served="1",
+        notes="",
+        risks={
+            aspect: ("none", "")
+            for aspect in ("economy", "health", "education", "housing", "employment", "care")
+        },
+    )
+    await login(client, world.visits.claims.left.users["household"].username)
+
+    for back in ("//evil.example/phish", "https://evil.example/", "/my-household"):
+        response = await client.post(
+            f"/service/{world.visit.id}/confirm",
+            data={"code": "not-the-code", "back": back},
+            headers={"X-CSRF-Token": session_csrf(client)},
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == ("/my-household" if back == "/my-household" else "/")

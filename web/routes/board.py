@@ -42,7 +42,8 @@ from alliance.i18n import gettext as _
 from alliance.notifications import delivery_job_id
 from alliance.timeutil import to_local
 from web.auth import client_address, require_principal
-from web.htmx_hooks import hx_redirect, hx_retarget, hx_trigger, is_htmx, wants_fragment
+from web.flash import go, take_flash
+from web.htmx_hooks import hx_retarget, hx_trigger, is_htmx, wants_fragment
 from web.jobs import enqueue_quietly
 from web.templating import render
 
@@ -170,7 +171,7 @@ async def claims_page(request: Request) -> Response:
         request,
         "board/claims.html",
         {
-            "message": request.session.pop("flash", "") if "flash" in request.session else "",
+            "message": take_flash(request),
             "held": await held_requests(principal),
             "incoming": await incoming_transfers(principal),
             "outgoing": await outgoing_transfers(principal),
@@ -203,13 +204,11 @@ async def _after_change(request: Request, message: str, location: str = "") -> R
     if is_htmx(request) and not location:
         response = await request_detail(request, message=message)
         return hx_retarget(response, "main", "innerHTML")
-    request.session["flash"] = message
-    location = location or f"/requests/{request.path_params['request_id']}"
-    return hx_redirect(location, request) if is_htmx(request) else RedirectResponse(location, status_code=303)
+    return go(request, location or f"/requests/{request.path_params['request_id']}", message)
 
 
 async def request_view(request: Request) -> Response:
-    message = request.session.pop("flash", "") if "flash" in request.session else ""
+    message = take_flash(request)
     return await request_detail(request, message=message)
 
 

@@ -9,6 +9,7 @@ from alliance.access import Action, require
 from alliance.codes import FlagCode, NeedCode
 from alliance.households import HouseholdFilters, household_detail, list_households, regions_for_filter
 from web.auth import client_address, require_principal
+from web.flash import take_flash
 from web.templating import render
 
 
@@ -51,7 +52,7 @@ async def household(request: Request) -> Response:
             "detail": detail,
             "delivered": await service_records.delivered_services(principal, detail.household.id),
             "open_risks": await service_records.open_risks_of(principal, detail.household.id),
-            "flash": request.session.pop("flash", "") if "flash" in request.session else "",
+            "flash": take_flash(request),
         },
     )
 

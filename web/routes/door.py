@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alliance import checkins, service_records, visit_cards
@@ -23,22 +23,13 @@ from alliance.errors import InvalidInput
 from alliance.i18n import gettext as _
 from alliance.visit_cards import CardRefused
 from web.auth import require_principal
-from web.htmx_hooks import hx_redirect, is_htmx
+from web.flash import go, take_flash
 from web.jobs import relay_outbox
 from web.templating import render
 
 
 def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
-
-
-def _flash(request: Request) -> str:
-    return request.session.pop("flash", "") if "flash" in request.session else ""
-
-
-def _go(request: Request, location: str, message: str) -> Response:
-    request.session["flash"] = message
-    return hx_redirect(location, request) if is_htmx(request) else RedirectResponse(location, status_code=303)
 
 
 def _sent_at(value: object) -> datetime | None:
@@ -73,7 +64,7 @@ async def _door(request: Request, *, errors: dict[str, str] | None = None, value
             "page": page,
             "errors": errors or {},
             "values": values or {},
-            "message": _flash(request),
+            "message": take_flash(request),
             # One key a rendering: the same form sent twice is the same check-in (or check-out).
             "client_key": secrets.token_urlsafe(16),
             "aspects": list(RiskAspect),
@@ -131,7 +122,7 @@ async def check_in(request: Request) -> Response:
         return JSONResponse(
             {"ok": True, "created": outcome.created, "needs_review": outcome.needs_review, "message": message}
         )
-    return _go(request, f"/volunteer/visits/{visit_id}", message)
+    return go(request, f"/volunteer/visits/{visit_id}", message)
 
 
 def _risk_fields(form) -> dict[str, tuple[str, str]]:
@@ -175,7 +166,7 @@ async def check_out(request: Request) -> Response:
     )
     if _wants_json(request):
         return JSONResponse({"ok": True, "created": outcome.created, "message": message})
-    return _go(request, f"/volunteer/visits/{visit_id}", message)
+    return go(request, f"/volunteer/visits/{visit_id}", message)
 
 
 # --- the household's visit card -------------------------------------------------------------------
@@ -186,13 +177,13 @@ async def card_view(request: Request) -> Response:
     card = await visit_cards.visit_card(
         principal, request.path_params["household_id"], request.app.state.settings.secret_key
     )
-    return render(request, "door/card.html", {"card": card, "message": _flash(request)})
+    return render(request, "door/card.html", {"card": card, "message": take_flash(request)})
 
 
 async def card_reissue(request: Request) -> Response:
     principal = await require_principal(request)
     household = await visit_cards.reissue_card(principal, request.path_params["household_id"])
-    return _go(
+    return go(
         request,
         f"/households/{household.id}/card",
         _("A new card is ready to print. The old card no longer works."),
@@ -213,7 +204,7 @@ async def oversight(request: Request, *, errors: dict[str, str] | None = None, s
             "under_way": await checkins.visits_under_way(principal),
             "unconfirmed": await service_records.unconfirmed_visits(principal),
             "errors": errors or {},
-            "message": _flash(request),
+            "message": take_flash(request),
         },
         status_code=status,
     )
@@ -226,7 +217,7 @@ async def oversight_view(request: Request) -> Response:
 async def review(request: Request) -> Response:
     principal = await require_principal(request)
     await checkins.review_check_in(principal, request.path_params["check_in_id"])
-    return _go(request, "/oversight", _("The check-in is marked as reviewed."))
+    return go(request, "/oversight", _("The check-in is marked as reviewed."))
 
 
 async def check_in_for_volunteer(request: Request) -> Response:
@@ -243,7 +234,7 @@ async def check_in_for_volunteer(request: Request) -> Response:
         )
     except (InvalidInput, InvalidTransition) as refused:
         return await oversight(request, errors=_refusal(refused), status=422)
-    return _go(request, "/oversight", _("Checked in on the volunteer's behalf."))
+    return go(request, "/oversight", _("Checked in on the volunteer's behalf."))
 
 
 async def correct(request: Request) -> Response:
@@ -259,7 +250,7 @@ async def correct(request: Request) -> Response:
         )
     except InvalidInput as refused:
         return await oversight(request, errors=_refusal(refused), status=422)
-    return _go(
+    return go(
         request, "/oversight", _("The record is corrected; its earlier values are kept in the audit log.")
     )
 
@@ -267,32 +258,36 @@ async def correct(request: Request) -> Response:
 # --- confirmation and rating (the household, or its community worker) -------------------------------
 
 
+def _back(form) -> str:
+    """Where to return: a path on this site only ("//host" would leave it)."""
+    back = str(form.get("back", ""))
+    return back if back.startswith("/") and not back.startswith("//") else "/"
+
+
 async def confirm(request: Request) -> Response:
     principal = await require_principal(request)
     form = await request.form()
-    back = str(form.get("back", "/")) if str(form.get("back", "")).startswith("/") else "/"
+    back = _back(form)
     try:
         await service_records.confirm_service(
             principal, request.path_params["visit_id"], str(form.get("code", ""))
         )
     except InvalidInput as refused:
-        request.session["flash"] = "; ".join(refused.errors.values())
-        return RedirectResponse(back, status_code=303)
-    return _go(request, back, _("Thank you: the service is confirmed."))
+        return go(request, back, "; ".join(refused.errors.values()))
+    return go(request, back, _("Thank you: the service is confirmed."))
 
 
 async def rate(request: Request) -> Response:
     principal = await require_principal(request)
     form = await request.form()
-    back = str(form.get("back", "/")) if str(form.get("back", "")).startswith("/") else "/"
+    back = _back(form)
     try:
         await service_records.rate_service(
             principal, request.path_params["visit_id"], form.get("rating", ""), str(form.get("comment", ""))
         )
     except InvalidInput as refused:
-        request.session["flash"] = "; ".join(refused.errors.values())
-        return RedirectResponse(back, status_code=303)
-    return _go(request, back, _("Thank you for your rating."))
+        return go(request, back, "; ".join(refused.errors.values()))
+    return go(request, back, _("Thank you for your rating."))
 
 
 routes = [

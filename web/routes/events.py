@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from alliance import events
@@ -21,18 +21,10 @@ from alliance.timeutil import to_local, utc_now
 from alliance.visit_cards import CardRefused
 from alliance.visits import LinkExpired, LinkInvalid
 from web.auth import require_principal
-from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
+from web.flash import go, take_flash
+from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import relay_outbox
 from web.templating import render
-
-
-def _flash(request: Request) -> str:
-    return request.session.pop("flash", "") if "flash" in request.session else ""
-
-
-def _go(request: Request, location: str, message: str) -> Response:
-    request.session["flash"] = message
-    return hx_redirect(location, request) if is_htmx(request) else RedirectResponse(location, status_code=303)
 
 
 def _refusal(error: Exception) -> dict[str, str]:
@@ -62,7 +54,9 @@ async def event_list(request: Request) -> Response:
     include_past = request.query_params.get("past") == "1"
     rows = await events.partner_events(principal, include_past=include_past)
     return render(
-        request, "events/list.html", {"rows": rows, "include_past": include_past, "message": _flash(request)}
+        request,
+        "events/list.html",
+        {"rows": rows, "include_past": include_past, "message": take_flash(request)},
     )
 
 
@@ -125,7 +119,7 @@ async def event_create(request: Request) -> Response:
     except InvalidInput as invalid:
         return await _editor(request, values, errors=invalid.errors)
     await _relay(request, outcome.job_ids)
-    return _go(
+    return go(
         request,
         f"/partner/events/{outcome.event.id}",
         _("The event is published. Matching households are being invited."),
@@ -149,7 +143,7 @@ async def event_update(request: Request) -> Response:
     except (InvalidInput, EventError) as refused:
         return await _editor(request, values, event_id=event_id, errors=_refusal(refused))
     await _relay(request, outcome.job_ids)
-    return _go(request, f"/partner/events/{event_id}", _("The event is saved."))
+    return go(request, f"/partner/events/{event_id}", _("The event is saved."))
 
 
 async def _event_detail(
@@ -176,7 +170,7 @@ async def _event_detail(
 
 
 async def event_view(request: Request) -> Response:
-    return await _event_detail(request, message=_flash(request))
+    return await _event_detail(request, message=take_flash(request))
 
 
 async def _event_change(request: Request, change) -> Response:
@@ -189,7 +183,7 @@ async def _event_change(request: Request, change) -> Response:
     except (InvalidInput, EventError) as refused:
         return await _event_detail(request, errors=_refusal(refused))
     await _relay(request, job_ids)
-    return _go(request, f"/partner/events/{event_id}", message)
+    return go(request, f"/partner/events/{event_id}", message)
 
 
 async def event_cancel(request: Request) -> Response:
@@ -246,7 +240,7 @@ async def registration_cancel(request: Request) -> Response:
         principal, request.path_params["registration_id"], str(form.get("reason", ""))
     )
     await _relay(request, outcome.job_ids)
-    return _go(
+    return go(
         request,
         f"/partner/events/{outcome.event.id}",
         _("The registration is cancelled; the first on the waiting list moves up."),
@@ -274,7 +268,7 @@ async def _session(
 
 
 async def session_view(request: Request) -> Response:
-    return await _session(request, message=_flash(request))
+    return await _session(request, message=take_flash(request))
 
 
 async def session_tick(request: Request) -> Response:
@@ -289,7 +283,7 @@ async def session_tick(request: Request) -> Response:
     message = _("Attendance recorded: {count}.").format(count=len(outcome.recorded))
     if is_htmx(request):
         return await _session(request, message=message)
-    return _go(request, f"/partner/sessions/{request.path_params['session_id']}", message)
+    return go(request, f"/partner/sessions/{request.path_params['session_id']}", message)
 
 
 async def session_scan(request: Request) -> Response:
@@ -312,7 +306,7 @@ async def session_scan(request: Request) -> Response:
         message = _("{name} was already recorded for this session.").format(name=outcome.household_name)
     if is_htmx(request):
         return await _session(request, message=message)
-    return _go(request, f"/partner/sessions/{request.path_params['session_id']}", message)
+    return go(request, f"/partner/sessions/{request.path_params['session_id']}", message)
 
 
 # --- the household's personal link ----------------------------------------------------------------
@@ -337,7 +331,7 @@ async def _link_page(
 
 
 async def link_page(request: Request) -> Response:
-    return await _link_page(request, message=_flash(request))
+    return await _link_page(request, message=take_flash(request))
 
 
 async def link_answer(request: Request) -> Response:
@@ -360,7 +354,7 @@ async def link_answer(request: Request) -> Response:
     except EventError as refused:
         return await _link_page(request, errors=_refusal(refused))
     await _relay(request, outcome.job_ids)
-    return _go(request, f"/event-registration/{token}", message)
+    return go(request, f"/event-registration/{token}", message)
 
 
 async def own_events(request: Request) -> Response:
@@ -382,7 +376,7 @@ async def _household_page(request: Request, *, errors: dict[str, str] | None = N
         {
             "page": page,
             "errors": errors or {},
-            "message": _flash(request),
+            "message": take_flash(request),
             "outcome_kinds": list(OutcomeKind),
         },
         status_code=422 if errors else 200,
@@ -405,7 +399,7 @@ async def _for_household(request: Request, change) -> Response:
     except (InvalidInput, EventError) as refused:
         return await _household_page(request, errors=_refusal(refused))
     await _relay(request, job_ids)
-    return _go(request, f"/households/{household_id}/events", message)
+    return go(request, f"/households/{household_id}/events", message)
 
 
 async def household_register(request: Request) -> Response:

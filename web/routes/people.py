@@ -15,6 +15,7 @@ from alliance.models import Flag, ServiceRequest
 from alliance.timeutil import to_local, utc_now
 from alliance.visits import calendar_token, own_household_visits, volunteer_visits
 from web.auth import require_principal
+from web.flash import take_flash
 from web.templating import render
 
 
@@ -55,7 +56,7 @@ async def household_home(request: Request) -> Response:
     flags = await Flag.filter(household_id=household.id, active=True)
     visits = await own_household_visits(principal, request.app.state.settings.secret_key)
     delivered = await service_records.delivered_services(principal, household.id)
-    flash = request.session.pop("flash", "") if "flash" in request.session else ""
+    flash = take_flash(request)
     return render(
         request,
         "household/home.html",

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from alliance import visits
@@ -20,7 +20,8 @@ from alliance.timeutil import to_local
 from alliance.visits import LinkExpired, LinkInvalid, ScheduleError, VisitOutcome, local_window
 from alliance.volunteer_calendar import volunteer_calendar
 from web.auth import require_principal
-from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
+from web.flash import go, take_flash
+from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import enqueue_quietly, relay_outbox
 from web.templating import render
 
@@ -77,15 +78,6 @@ async def _after_commit(request: Request, outcome: VisitOutcome) -> None:
         await relay_outbox(request.app, outcome.job_ids)
     if outcome.released_request_id is not None:
         await enqueue_quietly(request.app, "match_requests_job", [outcome.released_request_id])
-
-
-def _go(request: Request, location: str, message: str) -> Response:
-    request.session["flash"] = message
-    return hx_redirect(location, request) if is_htmx(request) else RedirectResponse(location, status_code=303)
-
-
-def _flash(request: Request) -> str:
-    return request.session.pop("flash", "") if "flash" in request.session else ""
 
 
 # --- the dispatcher's planner ---------------------------------------------------------------------
@@ -163,7 +155,7 @@ async def schedule(request: Request) -> Response:
             request, window, errors=_error_texts(refused), chosen=chosen, notes=notes, status=422
         )
     await _after_commit(request, outcome)
-    return _go(request, f"/visits/{outcome.visit.id}", _("The visit is scheduled."))
+    return go(request, f"/visits/{outcome.visit.id}", _("The visit is scheduled."))
 
 
 # --- the partner's visits -------------------------------------------------------------------------
@@ -203,7 +195,7 @@ async def _visit_detail(
 
 
 async def visit_view(request: Request) -> Response:
-    return await _visit_detail(request, message=_flash(request))
+    return await _visit_detail(request, message=take_flash(request))
 
 
 async def _visit_change(request: Request, change) -> Response:
@@ -216,7 +208,7 @@ async def _visit_change(request: Request, change) -> Response:
     except (InvalidInput, ScheduleError, InvalidTransition) as refused:
         return await _visit_detail(request, errors=_error_texts(refused), status=422)
     await _after_commit(request, outcome)
-    return _go(request, f"/visits/{visit_id}", message)
+    return go(request, f"/visits/{visit_id}", message)
 
 
 async def reschedule(request: Request) -> Response:
@@ -268,7 +260,7 @@ async def _link_page(
 
 
 async def respond_page(request: Request) -> Response:
-    return await _link_page(request, message=_flash(request))
+    return await _link_page(request, message=take_flash(request))
 
 
 def _answered_message(response: str) -> str:
@@ -295,7 +287,7 @@ async def respond(request: Request) -> Response:
     except (InvalidInput, InvalidTransition) as refused:
         return await _link_page(request, errors=_error_texts(refused))
     await _after_commit(request, outcome)
-    return _go(request, f"/visit-response/{request.path_params['token']}", _answered_message(answer))
+    return go(request, f"/visit-response/{request.path_params['token']}", _answered_message(answer))
 
 
 # --- a community worker answering for a household -------------------------------------------------
@@ -309,7 +301,7 @@ async def _household_page(
     return render(
         request,
         "visits/household_visits.html",
-        {"household": household, "shown": shown, "errors": errors or {}, "message": _flash(request)},
+        {"household": household, "shown": shown, "errors": errors or {}, "message": take_flash(request)},
         status_code=422 if errors else 200,
     )
 
@@ -332,7 +324,7 @@ async def respond_for_household(request: Request) -> Response:
     except (InvalidInput, InvalidTransition) as refused:
         return await _household_page(request, household_id, _error_texts(refused))
     await _after_commit(request, outcome)
-    return _go(request, f"/households/{household_id}/visits", _answered_message(answer))
+    return go(request, f"/households/{household_id}/visits", _answered_message(answer))
 
 
 # --- the volunteer's calendar feed ----------------------------------------------------------------
