@@ -18,8 +18,10 @@ from alliance.models import (
     ServiceRecord,
     ServiceRequest,
     Target,
+    User,
     Visit,
     Volunteer,
+    VolunteerBooking,
 )
 from alliance.needs import active_key, needs_for_flags, priority_with_waiting, request_priority
 from alliance.reference import ensure_reference_data, rules_by_flag
@@ -122,7 +124,8 @@ async def test_every_household_has_flags_and_an_open_request_per_derived_need():
         first_flagged[household_id] = min(day, first_flagged.get(household_id, day))
     today = utc_now().astimezone(LOCAL_TZ).date()
     open_requests: dict[int, dict[str, ServiceRequest]] = defaultdict(dict)
-    for request in await ServiceRequest.filter(status=RequestStatus.OPEN):
+    # Active requests: open, and the few of today's demo round (claimed and scheduled).
+    for request in await ServiceRequest.filter(active_key__isnull=False):
         assert request.need_id not in open_requests[request.household_id]  # type: ignore[attr-defined]
         open_requests[request.household_id][request.need_id] = request  # type: ignore[attr-defined]
     for household in await Household.all():
@@ -238,3 +241,15 @@ async def test_partners_projects_volunteers_and_targets_for_this_year():
     for volunteer in volunteers:
         assert volunteer.partners and volunteer.skills and volunteer.weekly_availability
         assert volunteer.home_lat is not None and volunteer.max_travel_km > 0
+
+
+async def test_the_demo_volunteer_has_a_round_scheduled_through_the_services():
+    counts = await build_demo_city(households=HOUSEHOLDS)
+
+    volunteer_id = (await User.get(username="volunteer.demo")).volunteer_id
+    bookings = await VolunteerBooking.filter(
+        volunteer_id=volunteer_id, visit__status="scheduled"
+    ).prefetch_related("visit__request")
+    assert len(bookings) == counts["visits_scheduled_today"] == 3
+    assert all(booking.visit.request.status == RequestStatus.SCHEDULED for booking in bookings)
+    assert all(booking.window_start > utc_now() for booking in bookings)
