@@ -5,6 +5,7 @@ a coordinator sees the hires."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -185,6 +186,10 @@ async def test_outcomes_from_the_event_page_and_hires_for_the_coordinator(app):
         await login(client, world.left.users["coordinator"].username)
         hires = await client.get("/events/hires")
         assert hires.status_code == 200 and "应聘者" in hires.text and "鹿城物业" in hires.text
+        # The cockpit counts it too.
+        cockpit = await client.get("/cockpit")
+        assert 'id="hires-heading"' in cockpit.text and 'href="/events/hires?year=' in cockpit.text
+        assert re.search(r"1 (hire|次就业)", cockpit.text)
     async with _client(app) as client:
         await login(client, world.right.users["coordinator"].username)
         assert "应聘者" not in (await client.get("/events/hires")).text

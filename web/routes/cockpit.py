@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from alliance import targets
-from alliance.access import Action, Principal, require
+from alliance import events, targets
+from alliance.access import Action, Principal, allows, require
 from alliance.codes import TargetMetric
 from alliance.errors import InvalidInput
 from alliance.i18n import gettext as _
@@ -123,6 +123,10 @@ async def cockpit_page(request: Request) -> Response:
         "query": _query(scope, year),
         "year": year,
         "can_assign": principal.role in ("admin", "coordinator"),
+        # Jobs found at job fairs by flagged households of the coordinator's region (issue 8).
+        "hires": await events.hires_in_region(principal, year)
+        if allows(principal, Action.VIEW_EVENT_HIRES)
+        else None,
         **_charts(report),
     }
     return render(request, "cockpit/cockpit.html", context, block="body")
