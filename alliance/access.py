@@ -8,6 +8,7 @@ community, partner staff their own organisation, volunteers and households thems
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from alliance.codes import PARTNER_ROLES, Role
+from alliance.codes import PARTNER_ROLES, REGION_ROLES, Role
 from alliance.errors import NotFound, PermissionDenied
 from alliance.models import (
     AllocationProposal,
@@ -191,26 +192,28 @@ def _nothing(query: QuerySet) -> QuerySet:
     return query.filter(pk__isnull=True)
 
 
+def _in_region(
+    principal: Principal, query: QuerySet, path_field: str, roles: Iterable[Role] = (Role.COORDINATOR,)
+) -> QuerySet:
+    """Admins: every row; `roles` bound to a region: the rows whose `path_field` lies in its
+    subtree (one prefix match); anyone else: none."""
+    if principal.role == Role.ADMIN:
+        return query
+    if principal.role in roles and principal.region_path:
+        return query.filter(**{f"{path_field}__startswith": principal.region_path})
+    return _nothing(query)
+
+
 def visible(principal: Principal, action: Action) -> QuerySet[Any]:
     """The rows `action` may touch for this principal, as a query to refine further."""
     require(principal, action)
     role = principal.role
     if action in (Action.VIEW_HOUSEHOLDS, Action.MERGE_HOUSEHOLDS):
-        query = Household.all()
-        if role == Role.ADMIN:
-            return query
-        if role in (Role.COORDINATOR, Role.COMMUNITY_WORKER) and principal.region_path:
-            return query.filter(region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
     if action == Action.VIEW_INTAKE:
         # Intake batches are seen through their per-region slices: a coordinator sees the slices
         # (counts, refused rows) of their subtree; rows with an unknown region only an admin sees.
-        query = IntakeBatchRegion.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COORDINATOR and principal.region_path:
-            return query.filter(region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, IntakeBatchRegion.all(), "region__path")
     if action == Action.VIEW_OWN_HOUSEHOLD:
         return Household.filter(id=principal.household_id or 0)
     if action == Action.VIEW_OWN_VOLUNTEER:
@@ -232,19 +235,9 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
             return query.filter(partner_id=principal.partner_id or 0)
         return _nothing(query)
     if action == Action.VIEW_GAPS:
-        query = ServiceRequest.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COORDINATOR and principal.region_path:
-            return query.filter(household__region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, ServiceRequest.all(), "household__region__path")
     if action == Action.PROPOSE_ALLOCATION:
-        query = AllocationProposal.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COORDINATOR and principal.region_path:
-            return query.filter(region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, AllocationProposal.all(), "region__path")
     if action == Action.RESPOND_PROPOSALS:
         return ProposalItem.filter(partner_id=principal.partner_id or 0)
     if action in (Action.VIEW_BOARD, Action.CLAIM_REQUESTS, Action.HOLD_REQUESTS):
@@ -285,12 +278,9 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
             return query
         return query.filter(partner_id=principal.partner_id or 0)
     if action == Action.RESPOND_FOR_HOUSEHOLDS:
-        query = Visit.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COMMUNITY_WORKER and principal.region_path:
-            return query.filter(request__household__region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(
+            principal, Visit.all(), "request__household__region__path", (Role.COMMUNITY_WORKER,)
+        )
     if action == Action.CHECK_IN:
         return Visit.filter(
             id__in=Subquery(
@@ -300,20 +290,10 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
             )
         )
     if action == Action.OVERSEE_VISITS:
-        query = Visit.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COORDINATOR and principal.region_path:
-            return query.filter(request__household__region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, Visit.all(), "request__household__region__path")
     if action == Action.VIEW_TARGETS:
         # The regions whose figures the principal may open: the subtree (drill-down never leaves it).
-        query = Region.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COORDINATOR and principal.region_path:
-            return query.filter(path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, Region.all(), "path")
     if action == Action.EDIT_TARGETS:
         from alliance.models import Target
 
@@ -353,12 +333,7 @@ def _event_scope(principal: Principal, action: Action) -> QuerySet[Any]:
             return query
         return query.filter(partner_id=principal.partner_id or 0)
     if action == Action.REGISTER_FOR_HOUSEHOLDS:
-        query = Household.all()
-        if role == Role.ADMIN:
-            return query
-        if role == Role.COMMUNITY_WORKER and principal.region_path:
-            return query.filter(region__path__startswith=principal.region_path)
-        return _nothing(query)
+        return _in_region(principal, Household.all(), "region__path", (Role.COMMUNITY_WORKER,))
     query = EmploymentOutcome.all()
     if role == Role.ADMIN:
         return query
