@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from tortoise import Tortoise
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Max, Min
 
@@ -24,6 +26,7 @@ from alliance.claims import TransitionView, assignable_offerings, describe_trans
 from alliance.codes import ACTIVE_REQUEST_STATUSES, RequestStatus, TransferStatus
 from alliance.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.i18n import gettext as _
+from alliance.matching import reason_texts
 from alliance.models import (
     Flag,
     Household,
@@ -41,15 +44,8 @@ PAGE_SIZE = 20
 MAX_API_LIMIT = 100
 
 
-def reason_texts_of(match: Match) -> list[str]:
-    """A match's reasons in the current language (the matching engine renders its own codes)."""
-    try:
-        from alliance.matching import reason_texts
-    except ImportError:  # pragma: no cover - the engine ships separately; show the stored codes
-        return [
-            str(reason.get("code", reason)) if isinstance(reason, dict) else str(reason)
-            for reason in match.reasons or []
-        ]
+def reason_texts_of(match: Match | dict) -> list[str]:
+    """A match's reasons in the current language."""
     return list(reason_texts(match))
 
 
@@ -112,14 +108,15 @@ async def _open_matches(principal: Principal, need: str = "", filters: BoardFilt
     partner_id = _partner_scope(principal)
     query = Match.filter(request__status=RequestStatus.OPEN, offering__active=True)
     if partner_id is not None:
-        query = query.filter(partner_id=partner_id)
+        # One row per request: the partner's best offering for it (the index's order).
+        query = query.filter(partner_id=partner_id, partner_best=True)
     filters = filters or BoardFilters()
     need = need or filters.need
     if need:
-        query = query.filter(request__need_id=need)
+        query = query.filter(offering__need_id=need)
     if filters.region_code:
-        region = await Region.get_or_none(code=filters.region_code)
-        query = query.filter(request__household__region__path__startswith=region.path if region else "/none/")
+        region = await _region_path(filters.region_code)
+        query = query.filter(request__household__region__path__startswith=region or "/none/")
     if filters.max_distance_km is not None:
         query = query.filter(distance_km__lte=filters.max_distance_km)
     if filters.min_priority is not None:
@@ -128,25 +125,84 @@ async def _open_matches(principal: Principal, need: str = "", filters: BoardFilt
 
 
 def _grouped(query):
-    # A partner with two offerings for the same need matches a request twice: one row per request,
-    # ranked by its best match.
+    # An administrator's board spans partners: one row per request, ranked by its best match.
     return query.annotate(best=Max("score"), nearest=Min("distance_km")).group_by("request_id")
+
+
+# --- the count, kept per process ----------------------------------------------------------------
+#
+# The page itself reads 20 rows down the index (partner, partner_best, score); counting the partner's
+# open matched requests reads all of them (thousands) and their requests. The count is kept per
+# process and partner and filters, for COUNT_SECONDS at most, and dropped as soon as anything that
+# could change it happens: a request transition (claim, release, close, assign...), a matching run,
+# an offering edit. Checking that costs one query of three index lookups.
+
+COUNT_SECONDS = 60.0
+_COUNT_LIMIT = 2000
+_counts: dict[tuple, tuple[tuple, int, float]] = {}
+
+
+def forget_kept_figures() -> None:
+    """Drop the counts and regions kept per process (tests, whose ids start again from 1)."""
+    _counts.clear()
+    _regions.clear()
+
+
+async def _counted(key: tuple, query) -> int:
+    generation = await _changes()
+    now = time.monotonic()
+    cached = _counts.get(key)
+    if cached is not None and cached[0] == generation and now - cached[2] < COUNT_SECONDS:
+        return cached[1]
+    total = await query.count()
+    if len(_counts) >= _COUNT_LIMIT:
+        _counts.clear()
+    _counts[key] = (generation, total, now)
+    return total
+
+
+async def _changes() -> tuple:
+    """Something that changes whenever a board's count could: the newest request transition, match
+    and offering edit."""
+    connection = Tortoise.get_connection("default")
+    _count, rows = await connection.execute_query(
+        'SELECT (SELECT MAX("id") FROM "request_transition"), (SELECT MAX("id") FROM "request_match"), '
+        '(SELECT MAX("updated_at") FROM "offering")'
+    )
+    return tuple(rows[0])
 
 
 async def board_page(principal: Principal, filters: BoardFilters, page_size: int = PAGE_SIZE) -> BoardPage:
     """The partner's open matched requests, best score first, filtered and paged."""
     query, partner_id = await _open_matches(principal, filters=filters)
-    total = await ServiceRequest.filter(id__in=Subquery(query.values("request_id"))).count()
+    if partner_id is None:
+        total = await ServiceRequest.filter(id__in=Subquery(query.values("request_id"))).count()
+    else:
+        key = (partner_id, filters.need, filters.region_code, filters.max_distance_km, filters.min_priority)
+        total = await _counted(key, query)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, filters.page), pages)
-    rows = (
-        await _grouped(query)
-        .order_by("-best", "request_id")
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-        .values("request_id", "best", "nearest")
-    )
-    items = await _items([row["request_id"] for row in rows], partner_id)
+    if partner_id is None:
+        rows = (
+            await _grouped(query)
+            .order_by("-best", "request_id")
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+            .values("request_id")
+        )
+        items = await _items([row["request_id"] for row in rows], partner_id)
+    else:
+        # The page's matches with their requests, households and communities in one query.
+        rows = (
+            await query.order_by("-score", "request_id")
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+            .values(*_MATCH_VALUES, *(f"request__{name}" for name in _REQUEST_VALUES))
+        )
+        items = await _build_items(
+            [{name: row[f"request__{name}"] for name in _REQUEST_VALUES} for row in rows],
+            {row["request_id"]: row for row in rows},
+        )
     return BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
 
 
@@ -170,24 +226,54 @@ async def board_after(
     between two calls never make a client skip one. Returns the items and the next cursor."""
     limit = max(1, min(limit, MAX_API_LIMIT))
     query, partner_id = await _open_matches(principal, need=need)
-    grouped = _grouped(query)
+    if partner_id is None:
+        ranked = _grouped(query)
+        score_field = "best"
+    else:
+        ranked = query
+        score_field = "score"
     if cursor:
         score, request_id = decode_cursor(cursor)
-        grouped = grouped.filter(Q(best__lt=score) | Q(best=score, request_id__gt=request_id))
-    rows = await grouped.order_by("-best", "request_id").limit(limit + 1).values("request_id", "best")
+        ranked = ranked.filter(
+            Q(**{f"{score_field}__lt": score}) | Q(**{score_field: score, "request_id__gt": request_id})
+        )
+    rows = (
+        await ranked.order_by(f"-{score_field}", "request_id")
+        .limit(limit + 1)
+        .values("request_id", score_field)
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     items = await _items([row["request_id"] for row in rows], partner_id)
-    next_cursor = encode_cursor(rows[-1]["best"], rows[-1]["request_id"]) if more else None
+    next_cursor = encode_cursor(rows[-1][score_field], rows[-1]["request_id"]) if more else None
     return items, next_cursor
 
 
-def _approximate(household: Household, community: Region) -> tuple[float | None, float | None]:
-    if community.lat is not None and community.lon is not None:
-        return community.lat, community.lon
-    if household.lat is not None and household.lon is not None:
-        return round(household.lat, 2), round(household.lon, 2)
+def _approximate(row: dict) -> tuple[float | None, float | None]:
+    if row["household__region__lat"] is not None and row["household__region__lon"] is not None:
+        return row["household__region__lat"], row["household__region__lon"]
+    if row["household__lat"] is not None and row["household__lon"] is not None:
+        return round(row["household__lat"], 2), round(row["household__lon"], 2)
     return None, None
+
+
+_REQUEST_VALUES = (
+    "id",
+    "need_id",
+    "status",
+    "priority",
+    "created_at",
+    "household_id",
+    "household__member_count",
+    "household__accessibility",
+    "household__lat",
+    "household__lon",
+    "household__region__code",
+    "household__region__name",
+    "household__region__lat",
+    "household__region__lon",
+)
+_MATCH_VALUES = ("request_id", "score", "distance_km", "reasons", "offering_id", "offering__title")
 
 
 async def _items(request_ids: list[int], partner_id: int | None) -> list[BoardItem]:
@@ -195,46 +281,52 @@ async def _items(request_ids: list[int], partner_id: int | None) -> list[BoardIt
     if not request_ids:
         return []
     requests = {
-        request.id: request
-        for request in await ServiceRequest.filter(id__in=request_ids).prefetch_related("household__region")
+        row["id"]: row for row in await ServiceRequest.filter(id__in=request_ids).values(*_REQUEST_VALUES)
     }
-    flags: dict[int, list[str]] = {}
-    household_ids = [request.household_id for request in requests.values()]  # type: ignore[attr-defined]
-    for household_id, code in await Flag.filter(household_id__in=household_ids, active=True).values_list(
-        "household_id", "code"
-    ):
-        flags.setdefault(household_id, []).append(str(code))
-    best: dict[int, Match] = {}
+    best: dict[int, dict] = {}
     matches = Match.filter(request_id__in=request_ids)
     if partner_id is not None:
         matches = matches.filter(partner_id=partner_id)
-    for match in await matches.order_by("-score", "id").prefetch_related("offering"):
-        best.setdefault(match.request_id, match)  # type: ignore[attr-defined]
+    for match in await matches.order_by("-score", "id").values(*_MATCH_VALUES):
+        best.setdefault(match["request_id"], match)
+    return await _build_items([requests[id] for id in request_ids if id in requests], best)
+
+
+async def _build_items(requests: list[dict], best: dict[int, dict]) -> list[BoardItem]:
+    """BoardItems from request rows (_REQUEST_VALUES), in their order, with the household's active
+    flags and the given match of each."""
+    flags: dict[int, list[str]] = {}
+    household_ids = [row["household_id"] for row in requests]
+    if household_ids:
+        for household_id, code in await Flag.filter(household_id__in=household_ids, active=True).values_list(
+            "household_id", "code"
+        ):
+            flags.setdefault(household_id, []).append(str(code))
     now = utc_now()
     items = []
-    for request_id in request_ids:
-        request = requests.get(request_id)
-        if request is None:
-            continue
-        household = request.household
-        lat, lon = _approximate(household, household.region)
+    for row in requests:
+        request_id = row["id"]
+        lat, lon = _approximate(row)
         match = best.get(request_id)
+        accessibility = row["household__accessibility"] or []
+        if isinstance(accessibility, str):
+            accessibility = json.loads(accessibility)
         items.append(
             BoardItem(
-                request_id=request.id,
-                need=str(request.need_id),  # type: ignore[attr-defined]
-                status=str(request.status),
-                community=household.region.name,
-                community_code=household.region.code,
-                flags=sorted(flags.get(household.id, [])),
-                member_count=household.member_count,
-                accessibility=list(household.accessibility or []),
-                priority=request.priority,
-                waiting_days=max(0, (now - request.created_at).days),
-                distance_km=match.distance_km if match else None,
-                score=match.score if match else None,
-                offering_id=match.offering.id if match else None,
-                offering_title=match.offering.title if match else "",
+                request_id=request_id,
+                need=str(row["need_id"]),
+                status=str(row["status"]),
+                community=row["household__region__name"],
+                community_code=row["household__region__code"],
+                flags=sorted(flags.get(row["household_id"], [])),
+                member_count=row["household__member_count"],
+                accessibility=list(accessibility),
+                priority=row["priority"],
+                waiting_days=max(0, (now - _aware(row["created_at"])).days),
+                distance_km=match["distance_km"] if match else None,
+                score=match["score"] if match else None,
+                offering_id=match["offering_id"] if match else None,
+                offering_title=match["offering__title"] if match else "",
                 reasons=reason_texts_of(match) if match else [],
                 lat=lat,
                 lon=lon,
@@ -243,15 +335,41 @@ async def _items(request_ids: list[int], partner_id: int | None) -> list[BoardIt
     return items
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_regions: dict[str, tuple[float, str | None, list[Region]]] = {}
+REGION_SECONDS = 300.0
+
+
+async def _region_path(code: str) -> str | None:
+    """A region's path (kept per process: the gazetteer changes with a release, not by the minute)."""
+    found = _regions.get(f"path:{code}")
+    if found is not None and time.monotonic() - found[0] < REGION_SECONDS:
+        return found[1]
+    path = await Region.filter(code=code).first().values_list("path", flat=True)
+    _regions[f"path:{code}"] = (time.monotonic(), path, [])  # type: ignore[assignment]
+    return path  # type: ignore[return-value]
+
+
 async def board_regions(principal: Principal) -> list[Region]:
-    """Regions a board filter can narrow to: districts and towns of the partner's city."""
+    """Regions a board filter can narrow to: districts and towns of the partner's city (kept per
+    process for REGION_SECONDS)."""
+    key = f"regions:{principal.partner_id}"
+    found = _regions.get(key)
+    if found is not None and time.monotonic() - found[0] < REGION_SECONDS:
+        return found[2]
     if principal.partner_id is None:
-        return await Region.filter(level__in=["city", "district", "town"]).order_by("path").limit(500)
-    partner = await Partner.get(id=principal.partner_id).prefetch_related("region")
-    root = partner.region.path.strip("/").split("/")[0]
-    return await Region.filter(path__startswith=f"/{root}/", level__in=["city", "district", "town"]).order_by(
-        "path"
-    )
+        regions = await Region.filter(level__in=["city", "district", "town"]).order_by("path").limit(500)
+    else:
+        partner = await Partner.get(id=principal.partner_id).prefetch_related("region")
+        root = partner.region.path.strip("/").split("/")[0]
+        regions = await Region.filter(
+            path__startswith=f"/{root}/", level__in=["city", "district", "town"]
+        ).order_by("path")
+    _regions[key] = (time.monotonic(), None, regions)
+    return regions
 
 
 # --- one request ------------------------------------------------------------------------------------

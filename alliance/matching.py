@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -173,6 +174,8 @@ class Candidate:
     score: float
     # Match.reasons as JSON text, assembled from cached pieces: a full re-match writes a million.
     reasons_json: str
+    # The best of its partner's offerings for this request (the board lists that one).
+    partner_best: bool = False
 
     @property
     def reasons(self) -> list[dict[str, Any]]:
@@ -414,7 +417,13 @@ class OfferingIndex:
                 candidate.offering.id,
             )
         )
-        return found[:MAX_MATCHES_PER_REQUEST]
+        kept = found[:MAX_MATCHES_PER_REQUEST]
+        partners: set[int] = set()
+        for candidate in kept:
+            if candidate.offering.partner_id not in partners:
+                partners.add(candidate.offering.partner_id)
+                candidate.partner_best = True
+        return kept
 
 
 _REQUEST_COLUMNS = (
@@ -496,17 +505,39 @@ class MatchRun:
         }
 
 
-async def _store(
-    requests: list[RequestCase], results: dict[int, list[Candidate]], now: datetime, *, everything: bool
-) -> int:
-    """Replace the matches of `requests` (of every request when `everything`) in one transaction per
-    chunk, and stamp matched_at. Requests claimed or closed meanwhile keep no matches."""
-    stored = 0
-    # SQLite keeps datetimes as text in str(datetime)'s form; binding the text skips a million adaptations.
-    stamp_value: Any = now if _is_postgres(_connection()) else str(now)
-    chunks = [requests] if everything else list(_chunks(requests, STORE_CHUNK))
-    for chunk in chunks:
-        rows = [
+_MATCH_COLUMNS = (
+    "request_id",
+    "offering_id",
+    "partner_id",
+    "score",
+    "distance_km",
+    "reasons",
+    "partner_best",
+    "computed_at",
+)
+
+
+class _Matcher:
+    """One run's candidate search: counts what it found and which partners have good new matches."""
+
+    def __init__(self, index: OfferingIndex, now: datetime, run: MatchRun) -> None:
+        self.index, self.now, self.run = index, now, run
+        self.good_new: dict[int, set[int]] = defaultdict(set)
+        # SQLite keeps datetimes as text in str(datetime)'s form; binding the text skips a million
+        # adaptations. asyncpg's COPY takes the datetime.
+        self.stamp: Any = now if _is_postgres(_connection()) else str(now)
+
+    def rows(self, request: RequestCase) -> list[tuple[Any, ...]]:
+        found = self.index.candidates(request, self.now)
+        if not found:
+            self.run.requests_without_candidate += 1
+        for candidate in found:
+            # New to the partner: a request never matched before, or an offering changed since.
+            updated = candidate.offering.updated_at
+            is_new = request.matched_at is None or (updated is not None and updated > request.matched_at)
+            if is_new and candidate.score >= GOOD_MATCH_SCORE:
+                self.good_new[candidate.offering.partner_id].add(request.id)
+        return [
             (
                 request.id,
                 candidate.offering.id,
@@ -514,69 +545,152 @@ async def _store(
                 candidate.score,
                 candidate.distance_km,
                 candidate.reasons_json,
-                stamp_value,
+                candidate.partner_best,
+                self.stamp,
             )
-            for request in chunk
-            for candidate in results.get(request.id, ())
+            for candidate in found
         ]
+
+
+async def _insert_matches(connection: BaseDBAsyncClient, rows: Any) -> None:
+    """Rows (a list, or on PostgreSQL also an async iterable) into request_match: COPY on PostgreSQL."""
+    if _is_postgres(connection):
+        async with connection.acquire_connection() as raw:
+            await raw.copy_records_to_table("request_match", records=rows, columns=list(_MATCH_COLUMNS))
+        return
+    if rows:
+        names = ", ".join(f'"{column}"' for column in _MATCH_COLUMNS)
+        await connection.execute_many(
+            f'INSERT INTO "request_match" ({names}) VALUES ({_placeholders(connection, len(_MATCH_COLUMNS))})',
+            [list(row) for row in rows],
+        )
+
+
+async def _stamp_and_prune(connection: BaseDBAsyncClient, now: datetime, ids: Sequence[int] | None) -> None:
+    """Stamp matched_at on the open requests matched (every open one when `ids` is None), and drop the
+    matches of requests claimed or closed while we computed: they are no longer open."""
+    stamp, status = _placeholders(connection, 2).split(", ")
+    hole = _placeholders(connection, 1)
+    closed = f'SELECT "id" FROM "service_request" WHERE "status" <> {hole}'
+    if ids is None:
+        await connection.execute_query(
+            f'UPDATE "service_request" SET "matched_at" = {stamp} WHERE "status" = {status}',
+            [now, str(RequestStatus.OPEN)],
+        )
+        await connection.execute_query(
+            f'DELETE FROM "request_match" WHERE "request_id" IN ({closed})', [str(RequestStatus.OPEN)]
+        )
+        return
+    for part in _chunks(ids, _IN_CHUNK):
+        holes = _placeholders(connection, len(part), start=3)
+        await connection.execute_query(
+            f'UPDATE "service_request" SET "matched_at" = {stamp} '
+            f'WHERE "status" = {status} AND "id" IN ({holes})',
+            [now, str(RequestStatus.OPEN), *part],
+        )
+        holes = _placeholders(connection, len(part), start=2)
+        await connection.execute_query(
+            f'DELETE FROM "request_match" WHERE "request_id" IN ({closed} AND "id" IN ({holes}))',
+            [str(RequestStatus.OPEN), *part],
+        )
+
+
+async def _store_some(requests: list[RequestCase], matcher: _Matcher) -> int:
+    """Replace the matches of `requests`, one transaction per chunk."""
+    stored = 0
+    for chunk in _chunks(requests, STORE_CHUNK):
+        rows = [row for request in chunk for row in matcher.rows(request)]
         ids = [request.id for request in chunk]
         async with in_transaction() as connection:
-            postgres = _is_postgres(connection)
-            if everything:
-                await connection.execute_query('DELETE FROM "request_match"')
-            else:
-                for part in _chunks(ids, _IN_CHUNK):
-                    await connection.execute_query(
-                        f'DELETE FROM "request_match" WHERE "request_id" IN ({_placeholders(connection, len(part))})',
-                        list(part),
-                    )
-            columns = (
-                "request_id",
-                "offering_id",
-                "partner_id",
-                "score",
-                "distance_km",
-                "reasons",
-                "computed_at",
-            )
-            if rows and postgres:
-                async with connection.acquire_connection() as raw:
-                    await raw.copy_records_to_table("request_match", records=rows, columns=list(columns))
-            elif rows:
-                names = ", ".join(f'"{column}"' for column in columns)
-                await connection.execute_many(
-                    f'INSERT INTO "request_match" ({names}) VALUES ({_placeholders(connection, len(columns))})',
-                    [list(row) for row in rows],
-                )
-            stamp, status = _placeholders(connection, 2).split(", ")
-            if everything:
+            for part in _chunks(ids, _IN_CHUNK):
                 await connection.execute_query(
-                    f'UPDATE "service_request" SET "matched_at" = {stamp} WHERE "status" = {status}',
-                    [now, str(RequestStatus.OPEN)],
+                    f'DELETE FROM "request_match" WHERE "request_id" IN ({_placeholders(connection, len(part))})',
+                    list(part),
                 )
-            else:
-                for part in _chunks(ids, _IN_CHUNK):
-                    holes = _placeholders(connection, len(part), start=3)
-                    await connection.execute_query(
-                        f'UPDATE "service_request" SET "matched_at" = {stamp} '
-                        f'WHERE "status" = {status} AND "id" IN ({holes})',
-                        [now, str(RequestStatus.OPEN), *part],
-                    )
-            # A claim that landed while we computed: its request is no longer open, so no matches.
-            hole = _placeholders(connection, 1)
-            closed = f'SELECT "id" FROM "service_request" WHERE "status" <> {hole}'
-            if everything:
-                await connection.execute_query(
-                    f'DELETE FROM "request_match" WHERE "request_id" IN ({closed})', [str(RequestStatus.OPEN)]
-                )
-            else:
-                for part in _chunks(ids, _IN_CHUNK):
-                    holes = _placeholders(connection, len(part), start=2)
-                    await connection.execute_query(
-                        f'DELETE FROM "request_match" WHERE "request_id" IN ({closed} AND "id" IN ({holes}))',
-                        [str(RequestStatus.OPEN), *part],
-                    )
+            await _insert_matches(connection, rows)
+            await _stamp_and_prune(connection, matcher.now, ids)
         stored += len(rows)
+    return stored
+
+
+async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> int:
+    """Replace every match in one transaction (readers see the old set until it commits)."""
+    if _is_postgres(_connection()):
+        return await _swap_everything(requests, matcher)
+    async with in_transaction() as connection:
+        await connection.execute_query('DELETE FROM "request_match"')
+        rows = [row for request in requests for row in matcher.rows(request)]
+        await _insert_matches(connection, rows)
+        await _stamp_and_prune(connection, matcher.now, None)
+    return len(rows)
+
+
+_NEXT_TABLE = "request_match_next"
+_INDEX_DEFINITION = re.compile(r"^(CREATE (?:UNIQUE )?INDEX) \S+ ON \S+ (USING .*)$")
+
+
+async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> int:
+    """PostgreSQL: build the new match table beside the old one and swap them, in one transaction.
+
+    Rows stream into a COPY as they are computed (the server writes while we compute the next
+    requests: both cores work), into a table with no index yet; its indexes are then built in one
+    sorted pass each, and it is renamed into place with the old table's index and constraint names.
+    Maintaining four indexes row by row over a million rows took several times as long. Readers see
+    the old matches until the commit; the rename waits for them, and holds its lock for milliseconds.
+    """
+    stored = 0
+
+    async def stream() -> Any:
+        nonlocal stored
+        for request in requests:
+            for row in matcher.rows(request):
+                stored += 1
+                yield row
+
+    async with in_transaction() as connection, connection.acquire_connection() as raw:
+        indexes = await raw.fetch(
+            "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, "
+            "k.contype::text AS kind FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+            "WHERE i.indrelid = 'request_match'::regclass"
+        )
+        sequence = await raw.fetchval("SELECT pg_get_serial_sequence('request_match', 'id')")
+        await raw.execute(f'CREATE TABLE "{_NEXT_TABLE}" (LIKE "request_match" INCLUDING DEFAULTS)')
+        await raw.copy_records_to_table(_NEXT_TABLE, records=stream(), columns=list(_MATCH_COLUMNS))
+        built = []
+        for index in indexes:
+            found = _INDEX_DEFINITION.match(index["definition"])
+            if found is None:  # pragma: no cover - pg_get_indexdef's form is stable
+                raise RuntimeError(f"unexpected index definition: {index['definition']}")
+            temporary = f"{index['name'][:50]}_next"
+            await raw.execute(f'{found.group(1)} "{temporary}" ON "{_NEXT_TABLE}" {found.group(2)}')
+            built.append((index["name"], temporary, index["kind"]))
+        await raw.execute(f'ANALYZE "{_NEXT_TABLE}"')
+        await raw.execute("SET LOCAL lock_timeout = '60s'")
+        await raw.execute('ALTER TABLE "request_match" RENAME TO "request_match_old"')
+        await raw.execute(f'ALTER TABLE "{_NEXT_TABLE}" RENAME TO "request_match"')
+        if sequence:
+            await raw.execute(f'ALTER SEQUENCE {sequence} OWNED BY "request_match"."id"')
+        await raw.execute('DROP TABLE "request_match_old"')
+        for name, temporary, kind in built:
+            if kind == "p":
+                await raw.execute(
+                    f'ALTER TABLE "request_match" ADD CONSTRAINT "{name}" PRIMARY KEY USING INDEX "{temporary}"'
+                )
+            elif kind == "u":
+                await raw.execute(
+                    f'ALTER TABLE "request_match" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{temporary}"'
+                )
+            else:
+                await raw.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
+    # Stamped after the swap, in short transactions: a claim waits for one chunk at most. Only the
+    # requests this run matched: one raised meanwhile is matched by its own job.
+    ids = [request.id for request in requests]
+    for part in _chunks(ids, 20_000):
+        await _connection().execute_query(
+            'UPDATE "service_request" SET "matched_at" = $1 WHERE "status" = $2 AND "id" = ANY($3::int[])',
+            [matcher.now, str(RequestStatus.OPEN), list(part)],
+        )
     return stored
 
 
@@ -593,25 +707,15 @@ async def _match(request_ids: Sequence[int] | None, *, notify: bool = True) -> M
     index = await OfferingIndex.load(
         None if request_ids is None else {request.need for request in requests}, now=now
     )
-    results: dict[int, list[Candidate]] = {}
-    good_new: dict[int, set[int]] = defaultdict(set)
-    for request in requests:
-        found = index.candidates(request, now)
-        if found:
-            results[request.id] = found
-        else:
-            run.requests_without_candidate += 1
-        for candidate in found:
-            # New to the partner: a request never matched before, or an offering changed since.
-            updated = candidate.offering.updated_at
-            is_new = request.matched_at is None or (updated is not None and updated > request.matched_at)
-            if is_new and candidate.score >= GOOD_MATCH_SCORE:
-                good_new[candidate.offering.partner_id].add(request.id)
+    matcher = _Matcher(index, now, run)
+    if request_ids is None:
+        run.matches_stored = await _store_everything(requests, matcher)
+    else:
+        run.matches_stored = await _store_some(requests, matcher)
     run.requests_matched = len(requests)
-    run.matches_stored = await _store(requests, results, now, everything=request_ids is None)
-    if notify and good_new:
+    if notify and matcher.good_new:
         run.notification_ids = await notify_partners_of_new_matches(
-            {partner: len(ids) for partner, ids in good_new.items()}, now=now
+            {partner: len(ids) for partner, ids in matcher.good_new.items()}, now=now
         )
     run.seconds = time.perf_counter() - started
     return run

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from tortoise import Tortoise
 
 from alliance import db
+from alliance.board import forget_kept_figures
 from alliance.config import Settings
 from alliance.embedded import EmbeddedServer, start_embedded_postgres, start_embedded_redis
 from alliance.reference import ensure_reference_data
@@ -162,6 +163,8 @@ async def clean_database(servers: TestServers, _orm: None) -> AsyncIterator[None
     """Every test starts from an empty database holding only the reference data (needs, rules)."""
     await _wipe_database(servers.database_url)
     await ensure_reference_data()
+    # Ids start again from 1 in every test: what the board kept per process would look current.
+    forget_kept_figures()
     yield
 
 

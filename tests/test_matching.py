@@ -3,6 +3,7 @@ status; ranking and reasons in both languages; stored matches; gaps; the jobs an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -10,11 +11,14 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from geopy.distance import geodesic
+from tortoise import Tortoise
 
 from alliance import i18n
 from alliance.access import principal_for
 from alliance.accounts import create_user
+from alliance.board import BoardFilters, board_page
 from alliance.codes import PartnerStatus, RegionLevel, RequestStatus, Role
 from alliance.matching import (
     GRID_DEGREES,
@@ -419,3 +423,68 @@ async def test_match_command_prints_json_counts(servers):
     assert counts["matches_stored"] == 1
     assert counts["seconds"] >= 0
     assert await Match.all().count() == 1
+
+
+@pytest.mark.skipif(
+    os.environ.get("ALLIANCE_TEST_BACKEND") != "postgres",
+    reason="the full re-match swaps tables on PostgreSQL only",
+)
+async def test_full_rematch_swaps_in_a_table_readers_never_miss():
+    """PostgreSQL builds the new matches beside the old ones and renames them into place: the same
+    indexes and constraints come back under the same names, and a reader running all along always
+    finds the request's matches (the old set or the new), never an error or an empty table."""
+    await build_city()
+    partners = [await make_partner(f"换表服务社{index}") for index in range(3)]
+    for index, partner in enumerate(partners):
+        await make_offering(partner, base=point_at(1 + index), radius_km=20)
+    requests = [await make_request() for _ in range(30)]
+    await match_all(notify=False)
+    connection = Tortoise.get_connection("default")
+    schema_sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'request_match' ORDER BY 1"
+    constraints_sql = (
+        "SELECT conname, contype::text FROM pg_constraint "
+        "WHERE conrelid = 'request_match'::regclass ORDER BY 1"
+    )
+    indexes_before = await connection.execute_query_dict(schema_sql)
+    constraints_before = await connection.execute_query_dict(constraints_sql)
+    stop = asyncio.Event()
+    seen: list[int] = []
+
+    async def reader() -> None:
+        while not stop.is_set():
+            seen.append(await Match.filter(request_id=requests[0].id).count())
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(reader())
+    for _ in range(3):
+        run = await match_all(notify=False)
+        assert run.matches_stored == 90
+    stop.set()
+    await task
+    assert seen and set(seen) == {3}
+    assert await connection.execute_query_dict(schema_sql) == indexes_before
+    assert await connection.execute_query_dict(constraints_sql) == constraints_before
+    assert any(row["contype"] == "p" for row in constraints_before)
+    # New ids continue the old sequence: an incremental run after the swap still inserts.
+    await match_requests([requests[1].id])
+    assert await Match.filter(request_id=requests[1].id).count() == 3
+    stamped = await ServiceRequest.filter(id__in=[r.id for r in requests], matched_at__isnull=True).count()
+    assert stamped == 0
+
+
+async def test_a_partner_with_two_offerings_for_a_need_lists_the_request_once_with_its_best():
+    await build_city()
+    partner = await make_partner("双点服务社")
+    near = await make_offering(partner, base=point_at(1), radius_km=10)
+    far = await make_offering(partner, base=point_at(6), radius_km=10)
+    request = await make_request()
+    await match_all(notify=False)
+    rows = await Match.filter(request_id=request.id).order_by("-score").values("offering_id", "partner_best")
+    assert rows == [
+        {"offering_id": near.id, "partner_best": True},
+        {"offering_id": far.id, "partner_best": False},
+    ]
+    dispatcher = await create_user("dispatch-two", PASSWORD, Role.DISPATCHER, partner_id=partner.id)
+    page = await board_page(await principal_for(dispatcher), BoardFilters())
+    assert page.total == 1 and [item.request_id for item in page.items] == [request.id]
+    assert page.items[0].offering_id == near.id

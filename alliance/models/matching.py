@@ -8,22 +8,33 @@ class Match(Model):
     # A stored candidate offering for an open request, with its score and reasons; pages read these,
     # they never recompute matching. `reasons` is structured ({"code": ..., params}) and rendered
     # through gettext at display time, so both languages come from one row.
+    #
+    # Derived data, rewritten whole by the nightly re-match (a million rows in a province): no
+    # foreign-key constraints, whose per-row checks would cost more than the rest of the write. Every
+    # reader joins the request (and the offering), so a row whose request is gone is never shown, and
+    # the next re-match drops it. `partner_best` marks the partner's best offering for the request:
+    # the claim board lists one row per request from the index on (partner, partner_best, score).
 
     id = fields.BigIntField(primary_key=True)
     request = fields.ForeignKeyField(
-        "models.ServiceRequest", related_name="matches", on_delete=fields.CASCADE
+        "models.ServiceRequest", related_name="matches", on_delete=fields.CASCADE, db_constraint=False
     )
-    offering = fields.ForeignKeyField("models.Offering", related_name="matches", on_delete=fields.CASCADE)
-    partner = fields.ForeignKeyField("models.Partner", related_name="matches", on_delete=fields.CASCADE)
+    offering = fields.ForeignKeyField(
+        "models.Offering", related_name="matches", on_delete=fields.CASCADE, db_constraint=False
+    )
+    partner = fields.ForeignKeyField(
+        "models.Partner", related_name="matches", on_delete=fields.CASCADE, db_constraint=False
+    )
     score = fields.FloatField()
     distance_km = fields.FloatField(null=True)
     reasons = fields.JSONField(default=list)
+    partner_best = fields.BooleanField(default=True, db_default=True)
     computed_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "request_match"
         unique_together = (("request", "offering"),)
-        indexes = (("partner_id", "score"), ("offering_id",))
+        indexes = (("partner_id", "partner_best", "score", "request_id"), ("offering_id",))
 
 
 class OfferingMonth(Model):
