@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise import Tortoise
 from tortoise.expressions import Q, Subquery
@@ -25,6 +27,7 @@ from alliance.audit import record
 from alliance.claims import TransitionView, assignable_offerings, describe_transition, transition_label
 from alliance.codes import ACTIVE_REQUEST_STATUSES, RequestStatus, TransferStatus
 from alliance.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.i18n import current_language
 from alliance.i18n import gettext as _
 from alliance.matching import reason_texts
 from alliance.models import (
@@ -129,41 +132,45 @@ def _grouped(query):
     return query.annotate(best=Max("score"), nearest=Min("distance_km")).group_by("request_id")
 
 
-# --- the count, kept per process ----------------------------------------------------------------
+# --- what the board keeps per process --------------------------------------------------------------
 #
-# The page itself reads 20 rows down the index (partner, partner_best, score); counting the partner's
-# open matched requests reads all of them (thousands) and their requests. The count is kept per
-# process and partner and filters, for COUNT_SECONDS at most, and dropped as soon as anything that
-# could change it happens: a request transition (claim, release, close, assign...), a matching run,
-# an offering edit. Checking that costs one query of three index lookups.
+# A page reads 20 rows down the index (partner, partner_best, score), but counting the partner's open
+# matched requests reads all of them (thousands) with their requests. Each process keeps, per partner,
+# filters and language, the count and the page it built, and drops them as soon as anything that
+# could change them happens: a request transition (claim, release, close, assign...), a matching run,
+# an offering edit — checked on every view with one query of three index lookups — and after
+# KEEP_SECONDS in any case (waiting days, a household's flags). Twenty dispatchers of a partner
+# looking at their board cost one page build, not twenty. ALLIANCE_BOARD_KEEP_SECONDS=0 turns it off.
 
-COUNT_SECONDS = 60.0
-_COUNT_LIMIT = 2000
-_counts: dict[tuple, tuple[tuple, int, float]] = {}
+KEEP_SECONDS = float(os.environ.get("ALLIANCE_BOARD_KEEP_SECONDS", "60"))
+_KEEP_LIMIT = 2000
+_kept: dict[tuple, tuple[tuple, Any, float]] = {}
 
 
 def forget_kept_figures() -> None:
-    """Drop the counts and regions kept per process (tests, whose ids start again from 1)."""
-    _counts.clear()
+    """Drop the pages, counts and regions kept per process (tests, whose ids start again from 1)."""
+    _kept.clear()
     _regions.clear()
 
 
-async def _counted(key: tuple, query) -> int:
-    generation = await _changes()
-    now = time.monotonic()
-    cached = _counts.get(key)
-    if cached is not None and cached[0] == generation and now - cached[2] < COUNT_SECONDS:
-        return cached[1]
-    total = await query.count()
-    if len(_counts) >= _COUNT_LIMIT:
-        _counts.clear()
-    _counts[key] = (generation, total, now)
-    return total
+def _kept_value(key: tuple, generation: tuple) -> Any:
+    found = _kept.get(key)
+    if found is not None and found[0] == generation and time.monotonic() - found[2] < KEEP_SECONDS:
+        return found[1]
+    return None
+
+
+def _keep(key: tuple, generation: tuple, value: Any) -> None:
+    if KEEP_SECONDS <= 0:
+        return
+    if len(_kept) >= _KEEP_LIMIT:
+        _kept.clear()
+    _kept[key] = (generation, value, time.monotonic())
 
 
 async def _changes() -> tuple:
-    """Something that changes whenever a board's count could: the newest request transition, match
-    and offering edit."""
+    """Something that changes whenever a board could: the newest request transition, match and
+    offering edit."""
     connection = Tortoise.get_connection("default")
     _count, rows = await connection.execute_query(
         'SELECT (SELECT MAX("id") FROM "request_transition"), (SELECT MAX("id") FROM "request_match"), '
@@ -176,33 +183,54 @@ async def board_page(principal: Principal, filters: BoardFilters, page_size: int
     """The partner's open matched requests, best score first, filtered and paged."""
     query, partner_id = await _open_matches(principal, filters=filters)
     if partner_id is None:
-        total = await ServiceRequest.filter(id__in=Subquery(query.values("request_id"))).count()
-    else:
-        key = (partner_id, filters.need, filters.region_code, filters.max_distance_km, filters.min_priority)
-        total = await _counted(key, query)
+        return await _admin_page(query, filters, page_size)
+    generation = await _changes()
+    page_key = ("page", partner_id, filters, page_size, current_language())
+    kept = _kept_value(page_key, generation)
+    if kept is not None:
+        return kept
+    count_key = (
+        "count",
+        partner_id,
+        filters.need,
+        filters.region_code,
+        filters.max_distance_km,
+        filters.min_priority,
+    )
+    total = _kept_value(count_key, generation)
+    if total is None:
+        total = await query.count()
+        _keep(count_key, generation, total)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, filters.page), pages)
-    if partner_id is None:
-        rows = (
-            await _grouped(query)
-            .order_by("-best", "request_id")
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-            .values("request_id")
-        )
-        items = await _items([row["request_id"] for row in rows], partner_id)
-    else:
-        # The page's matches with their requests, households and communities in one query.
-        rows = (
-            await query.order_by("-score", "request_id")
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-            .values(*_MATCH_VALUES, *(f"request__{name}" for name in _REQUEST_VALUES))
-        )
-        items = await _build_items(
-            [{name: row[f"request__{name}"] for name in _REQUEST_VALUES} for row in rows],
-            {row["request_id"]: row for row in rows},
-        )
+    # The page's matches with their requests, households and communities in one query.
+    rows = (
+        await query.order_by("-score", "request_id")
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+        .values(*_MATCH_VALUES, *(f"request__{name}" for name in _REQUEST_VALUES))
+    )
+    items = await _build_items(
+        [{name: row[f"request__{name}"] for name in _REQUEST_VALUES} for row in rows],
+        {row["request_id"]: row for row in rows},
+    )
+    built = BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
+    _keep(page_key, generation, built)
+    return built
+
+
+async def _admin_page(query, filters: BoardFilters, page_size: int) -> BoardPage:
+    total = await ServiceRequest.filter(id__in=Subquery(query.values("request_id"))).count()
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, filters.page), pages)
+    rows = (
+        await _grouped(query)
+        .order_by("-best", "request_id")
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+        .values("request_id")
+    )
+    items = await _items([row["request_id"] for row in rows], None)
     return BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
 
 

@@ -1,7 +1,11 @@
-"""Allocation proposals: the min-cost flow beats nearest-first when places are tight; coordinators
-propose for their own region; partners answer only their own items; pages refuse everyone else."""
+"""Allocation proposals: the min-cost flow beats nearest-first on both counts whenever any
+allocation can and is never worse on either; coordinators propose for their own region; partners
+answer only their own items; pages refuse everyone else."""
 
 from __future__ import annotations
+
+import itertools
+import random
 
 import httpx
 
@@ -53,6 +57,103 @@ def test_with_too_few_places_the_urgent_request_is_served():
         priorities={1: 10, 2: 90}, edges=[(1, 10, 1.0), (2, 10, 5.0)], places={10: 1}
     )
     assert solve_allocation(instance).assignment == {2: 10}
+
+
+# TIGHT plus a third corner: C at 1.5 km from R5 (urgent), who also reaches H at 30 km; R6 reaches
+# only C, at 1 km. Serving all six means R5 travels 30 km: 47.5 km in all, more than nearest-first.
+THREE_CORNERS = AllocationInstance(
+    priorities={**TIGHT.priorities, 5: 80, 6: 40},
+    edges=[*TIGHT.edges, (5, 14, 1.5), (5, 15, 30.0), (6, 14, 1.0)],
+    places={**TIGHT.places, 14: 1, 15: 1},
+)
+
+
+def test_when_serving_everyone_travels_further_the_proposal_still_beats_nearest_first_on_both():
+    greedy = greedy_allocation(THREE_CORNERS)
+    flow = solve_allocation(THREE_CORNERS)
+    assert (greedy.served, greedy.total_distance_km) == (4, 33.0)
+    # Five served in 18 km; the sixth would cost R5 a 30 km trip, past nearest-first's 33 km.
+    assert (flow.served, flow.total_distance_km) == (5, 18.0)
+    assert flow.served > greedy.served and flow.total_distance_km < greedy.total_distance_km
+
+
+def test_within_nearest_firsts_distance_the_urgent_request_keeps_the_place():
+    flow = solve_allocation(THREE_CORNERS)
+    # R5 (priority 80) takes C although R6 (priority 40) would be 0.5 km closer.
+    assert flow.assignment == {1: 11, 2: 10, 3: 13, 4: 12, 5: 14}
+
+
+def test_when_greedy_is_already_optimal_the_proposal_is_no_worse():
+    instance = AllocationInstance(
+        priorities={1: 50, 2: 50},
+        edges=[(1, 10, 1.0), (1, 11, 4.0), (2, 11, 2.0), (2, 10, 5.0)],
+        places={10: 1, 11: 1},
+    )
+    greedy, flow = greedy_allocation(instance), solve_allocation(instance)
+    assert (flow.served, flow.total_distance_km) == (greedy.served, greedy.total_distance_km) == (2, 3.0)
+
+
+def test_when_serving_more_would_travel_further_the_proposal_matches_nearest_first():
+    # R1 (urgent) at 1 km from A and 3 km from B; R2 reaches only A, at 2 km. Serving both takes
+    # 5 km against nearest-first's 1 km for R1 alone.
+    instance = AllocationInstance(
+        priorities={1: 80, 2: 40}, edges=[(1, 10, 1.0), (1, 11, 3.0), (2, 10, 2.0)], places={10: 1, 11: 1}
+    )
+    greedy, flow = greedy_allocation(instance), solve_allocation(instance)
+    assert (greedy.served, greedy.total_distance_km) == (1, 1.0)
+    assert flow.assignment == {1: 10} and flow.total_distance_km == 1.0
+
+
+def _every_allocation(instance: AllocationInstance) -> list[tuple[int, float]]:
+    """(served, total km) of every assignment within places, by enumeration."""
+    choices = {request: [None] for request in instance.priorities}
+    for request, offering, km in instance.edges:
+        choices[request].append((offering, km))
+    outcomes = []
+    for picks in itertools.product(*choices.values()):
+        taken = [pick for pick in picks if pick is not None]
+        used: dict[int, int] = {}
+        for offering, _km in taken:
+            used[offering] = used.get(offering, 0) + 1
+        if all(count <= instance.places[offering] for offering, count in used.items()):
+            outcomes.append((len(taken), round(sum(km for _offering, km in taken), 3)))
+    return outcomes
+
+
+def _random_corners(rng: random.Random) -> AllocationInstance:
+    """Two corners of three requests and three one-place offerings; trips mostly short, some long,
+    so that nearest-first sometimes strands a request and sometimes sends one far."""
+    priorities: dict[int, int] = {}
+    edges: list[tuple[int, int, float | None]] = []
+    for corner in (0, 10):
+        for request in range(corner + 1, corner + 4):
+            priorities[request] = rng.choice((0, 20, 40, 60, 80, 100))
+            for offering in rng.sample(range(100 + corner, 103 + corner), rng.randint(1, 3)):
+                km = rng.randint(5, 50) / 10 if rng.random() < 0.6 else rng.randint(100, 300) / 10
+                edges.append((request, offering, km))
+    return AllocationInstance(priorities, edges, {offering: 1 for _request, offering, _km in edges})
+
+
+def test_on_random_small_instances_the_proposal_beats_nearest_first_on_both_whenever_anything_can():
+    rng = random.Random(20261127)
+    beaten = matched = 0
+    for _round in range(600):
+        instance = _random_corners(rng)
+        greedy, flow = greedy_allocation(instance), solve_allocation(instance)
+        kilometres = {(request, offering): km for request, offering, km in instance.edges}
+        offerings = list(flow.assignment.values())
+        assert all(offerings.count(offering) <= places for offering, places in instance.places.items())
+        assert flow.total_distance_km == round(sum(kilometres[pair] for pair in flow.assignment.items()), 3)
+        within = [served for served, km in _every_allocation(instance) if km < greedy.total_distance_km]
+        if within and max(within) > greedy.served:  # some allocation beats nearest-first on both
+            beaten += 1
+            assert flow.served == max(within), instance
+            assert flow.total_distance_km < greedy.total_distance_km, instance
+        else:
+            matched += 1
+            assert flow.served >= greedy.served, instance
+            assert flow.total_distance_km <= greedy.total_distance_km, instance
+    assert beaten >= 20 and matched >= 20  # both cases were exercised
 
 
 def test_nothing_to_allocate_is_an_empty_proposal():
