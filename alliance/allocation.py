@@ -38,6 +38,7 @@ takes up to about 25 solves (each about a second for 100,000 requests and a mill
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -322,8 +323,9 @@ async def propose_allocation(principal: Principal, region_code: str | None = Non
     if region is None or (principal.region_path and not region.path.startswith(principal.region_path)):
         raise NotFound(f"region {code}")
     instance = await instance_for_region(region.path)
-    greedy = greedy_allocation(instance)
-    flow = solve_allocation(instance, greedy)
+    # Seconds of CPU for a city: off the event loop, so the web process keeps answering meanwhile.
+    greedy = await asyncio.to_thread(greedy_allocation, instance)
+    flow = await asyncio.to_thread(solve_allocation, instance, greedy)
     distances = {(request, offering): km for request, offering, km in instance.edges}
     partners = dict(
         await Offering.filter(id__in=sorted(set(flow.assignment.values()))).values_list("id", "partner_id")
