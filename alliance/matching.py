@@ -710,6 +710,14 @@ async def _match(request_ids: Sequence[int] | None, *, notify: bool = True) -> M
     matcher = _Matcher(index, now, run)
     if request_ids is None:
         run.matches_stored = await _store_everything(requests, matcher)
+        # A request matched by another run while this one computed (stamped after our start) had its
+        # matches written into the set just replaced: match it again.
+        missed = await ServiceRequest.filter(status=RequestStatus.OPEN, matched_at__gt=now).values_list(
+            "id", flat=True
+        )
+        if missed:
+            again = await match_requests(missed, notify=False)
+            run.matches_stored += again.matches_stored
     else:
         run.matches_stored = await _store_some(requests, matcher)
     run.requests_matched = len(requests)
