@@ -6,17 +6,36 @@ from tortoise.indexes import Index
 
 
 async def drop_match_foreign_keys(apps, schema_editor) -> None:
-    # The field changes above only tell tortoise; PostgreSQL keeps the constraints until dropped. Their
-    # per-row checks were a third of the full re-match's write. (SQLite keeps them: dropping one there
-    # means rebuilding the table, and the speed goal is PostgreSQL's.)
-    if schema_editor.client.capabilities.dialect != "postgres":
+    # The field changes above only tell tortoise. PostgreSQL keeps the constraints until dropped: their
+    # per-row checks were a third of the full re-match's write. SQLite's field changes rebuilt the
+    # table and lost its unique pair and offering index on the way: rebuild it once more, as the
+    # model says, without the foreign keys.
+    client = schema_editor.client
+    if client.capabilities.dialect == "postgres":
+        await client.execute_script(
+            'ALTER TABLE "request_match" '
+            'DROP CONSTRAINT IF EXISTS "request_match_request_id_fkey", '
+            'DROP CONSTRAINT IF EXISTS "request_match_offering_id_fkey", '
+            'DROP CONSTRAINT IF EXISTS "request_match_partner_id_fkey"'
+        )
         return
-    await schema_editor.client.execute_script(
-        'ALTER TABLE "request_match" '
-        'DROP CONSTRAINT IF EXISTS "request_match_request_id_fkey", '
-        'DROP CONSTRAINT IF EXISTS "request_match_offering_id_fkey", '
-        'DROP CONSTRAINT IF EXISTS "request_match_partner_id_fkey"'
-    )
+    if client.capabilities.dialect != "sqlite":
+        return
+    columns = '"id", "request_id", "offering_id", "partner_id", "score", "distance_km", "reasons", "computed_at", "partner_best"'
+    for statement in (
+        'CREATE TABLE "request_match_rebuilt" ("id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
+        '"request_id" INT NOT NULL, "offering_id" INT NOT NULL, "partner_id" INT NOT NULL, '
+        '"score" REAL NOT NULL, "distance_km" REAL, "reasons" JSON NOT NULL, "computed_at" TIMESTAMP NOT NULL, '
+        '"partner_best" INT NOT NULL DEFAULT 1, '
+        'CONSTRAINT "uid_request_mat_request_3fc512" UNIQUE ("request_id", "offering_id"))',
+        f'INSERT INTO "request_match_rebuilt" ({columns}) SELECT {columns} FROM "request_match"',
+        'DROP TABLE "request_match"',
+        'ALTER TABLE "request_match_rebuilt" RENAME TO "request_match"',
+        'CREATE INDEX "idx_request_mat_offerin_bd30ff" ON "request_match" ("offering_id")',
+        'CREATE INDEX "idx_request_mat_partner_29b6be" ON "request_match" '
+        '("partner_id", "partner_best", "score", "request_id")',
+    ):
+        await client.execute_script(statement)
 
 
 class Migration(migrations.Migration):
