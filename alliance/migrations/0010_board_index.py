@@ -35,7 +35,7 @@ async def drop_match_foreign_keys(apps, schema_editor) -> None:
         'CREATE INDEX "idx_request_mat_partner_29b6be" ON "request_match" '
         '("partner_id", "partner_best", "score", "request_id")',
     ):
-        await client.execute_script(statement)
+        await client.execute_query(statement)
 
 
 class Migration(migrations.Migration):
