@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from alliance import intake
 from alliance.codes import BatchStatus, RequestStatus
@@ -229,20 +230,66 @@ async def test_a_crash_mid_file_keeps_earlier_chunks_and_a_rerun_finishes_withou
 
 
 async def test_a_chunk_the_database_refuses_is_retried_row_by_row(monkeypatch):
-    save_flags = intake._save_flags
+    write_households = intake._write_households
 
-    async def refuse_row_three(connection, plans, *args):
-        if any(plan.row.external_id == "WZ-000003" for plan in plans):
+    async def refuse_row_three(connection, chunk, *args):
+        # Refused after its rows are written: the transaction must take all of them back.
+        await write_households(connection, chunk, *args)
+        if any(plan.row.external_id == "WZ-000003" for plan in chunk.plans):
             raise IntegrityError("simulated constraint violation")
-        return await save_flags(connection, plans, *args)
 
-    monkeypatch.setattr(intake, "_save_flags", refuse_row_three)
+    monkeypatch.setattr(intake, "_write_households", refuse_row_three)
     result = await import_json([person(number) for number in range(1, 6)])
     assert result.created == 4
     assert [(row.row, row.errors[0].field) for row in result.rejected] == [(3, "record")]
     # Nothing of row 3 was half-written.
     assert not await Household.exists(external_id="WZ-000003")
     assert await Flag.all().count() == 4
+
+
+async def test_a_refused_chunk_retried_row_by_row_keeps_its_rows_ids_before_the_next_chunks(monkeypatch):
+    # On PostgreSQL the next chunk draws its ids while this one is written; the retried rows keep
+    # the ids drawn for them, so ids still follow the file and "newer" duplicates stay the later rows.
+    write_households = intake._write_households
+
+    async def refuse_the_second_chunk(connection, chunk, *args):
+        await write_households(connection, chunk, *args)
+        if any(plan.row.external_id == "WZ-000003" for plan in chunk.plans):
+            raise IntegrityError("simulated constraint violation")
+
+    monkeypatch.setattr(intake, "_write_households", refuse_the_second_chunk)
+    records = [person(number) for number in range(1, 8)]
+    records[6] = person(7, id_number=records[3]["id_number"])
+    result = await import_json(records, chunk_size=2)
+    assert (result.created, [row.row for row in result.rejected]) == (6, [3])
+    ids = dict(await Household.all().values_list("external_id", "id"))
+    in_file_order = [ids[f"WZ-{number:06d}"] for number in (1, 2, 4, 5, 6, 7)]
+    assert in_file_order == sorted(in_file_order)
+    assert (await Household.get(external_id="WZ-000007")).possible_duplicate_of_id == ids["WZ-000004"]  # type: ignore[attr-defined]
+
+
+async def test_a_duplicate_in_a_later_chunk_points_at_the_household_of_an_earlier_one():
+    records = [person(number) for number in range(1, 7)]
+    records[5] = person(6, id_number=records[0]["id_number"])
+    records[4] = person(5, phone=records[1]["phone"], address=records[1]["address"])
+    await import_json(records, chunk_size=2)
+    marks = dict(await Household.all().values_list("external_id", "possible_duplicate_of__external_id"))
+    assert marks == {
+        "WZ-000001": None,
+        "WZ-000002": None,
+        "WZ-000003": None,
+        "WZ-000004": None,
+        "WZ-000005": "WZ-000002",
+        "WZ-000006": "WZ-000001",
+    }
+
+
+async def test_an_import_inside_a_callers_transaction_writes_its_chunks_one_after_the_other():
+    async with in_transaction():
+        result = await import_json([person(number) for number in range(1, 8)], chunk_size=3)
+    assert (result.created, result.rejected) == (7, [])
+    assert await ServiceRequest.filter(active_key__isnull=False).count() == 21
+    assert (await IntakeBatch.get(id=result.batch)).created == 7
 
 
 async def test_a_batch_records_its_counts_per_region_and_the_refused_rows():
