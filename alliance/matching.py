@@ -25,6 +25,7 @@ waiting 15, partner's spare capacity 15.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -562,7 +563,7 @@ async def _insert_matches(connection: BaseDBAsyncClient, rows: Any) -> None:
         names = ", ".join(f'"{column}"' for column in _MATCH_COLUMNS)
         await connection.execute_many(
             f'INSERT INTO "request_match" ({names}) VALUES ({_placeholders(connection, len(_MATCH_COLUMNS))})',
-            [list(row) for row in rows],
+            rows if isinstance(rows, list) else list(rows),
         )
 
 
@@ -617,7 +618,7 @@ async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> i
     """Replace every match in one transaction (readers see the old set until it commits)."""
     if _is_postgres(_connection()):
         return await _swap_everything(requests, matcher)
-    rows = [row for request in requests for row in matcher.rows(request)]
+    stored = 0
     async with in_transaction() as connection:
         # SQLite: the secondary indexes are dropped and built again after the rows, in one sorted
         # pass each, instead of being updated a million times; readers see the old set until commit.
@@ -629,11 +630,22 @@ async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> i
         for name, _sql in indexes:
             await connection.execute_query(f'DROP INDEX "{name}"')
         await connection.execute_query('DELETE FROM "request_match"')
-        await _insert_matches(connection, rows)
+        # One chunk is inserted by the database's thread while the next is computed here.
+        writing: asyncio.Future | None = None
+        for chunk in _chunks(requests, STORE_CHUNK * 4):
+            rows = [row for request in chunk for row in matcher.rows(request)]
+            stored += len(rows)
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(_insert_matches(connection, rows))
+            for _ in range(1):  # let it hand the rows to the database thread
+                await asyncio.sleep(0)
+        if writing is not None:
+            await writing
         for _name, sql in indexes:
             await connection.execute_query(sql)
         await _stamp_and_prune(connection, matcher.now, None)
-    return len(rows)
+    return stored
 
 
 _NEXT_TABLE = "request_match_next"
