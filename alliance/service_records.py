@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from alliance import notifications, tallies
@@ -36,7 +36,15 @@ from alliance.codes import (
 from alliance.errors import InvalidInput, NotFound
 from alliance.i18n import gettext as _
 from alliance.labels import label
-from alliance.models import CheckIn, Household, RiskCheck, ServiceRecord, ServiceRequest, Visit
+from alliance.models import (
+    CheckIn,
+    Household,
+    RiskCheck,
+    ServiceRecord,
+    ServiceRequest,
+    Visit,
+    VolunteerBooking,
+)
 from alliance.needs import active_key
 from alliance.outbox import add_job
 from alliance.timeutil import utc_now
@@ -334,6 +342,14 @@ async def check_out(
                 client_key=key,
             )
             await CheckIn.filter(visit_id=visit.id, checked_out_at__isnull=True).update(checked_out_at=moment)
+            # The volunteers are free from the moment the visit ended: the rest of its window can be
+            # booked again (a booking ending before it started keeps a zero-length window).
+            await VolunteerBooking.filter(visit_id=visit.id, active=True, window_start__gte=moment).update(
+                window_end=F("window_start")
+            )
+            await VolunteerBooking.filter(
+                visit_id=visit.id, active=True, window_start__lt=moment, window_end__gt=moment
+            ).update(window_end=moment)
             finished = await ServiceRequest.filter(
                 id=request.id, status__in=[RequestStatus.IN_SERVICE, RequestStatus.SCHEDULED]
             ).update(

@@ -26,8 +26,9 @@ from alliance.service_records import (
     unconfirmed_visits,
 )
 from alliance.timeutil import utc_now
-from alliance.visits import schedule_visit
+from alliance.visits import VolunteerDoubleBooked, schedule_visit
 from tests.checkin_support import build_door_world, risks
+from tests.visits_support import more_claimed_requests
 
 AT_THE_DOOR = (28.0155, 120.655)
 
@@ -274,3 +275,26 @@ async def test_only_a_coordinator_corrects_a_completed_record_and_the_old_values
     assert corrected.persons_served == 1
     entry = await AuditEntry.get(action="service_record.corrected")
     assert entry.details["before"]["persons_served"] == 2 and entry.details["reason"] == "one was away"
+
+
+async def test_a_finished_visit_frees_its_volunteer_for_the_rest_of_its_window():
+    """Checked out early: the volunteer can be booked again within the window the visit had, while
+    a visit still to be done keeps blocking its window."""
+    world = await checked_in_world()
+    another, third = await more_claimed_requests(world.visits, 2)
+    start = world.visit.window_start + timedelta(minutes=15)
+    with pytest.raises(VolunteerDoubleBooked):  # the visit is not done yet: its window is taken
+        await schedule_visit(
+            world.visits.dispatcher, another.id, start, start + timedelta(minutes=45), [world.volunteer.id]
+        )
+
+    await check_out(await world.volunteer_principal(), world.visit.id, **form())
+
+    outcome = await schedule_visit(
+        world.visits.dispatcher, another.id, start, start + timedelta(minutes=45), [world.volunteer.id]
+    )
+    assert outcome.visit.status == VisitStatus.SCHEDULED
+    with pytest.raises(VolunteerDoubleBooked):  # and that new visit blocks its own window in turn
+        await schedule_visit(
+            world.visits.dispatcher, third.id, start, start + timedelta(minutes=45), [world.volunteer.id]
+        )
