@@ -15,7 +15,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise import Tortoise
@@ -41,7 +41,7 @@ from alliance.models import (
     ServiceRequest,
     TransferRequest,
 )
-from alliance.timeutil import utc_now
+from alliance.timeutil import aware, utc_now
 
 PAGE_SIZE = 20
 MAX_API_LIMIT = 100
@@ -143,6 +143,8 @@ def _grouped(query):
 # looking at their board cost one page build, not twenty. ALLIANCE_BOARD_KEEP_SECONDS=0 turns it off.
 
 KEEP_SECONDS = float(os.environ.get("ALLIANCE_BOARD_KEEP_SECONDS", "60"))
+# Regions change with a release of the gazetteer, not by the minute.
+REGION_SECONDS = 300.0
 _KEEP_LIMIT = 2000
 _kept: dict[tuple, tuple[tuple, Any, float]] = {}
 
@@ -150,22 +152,21 @@ _kept: dict[tuple, tuple[tuple, Any, float]] = {}
 def forget_kept_figures() -> None:
     """Drop the pages, counts and regions kept per process (tests, whose ids start again from 1)."""
     _kept.clear()
-    _regions.clear()
 
 
-def _kept_value(key: tuple, generation: tuple) -> Any:
+def _kept_value(key: tuple, generation: tuple = ()) -> Any:
     found = _kept.get(key)
-    if found is not None and found[0] == generation and time.monotonic() - found[2] < KEEP_SECONDS:
+    if found is not None and found[0] == generation and time.monotonic() < found[2]:
         return found[1]
     return None
 
 
-def _keep(key: tuple, generation: tuple, value: Any) -> None:
-    if KEEP_SECONDS <= 0:
+def _keep(key: tuple, value: Any, generation: tuple = (), seconds: float = KEEP_SECONDS) -> None:
+    if seconds <= 0:
         return
     if len(_kept) >= _KEEP_LIMIT:
         _kept.clear()
-    _kept[key] = (generation, value, time.monotonic())
+    _kept[key] = (generation, value, time.monotonic() + seconds)
 
 
 async def _changes() -> tuple:
@@ -200,7 +201,7 @@ async def board_page(principal: Principal, filters: BoardFilters, page_size: int
     total = _kept_value(count_key, generation)
     if total is None:
         total = await query.count()
-        _keep(count_key, generation, total)
+        _keep(count_key, total, generation)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, filters.page), pages)
     # The page's matches with their requests, households and communities in one query.
@@ -215,7 +216,7 @@ async def board_page(principal: Principal, filters: BoardFilters, page_size: int
         {row["request_id"]: row for row in rows},
     )
     built = BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
-    _keep(page_key, generation, built)
+    _keep(page_key, built, generation)
     return built
 
 
@@ -350,7 +351,7 @@ async def _build_items(requests: list[dict], best: dict[int, dict]) -> list[Boar
                 member_count=row["household__member_count"],
                 accessibility=list(accessibility),
                 priority=row["priority"],
-                waiting_days=max(0, (now - _aware(row["created_at"])).days),
+                waiting_days=max(0, (now - aware(row["created_at"])).days),
                 distance_km=match["distance_km"] if match else None,
                 score=match["score"] if match else None,
                 offering_id=match["offering_id"] if match else None,
@@ -363,31 +364,23 @@ async def _build_items(requests: list[dict], best: dict[int, dict]) -> list[Boar
     return items
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-_regions: dict[str, tuple[float, str | None, list[Region]]] = {}
-REGION_SECONDS = 300.0
-
-
 async def _region_path(code: str) -> str | None:
-    """A region's path (kept per process: the gazetteer changes with a release, not by the minute)."""
-    found = _regions.get(f"path:{code}")
-    if found is not None and time.monotonic() - found[0] < REGION_SECONDS:
-        return found[1]
-    path = await Region.filter(code=code).first().values_list("path", flat=True)
-    _regions[f"path:{code}"] = (time.monotonic(), path, [])  # type: ignore[assignment]
+    """A region's path (kept per process for REGION_SECONDS)."""
+    key = ("region-path", code)
+    path = _kept_value(key)
+    if path is None:
+        path = await Region.filter(code=code).first().values_list("path", flat=True)
+        _keep(key, path, seconds=REGION_SECONDS)
     return path  # type: ignore[return-value]
 
 
 async def board_regions(principal: Principal) -> list[Region]:
     """Regions a board filter can narrow to: districts and towns of the partner's city (kept per
     process for REGION_SECONDS)."""
-    key = f"regions:{principal.partner_id}"
-    found = _regions.get(key)
-    if found is not None and time.monotonic() - found[0] < REGION_SECONDS:
-        return found[2]
+    key = ("regions", principal.partner_id)
+    regions = _kept_value(key)
+    if regions is not None:
+        return regions
     if principal.partner_id is None:
         regions = await Region.filter(level__in=["city", "district", "town"]).order_by("path").limit(500)
     else:
@@ -396,7 +389,7 @@ async def board_regions(principal: Principal) -> list[Region]:
         regions = await Region.filter(
             path__startswith=f"/{root}/", level__in=["city", "district", "town"]
         ).order_by("path")
-    _regions[key] = (time.monotonic(), None, regions)
+    _keep(key, regions, seconds=REGION_SECONDS)
     return regions
 
 

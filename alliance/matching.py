@@ -49,7 +49,7 @@ from alliance.i18n import DEFAULT_LANGUAGE, current_language, language, ngettext
 from alliance.i18n import gettext as _
 from alliance.labels import label
 from alliance.models import Match, Notification, Offering, Region, ServiceRequest, User
-from alliance.timeutil import LOCAL_TZ, utc_now
+from alliance.timeutil import LOCAL_TZ, aware, utc_now
 
 GRID_DEGREES = 0.25
 # A request keeps at most this many candidates (best first); partners further down never saw it anyway.
@@ -197,13 +197,6 @@ def _placeholders(connection: BaseDBAsyncClient, count: int, start: int = 1) -> 
     return ", ".join("?" * count)
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=utc_now().tzinfo)
-
-
 def _parse_json_list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -305,7 +298,7 @@ class OfferingIndex:
                 radius_km=row[6],
                 capacity=row[7] or 0,
                 claimed=row[9] or 0,
-                updated_at=_parse_time(row[8]),
+                updated_at=aware(row[8]),
             )
             for row in rows
         ]
@@ -439,8 +432,8 @@ def _request_case(row: Any) -> RequestCase:
         id=row[0],
         need=str(row[1]),
         priority=row[2] or 0,
-        created_at=_parse_time(row[3]),
-        matched_at=_parse_time(row[4]),
+        created_at=aware(row[3]),
+        matched_at=aware(row[4]),
         household_id=row[5],
         lat=row[6],
         lon=row[7],
@@ -563,7 +556,7 @@ async def _insert_matches(connection: BaseDBAsyncClient, rows: Any) -> None:
         names = ", ".join(f'"{column}"' for column in _MATCH_COLUMNS)
         await connection.execute_many(
             f'INSERT INTO "request_match" ({names}) VALUES ({_placeholders(connection, len(_MATCH_COLUMNS))})',
-            rows if isinstance(rows, list) else list(rows),
+            rows,
         )
 
 
@@ -638,8 +631,7 @@ async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> i
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(_insert_matches(connection, rows))
-            for _ in range(1):  # let it hand the rows to the database thread
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)  # let it hand the rows to the database thread
         if writing is not None:
             await writing
         for _name, sql in indexes:

@@ -49,7 +49,7 @@ from alliance.models import (
     Volunteer,
 )
 from alliance.needs import request_priority
-from alliance.timeutil import LOCAL_TZ, utc_now
+from alliance.timeutil import LOCAL_TZ, aware, utc_now
 
 METRICS: tuple[TargetMetric, ...] = (
     TargetMetric.PROJECTS,
@@ -600,7 +600,7 @@ def _requests_in(scope: Scope) -> Any:
 async def operational_figures(scope: Scope, year: int, now: datetime | None = None) -> Operational:
     now = now or utc_now()
     created = await _requests_in(scope).filter(status=RequestStatus.OPEN).values_list("created_at", flat=True)
-    ages = [(now - _aware(moment)).total_seconds() / 86400 for moment in created]
+    ages = [(now - aware(moment)).total_seconds() / 86400 for moment in created]
     buckets = [
         (age_bucket_label(low, high), sum(1 for age in ages if age >= low and (high is None or age < high)))
         for low, high in AGE_BUCKETS
@@ -660,7 +660,7 @@ async def _median_days_to_first_service(scope: Scope, year: int) -> tuple[float 
     if scope.region_path:
         records = records.filter(visit__request__household_id__in=Subquery(_households_in(scope)))
     first_served = {
-        household_id: _aware(moment)
+        household_id: aware(moment)
         for household_id, moment in await records.annotate(first=Min("completed_at"))
         .group_by("visit__request__household_id")
         .values_list("visit__request__household_id", "first")
@@ -677,7 +677,7 @@ async def _median_days_to_first_service(scope: Scope, year: int) -> tuple[float 
             .values_list("household_id", "first")
         )
     days = [
-        max(0.0, (first_served[household_id] - _aware(flagged)).total_seconds() / 86400)
+        max(0.0, (first_served[household_id] - aware(flagged)).total_seconds() / 86400)
         for household_id, flagged in first_flag.items()
         if flagged is not None
     ]
@@ -689,12 +689,6 @@ def _json_list(value: Any) -> list[str]:
     if isinstance(value, str):
         value = json.loads(value) if value else []
     return [str(item) for item in value or []]
-
-
-def _aware(moment: Any) -> datetime:
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment if moment.tzinfo else moment.replace(tzinfo=utc_now().tzinfo)
 
 
 # --- the unserved list ------------------------------------------------------------------------
@@ -746,7 +740,7 @@ async def unserved_households(
         [scope.region_path + "%"],
     ):
         household_id = row["id"]
-        detected = _aware(row["detected_at"])
+        detected = aware(row["detected_at"])
         if household_id not in first_flag or detected < first_flag[household_id]:
             first_flag[household_id] = detected
         flags[household_id].append(str(row["code"]))
