@@ -2,6 +2,6 @@
 
 import os
 
-from alliance.db import tortoise_config
+from alliance.core.db import tortoise_config
 
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://data/makemigrations.sqlite3"))

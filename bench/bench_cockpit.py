@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _load  # noqa: E402
 from tortoise import Tortoise  # noqa: E402
 
-from alliance import db  # noqa: E402
-from alliance.accounts import create_user  # noqa: E402
-from alliance.codes import FlagCode, NeedCode, Role  # noqa: E402
-from alliance.reference import ensure_reference_data  # noqa: E402
-from alliance.timeutil import LOCAL_TZ  # noqa: E402
+from alliance.core import db  # noqa: E402
+from alliance.core.accounts import create_user  # noqa: E402
+from alliance.core.codes import FlagCode, NeedCode, Role  # noqa: E402
+from alliance.core.timeutil import LOCAL_TZ  # noqa: E402
+from alliance.households.reference import ensure_reference_data  # noqa: E402
 
 HOUSEHOLDS = 300_000
 PARTNERS = 100
@@ -352,7 +352,7 @@ async def generate(url: str, visits: int) -> dict[str, float]:
 
 
 async def accounts_and_targets(url: str, year: int) -> None:
-    from alliance.models import Target
+    from alliance.targets.models import Target
 
     await db.connect(url)
     try:
@@ -373,7 +373,7 @@ async def accounts_and_targets(url: str, year: int) -> None:
 
 
 async def uncached_seconds(url: str, region: str) -> float:
-    from alliance import targets
+    from alliance.targets import targets
 
     await db.connect(url)
     try:
@@ -441,7 +441,7 @@ async def main() -> None:
         workdir = Path(directory)
         admin_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or ""
         if not admin_url and not args.url:
-            from alliance.embedded import start_embedded_postgres
+            from alliance.core.embedded import start_embedded_postgres
 
             embedded = start_embedded_postgres(workdir / "pg", database="postgres")
             admin_url = embedded.url

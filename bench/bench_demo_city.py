@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alliance import db  # noqa: E402
-from alliance.reference import ensure_reference_data  # noqa: E402
+from alliance.core import db  # noqa: E402
+from alliance.households.reference import ensure_reference_data  # noqa: E402
 from fixtures.demo_city import build_demo_city, database_is_empty  # noqa: E402
 
 

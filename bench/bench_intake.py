@@ -43,13 +43,13 @@ from tortoise import Tortoise  # noqa: E402
 from tortoise.backends.base.executor import EXECUTOR_CACHE  # noqa: E402
 from tortoise.transactions import in_transaction  # noqa: E402
 
-from alliance import db  # noqa: E402
-from alliance.codes import DEFAULT_FLAG_NEEDS, FlagCode, RegionLevel  # noqa: E402
-from alliance.intake import import_households  # noqa: E402
-from alliance.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, read_file  # noqa: E402
-from alliance.models import Region  # noqa: E402
-from alliance.reference import ensure_reference_data  # noqa: E402
-from alliance.regions import LEVEL_DEPTH, path_for  # noqa: E402
+from alliance.core import db  # noqa: E402
+from alliance.core.codes import DEFAULT_FLAG_NEEDS, FlagCode, RegionLevel  # noqa: E402
+from alliance.core.models import Region  # noqa: E402
+from alliance.core.regions import LEVEL_DEPTH, path_for  # noqa: E402
+from alliance.households.intake import import_households  # noqa: E402
+from alliance.households.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, read_file  # noqa: E402
+from alliance.households.reference import ensure_reference_data  # noqa: E402
 
 CHUNK = 1000
 GOAL_ROWS_PER_SECOND, GOAL_FLOOR_RATIO = 5_000, 3
@@ -146,7 +146,7 @@ class Databases:
         if backend == "postgres":
             self.admin_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or ""
             if not self.admin_url:
-                from alliance.embedded import start_embedded_postgres
+                from alliance.core.embedded import start_embedded_postgres
 
                 self.embedded = start_embedded_postgres(workdir / "pg", database="postgres")
                 self.admin_url = self.embedded.url

@@ -40,20 +40,21 @@ import _load  # noqa: E402
 from geopy.distance import geodesic  # noqa: E402
 from tortoise import Tortoise  # noqa: E402
 
-from alliance import db  # noqa: E402
-from alliance.accounts import create_user  # noqa: E402
-from alliance.allocation import greedy_allocation, instance_for_region, solve_allocation  # noqa: E402
-from alliance.codes import FlagCode, NeedCode, Role  # noqa: E402
-from alliance.matching import (  # noqa: E402
+from alliance.core import db  # noqa: E402
+from alliance.core.accounts import create_user  # noqa: E402
+from alliance.core.codes import FlagCode, NeedCode, Role  # noqa: E402
+from alliance.core.models import Region  # noqa: E402
+from alliance.core.timeutil import utc_now  # noqa: E402
+from alliance.households.reference import ensure_reference_data  # noqa: E402
+from alliance.matching.allocation import greedy_allocation, instance_for_region, solve_allocation  # noqa: E402
+from alliance.matching.matching import (  # noqa: E402
     MAX_MATCHES_PER_REQUEST,
     OfferingIndex,
     match_all,
     match_requests,
     month_key,
 )
-from alliance.models import Match, Region  # noqa: E402
-from alliance.reference import ensure_reference_data  # noqa: E402
-from alliance.timeutil import utc_now  # noqa: E402
+from alliance.matching.models import Match  # noqa: E402
 
 # Wenzhou's extent, roughly: 11 districts and counties over about 12,000 km².
 SOUTH, NORTH, WEST, EAST = 27.0, 28.6, 119.6, 121.2
@@ -329,7 +330,7 @@ def brute_force_candidates(index: OfferingIndex, request: Any, now: Any) -> set[
 
 async def brute_force_sample(sample_size: int, total_requests: int) -> dict[str, float]:
     """All pairs with geopy's geodesic (every offering with a radius, whatever its need), on a sample."""
-    from alliance.matching import _load_requests
+    from alliance.matching.matching import _load_requests
 
     index = await OfferingIndex.load()
     all_offerings = [o for o in index.offerings.values() if o.lat is not None and o.radius_km]

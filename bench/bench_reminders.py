@@ -46,10 +46,10 @@ from arq import create_pool  # noqa: E402
 from arq.connections import RedisSettings  # noqa: E402
 from tortoise import Tortoise  # noqa: E402
 
-from alliance import db, outbox  # noqa: E402
-from alliance.access import principal_for  # noqa: E402
-from alliance.accounts import create_user  # noqa: E402
-from alliance.codes import (  # noqa: E402
+from alliance.core import db  # noqa: E402
+from alliance.core.access import principal_for  # noqa: E402
+from alliance.core.accounts import create_user  # noqa: E402
+from alliance.core.codes import (  # noqa: E402
     ContactPreference,
     NotificationStatus,
     PartnerStatus,
@@ -57,21 +57,17 @@ from alliance.codes import (  # noqa: E402
     RequestStatus,
     Role,
 )
-from alliance.embedded import start_embedded_redis  # noqa: E402
-from alliance.models import (  # noqa: E402
-    Household,
-    Notification,
-    Offering,
-    OutboxJob,
-    Partner,
-    ServiceRequest,
-    Volunteer,
-)
-from alliance.reference import ensure_reference_data  # noqa: E402
-from alliance.regions import add_region  # noqa: E402
-from alliance.timeutil import utc_now  # noqa: E402
-from alliance.visit_notices import REMINDER_OFFSETS, ReminderKind  # noqa: E402
-from alliance.visits import schedule_visit  # noqa: E402
+from alliance.core.embedded import start_embedded_redis  # noqa: E402
+from alliance.core.regions import add_region  # noqa: E402
+from alliance.core.timeutil import utc_now  # noqa: E402
+from alliance.households.models import Household  # noqa: E402
+from alliance.households.reference import ensure_reference_data  # noqa: E402
+from alliance.matching.models import ServiceRequest  # noqa: E402
+from alliance.notifications import outbox  # noqa: E402
+from alliance.notifications.models import Notification, OutboxJob  # noqa: E402
+from alliance.partners.models import Offering, Partner, Volunteer  # noqa: E402
+from alliance.visits.visit_notices import REMINDER_OFFSETS, ReminderKind  # noqa: E402
+from alliance.visits.visits import schedule_visit  # noqa: E402
 
 PASSWORD = "bench-password-1"
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from alliance.access import Principal, principal_for
-from alliance.accounts import create_user
-from alliance.codes import LocationPrecision, Role
-from alliance.models import Household, User, Visit, Volunteer
-from alliance.timeutil import utc_now
-from alliance.visits import schedule_visit
+from alliance.core.access import Principal, principal_for
+from alliance.core.accounts import create_user
+from alliance.core.codes import LocationPrecision, Role
+from alliance.core.models import User
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Household
+from alliance.partners.models import Volunteer
+from alliance.visits.models import Visit
+from alliance.visits.visits import schedule_visit
 from tests.factories import PASSWORD
 from tests.visits_support import VisitWorld, add_volunteer, build_visit_world
 

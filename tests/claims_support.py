@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alliance.access import Principal, principal_for
-from alliance.accounts import create_user
-from alliance.codes import PartnerStatus, Role
-from alliance.matching import match_all
-from alliance.models import Flag, Household, Offering, Partner, ServiceRequest, User
-from alliance.partners import OfferingForm, save_offering
-from alliance.timeutil import utc_now
+from alliance.core.access import Principal, principal_for
+from alliance.core.accounts import create_user
+from alliance.core.codes import PartnerStatus, Role
+from alliance.core.models import User
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Flag, Household
+from alliance.matching.matching import match_all
+from alliance.matching.models import ServiceRequest
+from alliance.partners.models import Offering, Partner
+from alliance.partners.partners import OfferingForm, save_offering
 from tests.factories import PASSWORD, Side, build_two_sides
 
 

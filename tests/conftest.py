@@ -24,11 +24,11 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from tortoise import Tortoise
 
-from alliance import db
-from alliance.board import forget_kept_figures
-from alliance.config import Settings
-from alliance.embedded import EmbeddedServer, start_embedded_postgres, start_embedded_redis
-from alliance.reference import ensure_reference_data
+from alliance.core import db
+from alliance.core.config import Settings
+from alliance.core.embedded import EmbeddedServer, start_embedded_postgres, start_embedded_redis
+from alliance.households.reference import ensure_reference_data
+from alliance.matching.board import forget_kept_figures
 
 BACKEND = os.environ.get("ALLIANCE_TEST_BACKEND", "sqlite")
 # Real argon2id, at its lowest cost: at the production cost every account made costs 0.2 s of CPU.

@@ -7,13 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from alliance.access import Principal, principal_for
-from alliance.accounts import create_user
-from alliance.codes import PartnerStatus, Role
-from alliance.events import EventForm, publish_event
-from alliance.models import Event, EventSession, Flag, Household, Offering, Partner, Project, ServiceRequest
-from alliance.partners import OfferingForm, save_offering
-from alliance.timeutil import LOCAL_TZ, utc_now
+from alliance.core.access import Principal, principal_for
+from alliance.core.accounts import create_user
+from alliance.core.codes import PartnerStatus, Role
+from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.events.events import EventForm, publish_event
+from alliance.events.models import Event, EventSession
+from alliance.households.models import Flag, Household
+from alliance.matching.models import ServiceRequest
+from alliance.partners.models import Offering, Partner, Project
+from alliance.partners.partners import OfferingForm, save_offering
 from tests.factories import PASSWORD, Side, build_two_sides
 
 VENUE = (28.015, 120.655)  # the left household's community
@@ -147,7 +150,7 @@ async def start_sessions_now(event: Event) -> list[EventSession]:
 async def walk_event_for(side: Side) -> tuple[Event, EventSession, object]:
     """For the permission walk: a training event of the side's partner at the side's household,
     which its community worker registered (an open training request is added to that household)."""
-    from alliance.events import register_on_behalf
+    from alliance.events.events import register_on_behalf
 
     household = side.household
     await ServiceRequest.create(

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 import httpx
 
-from alliance.accounts import create_user
-from alliance.codes import PartnerStatus, RegionLevel, Role
-from alliance.models import Flag, Household, Partner, ServiceRequest, User, Volunteer
-from alliance.regions import add_region
-from alliance.timeutil import utc_now
+from alliance.core.accounts import create_user
+from alliance.core.codes import PartnerStatus, RegionLevel, Role
+from alliance.core.models import User
+from alliance.core.regions import add_region
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Flag, Household
+from alliance.matching.models import ServiceRequest
+from alliance.partners.models import Partner, Volunteer
 
 PASSWORD = "correct-horse-1"
 

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from alliance.codes import RegionLevel
-from alliance.intake import ImportResult, import_households
-from alliance.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, RecordSet, records_from_json
-from alliance.regions import add_region
+from alliance.core.codes import RegionLevel
+from alliance.core.regions import add_region
+from alliance.households.intake import ImportResult, import_households
+from alliance.households.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, RecordSet, records_from_json
 
 CITY = "330300"
 LUCHENG = "330302"

@@ -15,10 +15,12 @@ from typing import Any
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
-from alliance import outbox
-from alliance.models import Notification, OutboxJob, Visit, Volunteer
-from alliance.timeutil import utc_now
-from alliance.visits import schedule_visit
+from alliance.core.timeutil import utc_now
+from alliance.notifications import outbox
+from alliance.notifications.models import Notification, OutboxJob
+from alliance.partners.models import Volunteer
+from alliance.visits.models import Visit
+from alliance.visits.visits import schedule_visit
 from tests.visits_support import VisitWorld, add_volunteer, build_visit_world, window
 
 ROOT = Path(__file__).resolve().parent.parent

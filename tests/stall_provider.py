@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from alliance.models import Notification
-from alliance.notifications import JournalProvider
+from alliance.notifications.models import Notification
+from alliance.notifications.notifications import JournalProvider
 
 
 class StallOnceProvider(JournalProvider):

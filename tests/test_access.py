@@ -8,30 +8,20 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from alliance.access import Action, principal_for, visible
-from alliance.allocation import propose_allocation
-from alliance.checkins import check_in_on_behalf
-from alliance.claims import claim_request
-from alliance.matching import match_all
-from alliance.models import (
-    Attendance,
-    CheckIn,
-    EmploymentOutcome,
-    Event,
-    Household,
-    Offering,
-    Partner,
-    PartnerToken,
-    ProposalItem,
-    Registration,
-    ServiceRequest,
-    TransferRequest,
-    Visit,
-)
-from alliance.partner_tokens import create_token_for
-from alliance.partners import OfferingForm, save_offering
-from alliance.timeutil import utc_now
-from alliance.visits import schedule_visit
+from alliance.core.access import Action, principal_for, visible
+from alliance.core.timeutil import utc_now
+from alliance.events.models import Attendance, EmploymentOutcome, Event, Registration
+from alliance.households.models import Household
+from alliance.matching.allocation import propose_allocation
+from alliance.matching.claims import claim_request
+from alliance.matching.matching import match_all
+from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
+from alliance.partners.models import Offering, Partner, PartnerToken
+from alliance.partners.partners import OfferingForm, save_offering
+from alliance.partners.tokens import create_token_for
+from alliance.visits.checkins import check_in_on_behalf
+from alliance.visits.models import CheckIn, Visit
+from alliance.visits.visits import schedule_visit
 from tests.claims_support import add_household_request
 from tests.events_support import walk_event_for
 from tests.factories import build_two_sides, login, session_csrf

@@ -9,18 +9,18 @@ import random
 
 import httpx
 
-from alliance.access import principal_for
-from alliance.allocation import (
+from alliance.core.access import principal_for
+from alliance.core.codes import ProposalStatus
+from alliance.core.errors import NotFound
+from alliance.matching.allocation import (
     AllocationInstance,
     decide_item,
     greedy_allocation,
     propose_allocation,
     solve_allocation,
 )
-from alliance.codes import ProposalStatus
-from alliance.errors import NotFound
-from alliance.matching import match_all
-from alliance.models import AllocationProposal, ProposalItem, ServiceRequest
+from alliance.matching.matching import match_all
+from alliance.matching.models import AllocationProposal, ProposalItem, ServiceRequest
 from tests.factories import build_two_sides, login, session_csrf
 from tests.test_matching import LUCHENG, build_city, make_offering, make_partner, make_request, point_at
 
@@ -179,8 +179,8 @@ async def _tight_district():
 
 
 async def test_a_coordinator_proposal_stores_both_figures_and_items_for_each_partner():
-    from alliance.accounts import create_user
-    from alliance.codes import Role
+    from alliance.core.accounts import create_user
+    from alliance.core.codes import Role
     from tests.factories import PASSWORD
 
     partners, (a, b, d, e), (r1, r2, r3, r4) = await _tight_district()
@@ -196,8 +196,8 @@ async def test_a_coordinator_proposal_stores_both_figures_and_items_for_each_par
 
 
 async def test_partners_answer_only_their_own_items():
-    from alliance.accounts import create_user
-    from alliance.codes import Role
+    from alliance.core.accounts import create_user
+    from alliance.core.codes import Role
     from tests.factories import PASSWORD
 
     (partner_a, partner_b), _offerings, (r1, r2, _r3, _r4) = await _tight_district()

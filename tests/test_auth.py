@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from alliance.accounts import MAX_FAILURES_PER_ACCOUNT
-from alliance.models import AuditEntry, LoginAttempt
+from alliance.core.accounts import MAX_FAILURES_PER_ACCOUNT
+from alliance.core.models import AuditEntry, LoginAttempt
 from tests.factories import PASSWORD, build_two_sides, csrf_from, login, session_csrf
 
 

@@ -9,11 +9,13 @@ import re
 import httpx
 import pytest
 
-from alliance.access import principal_for
-from alliance.board import BoardFilters, board_page
-from alliance.claims import claim_request
-from alliance.matching import match_all
-from alliance.models import AuditEntry, Household, Match, RequestTransition, ServiceRequest
+from alliance.core.access import principal_for
+from alliance.core.models import AuditEntry
+from alliance.households.models import Household
+from alliance.matching.board import BoardFilters, board_page
+from alliance.matching.claims import claim_request
+from alliance.matching.matching import match_all
+from alliance.matching.models import Match, RequestTransition, ServiceRequest
 from tests.claims_support import add_household_request, build_claim_world
 from tests.factories import login, session_csrf
 

@@ -1,4 +1,4 @@
-"""Check-in at the door (alliance/checkins.py): the visit card (valid, another household's, forged,
+"""Check-in at the door (alliance/visits/checkins.py): the visit card (valid, another household's, forged,
 replaced), the short code, the GPS geofence in and out, a coordinator on the volunteer's behalf,
 lifecycle refusals, and idempotency under retries, offline replays and concurrent duplicates."""
 
@@ -9,22 +9,23 @@ from datetime import timedelta
 
 import pytest
 
-from alliance.access import principal_for
-from alliance.checkins import (
+from alliance.core.access import principal_for
+from alliance.core.codes import CheckInMethod, RequestStatus, VisitStatus
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import language
+from alliance.core.timeutil import utc_now
+from alliance.matching.claims import InvalidTransition
+from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.visits.checkins import (
     check_in_by_card,
     check_in_by_gps,
     check_in_on_behalf,
     check_ins_to_review,
     review_check_in,
 )
-from alliance.claims import InvalidTransition
-from alliance.codes import CheckInMethod, RequestStatus, VisitStatus
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.i18n import language
-from alliance.models import CheckIn, RequestTransition, ServiceRequest, Visit
-from alliance.timeutil import utc_now
-from alliance.visit_cards import CardProblem, CardRefused, card_token, reissue_card, short_code
-from alliance.visits import cancel_visit
+from alliance.visits.models import CheckIn, Visit
+from alliance.visits.visit_cards import CardProblem, CardRefused, card_token, reissue_card, short_code
+from alliance.visits.visits import cancel_visit
 from tests.checkin_support import build_door_world
 from tests.conftest import TEST_SECRET
 

@@ -8,8 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from alliance.access import principal_for
-from alliance.claims import (
+from alliance.core.access import principal_for
+from alliance.core.codes import CloseReason, NotificationStatus, PartnerStatus, RequestStatus, TransferStatus
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.models import AuditEntry, Region, User
+from alliance.core.timeutil import utc_now
+from alliance.matching.claims import (
     CapacityExhausted,
     ClaimConflict,
     InvalidTransition,
@@ -25,22 +29,10 @@ from alliance.claims import (
     schedule_within_days,
     sweep_unscheduled_claims,
 )
-from alliance.codes import CloseReason, NotificationStatus, PartnerStatus, RequestStatus, TransferStatus
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.matching import match_all
-from alliance.models import (
-    AuditEntry,
-    Match,
-    Notification,
-    OfferingMonth,
-    Partner,
-    Region,
-    RequestTransition,
-    ServiceRequest,
-    TransferRequest,
-    User,
-)
-from alliance.timeutil import utc_now
+from alliance.matching.matching import match_all
+from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
+from alliance.notifications.models import Notification
+from alliance.partners.models import Partner
 from tests.claims_support import add_household_request, add_open_request, add_partner, build_claim_world
 
 

@@ -10,8 +10,9 @@ import re
 import httpx
 from openpyxl import load_workbook
 
-from alliance.access import principal_for
-from alliance.models import ServiceRequest, Target, TargetChange
+from alliance.core.access import principal_for
+from alliance.matching.models import ServiceRequest
+from alliance.targets.models import Target, TargetChange
 from tests.factories import login, session_csrf
 from tests.test_targets import _flagged, served_world, this_year
 
@@ -21,7 +22,7 @@ def _client(app) -> httpx.AsyncClient:
 
 
 async def _targets_set(world) -> None:
-    from alliance import targets
+    from alliance.targets import targets
 
     admin = await principal_for(world.visits.claims.admin)
     await targets.set_target(

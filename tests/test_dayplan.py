@@ -1,4 +1,4 @@
-"""The day plan (alliance/dayplan.py): nearest neighbour then 2-opt from the volunteer's home, with
+"""The day plan (alliance/visits/dayplan.py): nearest neighbour then 2-opt from the volunteer's home, with
 each leg's geodesic distance; and the volunteer's own day from the database."""
 
 from __future__ import annotations
@@ -9,10 +9,19 @@ import random
 import pytest
 from geopy.distance import geodesic
 
-from alliance.access import principal_for
-from alliance.dayplan import Stop, km, nearest_neighbour, path_length, plan_route, two_opt, volunteer_day_plan
-from alliance.models import Household, User
-from alliance.visits import schedule_visit
+from alliance.core.access import principal_for
+from alliance.core.models import User
+from alliance.households.models import Household
+from alliance.visits.dayplan import (
+    Stop,
+    km,
+    nearest_neighbour,
+    path_length,
+    plan_route,
+    two_opt,
+    volunteer_day_plan,
+)
+from alliance.visits.visits import schedule_visit
 from tests.visits_support import add_volunteer, build_visit_world, local_day, more_claimed_requests, window
 
 HOME = (28.000, 120.650)

@@ -5,28 +5,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import date
 
-from alliance.accounts import authenticate
-from alliance.codes import FlagCode, RequestStatus, Role, TargetMetric
-from alliance.models import (
-    Flag,
-    Household,
-    Offering,
-    Partner,
-    Project,
-    Region,
-    RequestTransition,
-    ServiceRecord,
-    ServiceRequest,
-    Target,
-    User,
-    Visit,
-    Volunteer,
-    VolunteerBooking,
-)
-from alliance.needs import active_key, needs_for_flags, priority_with_waiting, request_priority
-from alliance.reference import ensure_reference_data, rules_by_flag
-from alliance.regions import path_for
-from alliance.timeutil import LOCAL_TZ, utc_now
+from alliance.core.accounts import authenticate
+from alliance.core.codes import FlagCode, RequestStatus, Role, TargetMetric
+from alliance.core.models import Region, User
+from alliance.core.regions import path_for
+from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.households.models import Flag, Household
+from alliance.households.needs import active_key, needs_for_flags, priority_with_waiting, request_priority
+from alliance.households.reference import ensure_reference_data, rules_by_flag
+from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.partners.models import Offering, Partner, Project, Volunteer
+from alliance.targets.models import Target
+from alliance.visits.models import ServiceRecord, Visit, VolunteerBooking
 from fixtures.demo_city import DEMO_LOGINS, DEMO_PASSWORD, build_demo_city, database_is_empty
 from tests.conftest import _wipe_database
 

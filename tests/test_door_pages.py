@@ -8,12 +8,14 @@ from __future__ import annotations
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from alliance.checkins import check_in_by_gps
-from alliance.codes import RequestStatus, VisitStatus
-from alliance.models import CheckIn, Household, ServiceRecord, ServiceRequest, Visit
-from alliance.service_records import check_out
-from alliance.timeutil import LOCAL_TZ, utc_now
-from alliance.visit_cards import short_code
+from alliance.core.codes import RequestStatus, VisitStatus
+from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.households.models import Household
+from alliance.matching.models import ServiceRequest
+from alliance.visits.checkins import check_in_by_gps
+from alliance.visits.models import CheckIn, ServiceRecord, Visit
+from alliance.visits.service_records import check_out
+from alliance.visits.visit_cards import short_code
 from tests.checkin_support import build_door_world
 from tests.conftest import TEST_SECRET
 from tests.factories import login, session_csrf

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from alliance.access import principal_for
-from alliance.accounts import create_user
-from alliance.codes import RequestStatus, Role
-from alliance.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.i18n import language
-from alliance.intake import household_status
-from alliance.models import (
-    AuditEntry,
-    Flag,
-    Household,
-    HouseholdMerge,
-    Partner,
-    RequestTransition,
-    ServiceRequest,
-    User,
-)
+from alliance.core.access import principal_for
+from alliance.core.accounts import create_user
+from alliance.core.codes import RequestStatus, Role
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import language
+from alliance.core.models import AuditEntry, User
+from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
+from alliance.households.intake import household_status
+from alliance.households.models import Flag, Household, HouseholdMerge
+from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.partners.models import Partner
 from tests.factories import PASSWORD
 from tests.intake_support import (
     LUCHENG,

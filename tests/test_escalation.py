@@ -1,5 +1,5 @@
-"""The crons that raise what did not happen in time (alliance/escalation.py) and the coordinators'
-daily digest (alliance/digest.py): each acts once however often it runs."""
+"""The crons that raise what did not happen in time (alliance/notifications/escalation.py) and the coordinators'
+daily digest (alliance/targets/digest.py): each acts once however often it runs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from datetime import timedelta
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from alliance.claims import claim_request
-from alliance.codes import NotificationStatus, RegionLevel, VisitStatus
-from alliance.digest import region_digest, send_daily_digest
-from alliance.escalation import escalate_after_days, escalate_unclaimed_requests, mark_missed_visits
-from alliance.models import CheckIn, Notification, Region, ServiceRequest, Visit
-from alliance.regions import add_region
-from alliance.timeutil import utc_now
+from alliance.core.codes import NotificationStatus, RegionLevel, VisitStatus
+from alliance.core.models import Region
+from alliance.core.regions import add_region
+from alliance.core.timeutil import utc_now
+from alliance.matching.claims import claim_request
+from alliance.matching.models import ServiceRequest
+from alliance.notifications.escalation import (
+    escalate_after_days,
+    escalate_unclaimed_requests,
+    mark_missed_visits,
+)
+from alliance.notifications.models import Notification
+from alliance.targets.digest import region_digest, send_daily_digest
+from alliance.visits.models import CheckIn, Visit
 from tests.claims_support import build_claim_world
 from tests.factories import build_two_sides
 from tests.reminders_support import scheduled_visit

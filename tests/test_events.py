@@ -1,4 +1,4 @@
-"""Events (alliance/events.py): invitations matched by need, eligibility, distance and venue access,
+"""Events (alliance/events/events.py): invitations matched by need, eligibility, distance and venue access,
 best first; seats and the waiting list (also under real concurrency on PostgreSQL); the deadline;
 attendance counted into person-times once; employment outcomes; reminders once; permissions."""
 
@@ -10,10 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from alliance import event_notices
-from alliance.access import principal_for
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.events import (
+from alliance.core.access import principal_for
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import language
+from alliance.core.timeutil import utc_now
+from alliance.events import event_notices
+from alliance.events.events import (
     EventError,
     RegistrationClosed,
     cancel_event,
@@ -31,23 +33,13 @@ from alliance.events import (
     registration_path,
     update_event,
 )
-from alliance.i18n import language
-from alliance.models import (
-    Attendance,
-    DeliveryParticipant,
-    DeliveryTally,
-    Event,
-    EventInvitation,
-    EventSession,
-    Household,
-    Notification,
-    OutboxJob,
-    Registration,
-    ServiceRequest,
-)
-from alliance.tallies import recount
-from alliance.timeutil import utc_now
-from alliance.visit_cards import CardRefused, card_token, short_code
+from alliance.events.models import Attendance, Event, EventInvitation, EventSession, Registration
+from alliance.households.models import Household
+from alliance.matching.models import ServiceRequest
+from alliance.notifications.models import Notification, OutboxJob
+from alliance.targets.models import DeliveryParticipant, DeliveryTally
+from alliance.targets.tallies import recount
+from alliance.visits.visit_cards import CardRefused, card_token, short_code
 from tests.conftest import BACKEND, TEST_SECRET
 from tests.events_support import (
     FAR,
@@ -160,7 +152,7 @@ async def test_publishing_queues_the_invitation_job_which_the_worker_runs(server
 
 async def test_publishing_refuses_bad_fields_with_messages():
     world = await build_event_world()
-    from alliance.events import publish_event
+    from alliance.events.events import publish_event
     from tests.events_support import training_form
 
     with pytest.raises(InvalidInput) as refused:
@@ -238,7 +230,7 @@ async def test_the_personal_link_registers_and_cancels_and_is_not_forgeable():
     assert link_target(TEST_SECRET, token) == (event.id, household.id)
     outcome = await register_by_link(TEST_SECRET, token)
     assert outcome.registration.status == "registered" and outcome.registration.registered_by_id is None
-    from alliance.visits import LinkInvalid
+    from alliance.visits.visits import LinkInvalid
 
     with pytest.raises(LinkInvalid):
         link_target("another-secret", token)

@@ -11,11 +11,12 @@ from arq.connections import RedisSettings
 from geopy.exc import GeocoderUnavailable
 from geopy.geocoders.base import Geocoder
 
-from alliance.codes import RegionLevel
-from alliance.geocoding import GazetteerEntry, OfflineGeocoder, geocode_pending
-from alliance.models import Household, IntakeRecord, ServiceRequest
-from alliance.regions import add_region
-from alliance.sources import add_source, sign
+from alliance.core.codes import RegionLevel
+from alliance.core.regions import add_region
+from alliance.households.geocoding import GazetteerEntry, OfflineGeocoder, geocode_pending
+from alliance.households.models import Household, IntakeRecord
+from alliance.households.sources import add_source, sign
+from alliance.matching.models import ServiceRequest
 from tests.intake_support import LUCHENG_COMMUNITY, LUCHENG_TOWN, build_city, import_json, person
 
 
@@ -157,7 +158,7 @@ async def test_the_job_is_safe_to_run_twice(servers, arq_worker):
 
 async def test_the_default_geocoder_is_offline(monkeypatch):
     monkeypatch.delenv("GEOCODER", raising=False)
-    from alliance.geocoding import configured_service
+    from alliance.households.geocoding import configured_service
 
     assert configured_service() == "offline"
     assert LUCHENG_COMMUNITY  # the offline default needs no network: the tests above ran without one

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alliance.households import PAGE_SIZE
-from alliance.models import Household
+from alliance.households.models import Household
+from alliance.households.selectors import PAGE_SIZE
 from tests.factories import build_two_sides, login
 
 

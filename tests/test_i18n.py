@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alliance import i18n
-from alliance.labels import label
+from alliance.core import i18n
+from alliance.core.labels import label
 from tests.factories import build_two_sides, csrf_from, login
 from tools import i18n as catalogs
 

@@ -9,21 +9,21 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from alliance import intake
-from alliance.codes import BatchStatus, RequestStatus
-from alliance.i18n import language
-from alliance.intake_format import read_file
-from alliance.models import (
+from alliance.core.codes import BatchStatus, RequestStatus
+from alliance.core.i18n import language
+from alliance.core.timeutil import utc_now
+from alliance.households import intake
+from alliance.households.intake_format import read_file
+from alliance.households.models import (
     Flag,
     Household,
     IntakeBatch,
     IntakeBatchRegion,
     IntakeRecord,
     IntakeRejectedRow,
-    Partner,
-    ServiceRequest,
 )
-from alliance.timeutil import utc_now
+from alliance.matching.models import ServiceRequest
+from alliance.partners.models import Partner
 from tests.intake_support import (
     LUCHENG_COMMUNITY,
     LUCHENG_COMMUNITY_NO_POINT,
@@ -317,8 +317,8 @@ async def test_a_batch_records_its_counts_per_region_and_the_refused_rows():
 
 async def demo_city_regions() -> None:
     """The demo city's codes the example files in fixtures/intake use."""
-    from alliance.codes import RegionLevel
-    from alliance.regions import add_region
+    from alliance.core.codes import RegionLevel
+    from alliance.core.regions import add_region
 
     await add_region("330302006", "五马街道", RegionLevel.TOWN, "330302", lat=28.02, lon=120.65)
     await add_region("330302006001", "墨池社区", RegionLevel.COMMUNITY, "330302006", lat=28.021, lon=120.651)
@@ -330,7 +330,7 @@ async def demo_city_regions() -> None:
 async def test_the_example_files_import_cleanly():
     from pathlib import Path
 
-    from alliance.intake_format import records_from_json
+    from alliance.households.intake_format import records_from_json
 
     await demo_city_regions()
     examples = Path(__file__).resolve().parent.parent / "fixtures" / "intake"

@@ -7,10 +7,13 @@ import time
 
 import pytest
 
-from alliance.codes import RequestStatus, VisitStatus
-from alliance.models import Household, IntakeBatch, Partner, ServiceRecord, ServiceRequest, Visit
-from alliance.sources import add_source, sign
-from alliance.timeutil import utc_now
+from alliance.core.codes import RequestStatus, VisitStatus
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Household, IntakeBatch
+from alliance.households.sources import add_source, sign
+from alliance.matching.models import ServiceRequest
+from alliance.partners.models import Partner
+from alliance.visits.models import ServiceRecord, Visit
 from tests.intake_support import LUCHENG, build_city, person
 
 URL = "/api/v1/intake/households"
@@ -105,7 +108,7 @@ async def test_fractional_timestamps_allow_several_requests_a_second(client, sec
 
 
 async def test_a_disabled_source_is_refused(client, secret):
-    from alliance.sources import set_source_active
+    from alliance.households.sources import set_source_active
 
     await set_source_active("wenzhou-sais", False)
     body = body_of([person(1)])

@@ -14,9 +14,9 @@ from tests.intake_support import WENCHENG_COMMUNITY, csv_text, person
 
 PREPARE = """
 import asyncio
-from alliance import db
-from alliance.config import load_settings
-from alliance.reference import ensure_reference_data
+from alliance.core import db
+from alliance.core.config import load_settings
+from alliance.households.reference import ensure_reference_data
 from tests.intake_support import build_city
 
 async def main():

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from alliance.i18n import language
-from alliance.intake_format import (
+from alliance.core.i18n import language
+from alliance.households.intake_format import (
     FieldError,
     HouseholdRow,
     RawRecord,

@@ -8,9 +8,9 @@ import io
 import httpx
 import pytest
 
-from alliance.accounts import create_user
-from alliance.codes import Role
-from alliance.models import Household
+from alliance.core.accounts import create_user
+from alliance.core.codes import Role
+from alliance.households.models import Household
 from tests.factories import PASSWORD, login, session_csrf
 from tests.intake_support import (
     LUCHENG,

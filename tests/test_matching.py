@@ -15,12 +15,15 @@ import pytest
 from geopy.distance import geodesic
 from tortoise import Tortoise
 
-from alliance import i18n
-from alliance.access import principal_for
-from alliance.accounts import create_user
-from alliance.board import BoardFilters, board_page
-from alliance.codes import PartnerStatus, RegionLevel, RequestStatus, Role
-from alliance.matching import (
+from alliance.core import i18n
+from alliance.core.access import principal_for
+from alliance.core.accounts import create_user
+from alliance.core.codes import PartnerStatus, RegionLevel, RequestStatus, Role
+from alliance.core.regions import add_region
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Flag, Household
+from alliance.matching.board import BoardFilters, board_page
+from alliance.matching.matching import (
     GRID_DEGREES,
     OfferingIndex,
     distance_error_bound_km,
@@ -33,18 +36,9 @@ from alliance.matching import (
     month_key,
     reason_texts,
 )
-from alliance.models import (
-    Flag,
-    Household,
-    Match,
-    Notification,
-    Offering,
-    OfferingMonth,
-    Partner,
-    ServiceRequest,
-)
-from alliance.regions import add_region
-from alliance.timeutil import utc_now
+from alliance.matching.models import Match, OfferingMonth, ServiceRequest
+from alliance.notifications.models import Notification
+from alliance.partners.models import Offering, Partner
 from tests.factories import PASSWORD, build_two_sides
 
 CITY, LUCHENG, WENCHENG = "330300", "330302", "330328"
@@ -149,7 +143,7 @@ async def make_offering(
 
 
 async def _region(code: str):
-    from alliance.models import Region
+    from alliance.core.models import Region
 
     return await Region.get(code=code)
 

@@ -9,7 +9,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from alliance.db import tortoise_config
+from alliance.core.db import tortoise_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ async def _schema_of(url: str) -> set[tuple]:
 _GENERATE = """
 import asyncio, sys
 from tortoise import Tortoise
-from alliance.db import tortoise_config
+from alliance.core.db import tortoise_config
 
 async def main():
     await Tortoise.init(config=tortoise_config(sys.argv[1]))

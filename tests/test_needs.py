@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from alliance.codes import DEFAULT_FLAG_NEEDS, NeedCode
-from alliance.models import FlagNeedRule
-from alliance.needs import active_key, needs_for_flags, request_priority
-from alliance.reference import rules_by_flag
+from alliance.core.codes import DEFAULT_FLAG_NEEDS, NeedCode
+from alliance.households.models import FlagNeedRule
+from alliance.households.needs import active_key, needs_for_flags, request_priority
+from alliance.households.reference import rules_by_flag
 
 
 async def test_elderly_alone_gets_the_default_needs_from_the_reference_data():

@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import httpx
 
-from alliance.codes import NotificationStatus, PartnerStatus
-from alliance.models import Notification, Partner, User
-from alliance.notifications import deliver_notification
-from alliance.timeutil import utc_now
+from alliance.core.codes import NotificationStatus, PartnerStatus
+from alliance.core.models import User
+from alliance.core.timeutil import utc_now
+from alliance.notifications.models import Notification
+from alliance.notifications.notifications import deliver_notification
+from alliance.partners.models import Partner
 from tests.factories import build_two_sides, login, session_csrf
 from workers.jobs import relay_pending_notifications
 
@@ -107,8 +109,8 @@ async def test_with_redis_down_approval_still_works_and_the_notice_waits_in_the_
 
 
 async def test_the_household_channel_follows_its_preference_and_needs():
-    from alliance.codes import ContactPreference, NotificationChannel
-    from alliance.notifications import household_channel
+    from alliance.core.codes import ContactPreference, NotificationChannel
+    from alliance.notifications.notifications import household_channel
 
     left, _right, _admin = await build_two_sides()
     household = left.household
@@ -124,8 +126,8 @@ async def test_the_household_channel_follows_its_preference_and_needs():
 
 
 async def test_providers_are_configured_per_channel_from_the_settings(tmp_path, monkeypatch):
-    from alliance import notifications
-    from alliance.codes import NotificationChannel
+    from alliance.core.codes import NotificationChannel
+    from alliance.notifications import notifications
 
     monkeypatch.setattr(notifications, "_providers", {})
     monkeypatch.setenv("ALLIANCE_NOTIFICATION_JOURNAL", str(tmp_path / "sent.jsonl"))

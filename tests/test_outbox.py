@@ -1,4 +1,4 @@
-"""The transactional job outbox (alliance/outbox.py): a change that needs background work writes its
+"""The transactional job outbox (alliance/notifications/outbox.py): a change that needs background work writes its
 jobs with it; with Redis down the change still succeeds and the jobs wait; once Redis is back the
 relay queues each job once and the worker runs it once."""
 
@@ -11,12 +11,13 @@ import pytest
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from alliance.codes import NotificationStatus, OutboxStatus, VisitStatus
-from alliance.embedded import start_embedded_redis
-from alliance.models import Notification, OutboxJob, Visit
-from alliance.outbox import add_job, outbox_state
-from alliance.timeutil import utc_now
-from alliance.visit_notices import reminder_job_id
+from alliance.core.codes import NotificationStatus, OutboxStatus, VisitStatus
+from alliance.core.embedded import start_embedded_redis
+from alliance.core.timeutil import utc_now
+from alliance.notifications.models import Notification, OutboxJob
+from alliance.notifications.outbox import add_job, outbox_state
+from alliance.visits.models import Visit
+from alliance.visits.visit_notices import reminder_job_id
 from tests.reminders_support import (
     TEST_TIME_SCALE,
     arq_pool,

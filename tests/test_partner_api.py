@@ -14,10 +14,12 @@ import sys
 import httpx
 import pytest
 
-from alliance.codes import PartnerStatus
-from alliance.matching import match_all
-from alliance.models import AuditEntry, OfferingMonth, Partner, PartnerToken, ServiceRequest
-from alliance.partner_tokens import create_token_for
+from alliance.core.codes import PartnerStatus
+from alliance.core.models import AuditEntry
+from alliance.matching.matching import match_all
+from alliance.matching.models import OfferingMonth, ServiceRequest
+from alliance.partners.models import Partner, PartnerToken
+from alliance.partners.tokens import create_token_for
 from tests.claims_support import add_household_request, add_partner, build_claim_world
 from tests.conftest import BACKEND, start_live_server, stop_live_server
 from tests.factories import login, session_csrf

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from alliance.models import Notification, Offering, Partner
+from alliance.notifications.models import Notification
+from alliance.partners.models import Offering, Partner
 from tests.factories import build_two_sides, login, session_csrf
 
 

@@ -6,10 +6,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from alliance.access import principal_for
-from alliance.errors import InvalidInput, PermissionDenied
-from alliance.models import AuditEntry
-from alliance.reference import rules_by_flag, set_flag_need_rules
+from alliance.core.access import principal_for
+from alliance.core.errors import InvalidInput, PermissionDenied
+from alliance.core.models import AuditEntry
+from alliance.households.reference import rules_by_flag, set_flag_need_rules
 from tests.factories import build_two_sides, login, session_csrf
 
 

@@ -1,4 +1,4 @@
-"""Visit notices and reminders (alliance/visit_notices.py): each person told in their channel and
+"""Visit notices and reminders (alliance/visits/visit_notices.py): each person told in their channel and
 language, and each reminder sent exactly once — planned twice, after a move, run twice, and when a
 real worker process is killed in the middle of the job."""
 
@@ -13,13 +13,17 @@ from datetime import timedelta
 
 import pytest
 
-from alliance.accounts import create_user
-from alliance.codes import NotificationChannel, NotificationStatus, Role
-from alliance.models import Household, Notification, OutboxJob, User, Visit, Volunteer
-from alliance.speech import spoken_datetime
-from alliance.timeutil import utc_now
-from alliance.visit_notices import plan_reminders, reminder_due, reminder_job_id, send_visit_reminder
-from alliance.visits import (
+from alliance.core.accounts import create_user
+from alliance.core.codes import NotificationChannel, NotificationStatus, Role
+from alliance.core.models import User
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Household
+from alliance.notifications.models import Notification, OutboxJob
+from alliance.notifications.speech import spoken_datetime
+from alliance.partners.models import Volunteer
+from alliance.visits.models import Visit
+from alliance.visits.visit_notices import plan_reminders, reminder_due, reminder_job_id, send_visit_reminder
+from alliance.visits.visits import (
     cancel_visit,
     change_volunteers,
     reschedule_visit,
@@ -275,7 +279,7 @@ async def test_a_worker_killed_in_the_middle_of_a_reminder_is_retried_and_each_m
 def test_spoken_times_are_words(language, expected):
     from datetime import datetime
 
-    from alliance.timeutil import LOCAL_TZ
+    from alliance.core.timeutil import LOCAL_TZ
 
     moment = datetime(2026, 11, 28, 9, 30, tzinfo=LOCAL_TZ)
     assert expected in spoken_datetime(moment, language)

@@ -1,4 +1,4 @@
-"""Check-out and the service record (alliance/service_records.py): the lifecycle refusals, the record
+"""Check-out and the service record (alliance/visits/service_records.py): the lifecycle refusals, the record
 and its person-times, the six-aspect risk check turning into follow-ups and a later visit closing
 them, confirmation by code or by the community worker, ratings, and a coordinator's correction."""
 
@@ -9,14 +9,18 @@ from datetime import timedelta
 
 import pytest
 
-from alliance.access import principal_for
-from alliance.checkins import check_in_by_gps
-from alliance.claims import InvalidTransition
-from alliance.codes import CloseReason, RequestStatus, VisitStatus
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.i18n import language
-from alliance.models import AuditEntry, Notification, RiskCheck, ServiceRecord, ServiceRequest, Visit
-from alliance.service_records import (
+from alliance.core.access import principal_for
+from alliance.core.codes import CloseReason, RequestStatus, VisitStatus
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import language
+from alliance.core.models import AuditEntry
+from alliance.core.timeutil import utc_now
+from alliance.matching.claims import InvalidTransition
+from alliance.matching.models import ServiceRequest
+from alliance.notifications.models import Notification
+from alliance.visits.checkins import check_in_by_gps
+from alliance.visits.models import RiskCheck, ServiceRecord, Visit
+from alliance.visits.service_records import (
     check_out,
     confirm_by_code,
     confirm_service,
@@ -25,8 +29,7 @@ from alliance.service_records import (
     rate_service,
     unconfirmed_visits,
 )
-from alliance.timeutil import utc_now
-from alliance.visits import VolunteerDoubleBooked, schedule_visit
+from alliance.visits.visits import VolunteerDoubleBooked, schedule_visit
 from tests.checkin_support import build_door_world, risks
 from tests.visits_support import more_claimed_requests
 

@@ -1,12 +1,12 @@
-"""The running totals behind the cockpit (alliance/tallies.py): written with each check-out and
+"""The running totals behind the cockpit (alliance/targets/tallies.py): written with each check-out and
 correction, never doubled by a repeated check-out, and always equal to a recount from the records."""
 
 from __future__ import annotations
 
-from alliance.checkins import check_in_by_gps
-from alliance.models import DeliveryParticipant, DeliveryTally
-from alliance.service_records import check_out, correct_record
-from alliance.tallies import rebuild_tallies, recount
+from alliance.targets.models import DeliveryParticipant, DeliveryTally
+from alliance.targets.tallies import rebuild_tallies, recount
+from alliance.visits.checkins import check_in_by_gps
+from alliance.visits.service_records import check_out, correct_record
 from tests.checkin_support import build_door_world, risks
 
 AT_THE_DOOR = (28.0155, 120.655)

@@ -1,4 +1,4 @@
-"""Yearly targets and the cockpit's figures (alliance/targets.py): definitions, pace and forecast,
+"""Yearly targets and the cockpit's figures (alliance/targets/targets.py): definitions, pace and forecast,
 scope, the unserved list and its escalation, history of target changes, the CLI's JSON."""
 
 from __future__ import annotations
@@ -12,26 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from alliance import targets
-from alliance.access import principal_for
-from alliance.checkins import check_in_by_gps
-from alliance.codes import PartnerStatus, TargetMetric
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.models import (
-    Flag,
-    Household,
-    Offering,
-    Partner,
-    Project,
-    RequestTransition,
-    ServiceRequest,
-    Target,
-    TargetChange,
-    Volunteer,
-)
-from alliance.service_records import check_out
-from alliance.tallies import recount
-from alliance.timeutil import LOCAL_TZ, utc_now
+from alliance.core.access import principal_for
+from alliance.core.codes import PartnerStatus, TargetMetric
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.households.models import Flag, Household
+from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.partners.models import Offering, Partner, Project, Volunteer
+from alliance.targets import targets
+from alliance.targets.models import Target, TargetChange
+from alliance.targets.tallies import recount
+from alliance.visits.checkins import check_in_by_gps
+from alliance.visits.service_records import check_out
 from tests.checkin_support import build_door_world, risks
 
 AT_THE_DOOR = (28.0155, 120.655)
@@ -349,9 +341,9 @@ async def test_operational_figures_count_open_requests_by_age_and_waiting_claims
 
 PREPARE = """
 import asyncio
-from alliance import db
-from alliance.config import load_settings
-from alliance.reference import ensure_reference_data
+from alliance.core import db
+from alliance.core.config import load_settings
+from alliance.households.reference import ensure_reference_data
 from fixtures.demo_city import build_demo_city
 
 async def main():

@@ -3,8 +3,8 @@ slot with HTMX and schedules; the household answers its personal link with the k
 
 from __future__ import annotations
 
-from alliance.models import Visit
-from alliance.visits import response_token, schedule_visit
+from alliance.visits.models import Visit
+from alliance.visits.visits import response_token, schedule_visit
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD
 from tests.test_browser import _fits_the_screen, phone, pytestmark  # noqa: F401 (fixture and marks)

@@ -1,4 +1,4 @@
-"""Scheduling (alliance/visits.py): who may schedule, which volunteers are suggested and why, the
+"""Scheduling (alliance/visits/visits.py): who may schedule, which volunteers are suggested and why, the
 earliest slot, no double booking (also under a real concurrent race on PostgreSQL), moving and
 cancelling, and the household's answer through its signed personal link or its community worker."""
 
@@ -9,22 +9,17 @@ from datetime import timedelta
 
 import pytest
 
-from alliance import visit_notices, visits
-from alliance.access import principal_for
-from alliance.claims import places_used
-from alliance.codes import HouseholdResponse, RequestStatus, VisitStatus
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.i18n import language
-from alliance.models import (
-    Notification,
-    OutboxJob,
-    RequestTransition,
-    ServiceRequest,
-    Visit,
-    Volunteer,
-    VolunteerBooking,
-)
-from alliance.visits import (
+from alliance.core.access import principal_for
+from alliance.core.codes import HouseholdResponse, RequestStatus, VisitStatus
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import language
+from alliance.matching.claims import places_used
+from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.notifications.models import Notification, OutboxJob
+from alliance.partners.models import Volunteer
+from alliance.visits import visit_notices, visits
+from alliance.visits.models import Visit, VolunteerBooking
+from alliance.visits.visits import (
     LinkExpired,
     LinkInvalid,
     VolunteerDoubleBooked,

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from alliance.access import Principal, principal_for
-from alliance.claims import claim_request
-from alliance.matching import match_all
-from alliance.models import Household, Partner, ServiceRequest, Visit, Volunteer
-from alliance.timeutil import LOCAL_TZ, utc_now
-from alliance.visits import DAY_KEYS, schedule_visit
+from alliance.core.access import Principal, principal_for
+from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.households.models import Household
+from alliance.matching.claims import claim_request
+from alliance.matching.matching import match_all
+from alliance.matching.models import ServiceRequest
+from alliance.partners.models import Partner, Volunteer
+from alliance.visits.models import Visit
+from alliance.visits.visits import DAY_KEYS, schedule_visit
 from tests.claims_support import ClaimWorld, add_household_request, build_claim_world
 from tests.factories import Side
 

@@ -16,10 +16,10 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from alliance import db
-from alliance.config import Settings, load_settings
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.i18n import gettext as _
+from alliance.core import db
+from alliance.core.config import Settings, load_settings
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import gettext as _
 from web import jobs
 from web.auth import LoginRequired
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx

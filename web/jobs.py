@@ -62,7 +62,7 @@ async def close(app: Starlette) -> None:
 async def relay_outbox(app: Starlette, job_ids: list[str] | None = None) -> bool:
     """Right after a commit: move the change's outbox jobs to arq. When Redis is down they stay
     pending and the worker's relay cron queues them once it is back. Never fails the request."""
-    from alliance import outbox
+    from alliance.notifications import outbox
 
     try:
         pool = await queue(app)

@@ -10,9 +10,9 @@ from jinja2_fragments import render_block
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from alliance import i18n
-from alliance.labels import label
-from alliance.timeutil import to_local
+from alliance.core import i18n
+from alliance.core.labels import label
+from alliance.core.timeutil import to_local
 from web.htmx_hooks import vary_on_htmx, wants_fragment
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"

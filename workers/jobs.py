@@ -7,19 +7,13 @@ from typing import Any
 
 from arq import Retry
 
-from alliance import (
-    claims,
-    digest,
-    escalation,
-    event_notices,
-    events,
-    geocoding,
-    matching,
-    notifications,
-    outbox,
-    visit_notices,
-)
-from alliance.timeutil import utc_now
+from alliance.core.timeutil import utc_now
+from alliance.events import event_notices, events
+from alliance.households import geocoding
+from alliance.matching import claims, matching
+from alliance.notifications import escalation, notifications, outbox
+from alliance.targets import digest
+from alliance.visits import visit_notices
 
 logger = logging.getLogger("workers.jobs")
 
@@ -173,7 +167,7 @@ async def _requeue_if_the_queue_lost_its_data(ctx: dict[str, Any]) -> None:
     except Exception:
         return  # Redis is down: the relay below fails and records it
     if not intact:
-        # A fresh or emptied Redis: what was queued before may be gone (see alliance/outbox.py).
+        # A fresh or emptied Redis: what was queued before may be gone (see alliance/notifications/outbox.py).
         requeued = await outbox.requeue_after_queue_loss()
         await ctx["redis"].set(outbox.QUEUE_MARKER, utc_now().isoformat())
         if requeued:
@@ -204,7 +198,7 @@ async def send_daily_digest(ctx: dict[str, Any]) -> int:
 async def invite_event_households(ctx: dict[str, Any], event_id: int) -> dict[str, Any]:
     """Invite the households matching an event (large events: thousands of households) and deliver
     the invitations. Safe to run twice: nobody is invited or told twice."""
-    from alliance.config import load_settings
+    from alliance.core.config import load_settings
 
     secret_key = ctx.get("secret_key") or load_settings().secret_key
     run = await events.invite_households(event_id, secret_key)

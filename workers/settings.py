@@ -8,8 +8,9 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from alliance import db, notifications
-from alliance.config import load_settings
+from alliance.core import db
+from alliance.core.config import load_settings
+from alliance.notifications import notifications
 from workers.jobs import (
     OUTBOX_JOB_TRIES,
     auto_approve_transfers,

@@ -1,7 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from alliance.codes import CheckInMethod, CloseReason, ContactPreference, DeliveryMode, EventKind, FlagCode, LocationPrecision, NeedCode, NotificationChannel, NotificationStatus, PartnerKind, PartnerStatus, RegionLevel, RegistrationStatus, RequestStatus, RiskAspect, RiskLevel, Role, TargetMetric, VisitStatus
+from alliance.core.codes import CheckInMethod, CloseReason, ContactPreference, DeliveryMode, EventKind, FlagCode, LocationPrecision, NeedCode, NotificationChannel, NotificationStatus, PartnerKind, PartnerStatus, RegionLevel, RegistrationStatus, RequestStatus, RiskAspect, RiskLevel, Role, TargetMetric, VisitStatus
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields

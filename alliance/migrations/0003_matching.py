@@ -1,7 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from alliance.codes import ProposalStatus, TransferStatus
+from alliance.core.codes import ProposalStatus, TransferStatus
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields

@@ -6,13 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.access import Action, get_visible, require
-from alliance.codes import FlagCode, NeedCode, PartnerStatus
-from alliance.errors import InvalidInput
-from alliance.i18n import gettext as _
-from alliance.notifications import delivery_job_id
-from alliance.partners import partners_for_review, set_partner_status
-from alliance.reference import rules_by_flag, set_flag_need_rules
+from alliance.core.access import Action, get_visible, require
+from alliance.core.codes import FlagCode, NeedCode, PartnerStatus
+from alliance.core.errors import InvalidInput
+from alliance.core.i18n import gettext as _
+from alliance.households.reference import rules_by_flag, set_flag_need_rules
+from alliance.notifications.notifications import delivery_job_id
+from alliance.partners.partners import partners_for_review, set_partner_status
 from web.auth import require_principal
 from web.jobs import enqueue_quietly
 from web.templating import render

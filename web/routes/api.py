@@ -7,15 +7,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alliance.codes import IntakeChannel
-from alliance.errors import NotFound
-from alliance.geocoding import geocode_job_id
-from alliance.i18n import gettext as _
-from alliance.intake import household_status, import_households
-from alliance.intake_format import MAX_API_RECORDS, UnreadableFile, records_from_json
-from alliance.matching import match_job_id
-from alliance.models import IntakeSource
-from alliance.sources import SignatureRejected, verify_signed_request
+from alliance.core.codes import IntakeChannel
+from alliance.core.errors import NotFound
+from alliance.core.i18n import gettext as _
+from alliance.households.geocoding import geocode_job_id
+from alliance.households.intake import household_status, import_households
+from alliance.households.intake_format import MAX_API_RECORDS, UnreadableFile, records_from_json
+from alliance.households.models import IntakeSource
+from alliance.households.sources import SignatureRejected, verify_signed_request
+from alliance.matching.matching import match_job_id
 from web.health import health_report
 from web.jobs import enqueue_quietly
 

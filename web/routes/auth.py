@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from alliance.accounts import authenticate
-from alliance.errors import LoginThrottled
-from alliance.i18n import LANGUAGES
-from alliance.i18n import gettext as _
+from alliance.core.accounts import authenticate
+from alliance.core.errors import LoginThrottled
+from alliance.core.i18n import LANGUAGES
+from alliance.core.i18n import gettext as _
 from web.auth import client_address, current_principal, end_session, start_session
 from web.htmx_hooks import hx_redirect
 from web.templating import render
@@ -67,7 +67,7 @@ async def choose_language(request: Request) -> Response:
         request.session["lang"] = language
         principal = await current_principal(request)
         if principal:
-            from alliance.models import User
+            from alliance.core.models import User
 
             await User.filter(id=principal.user_id).update(language=language)
     return RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)

@@ -10,8 +10,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from alliance.access import Action, Principal, require
-from alliance.board import (
+from alliance.core.access import Action, Principal, require
+from alliance.core.codes import CloseReason, NeedCode, RequestStatus
+from alliance.core.errors import InvalidInput, NotFound
+from alliance.core.i18n import gettext as _
+from alliance.core.timeutil import to_local
+from alliance.matching.board import (
     BoardFilters,
     RegionRequestFilters,
     board_page,
@@ -24,7 +28,7 @@ from alliance.board import (
     region_requests,
     request_page,
 )
-from alliance.claims import (
+from alliance.matching.claims import (
     CapacityExhausted,
     ClaimConflict,
     InvalidTransition,
@@ -36,11 +40,7 @@ from alliance.claims import (
     decide_transfer,
     release_claim,
 )
-from alliance.codes import CloseReason, NeedCode, RequestStatus
-from alliance.errors import InvalidInput, NotFound
-from alliance.i18n import gettext as _
-from alliance.notifications import delivery_job_id
-from alliance.timeutil import to_local
+from alliance.notifications.notifications import delivery_job_id
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, hx_trigger, is_htmx, wants_fragment

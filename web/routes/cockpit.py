@@ -11,14 +11,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from alliance import events, targets
-from alliance.access import Action, Principal, allows, require
-from alliance.codes import TargetMetric
-from alliance.errors import InvalidInput
-from alliance.i18n import gettext as _
-from alliance.labels import label
-from alliance.models import Project, Target, TargetChange
-from alliance.timeutil import LOCAL_TZ, utc_now
+from alliance.core.access import Action, Principal, allows, require
+from alliance.core.codes import TargetMetric
+from alliance.core.errors import InvalidInput
+from alliance.core.i18n import gettext as _
+from alliance.core.labels import label
+from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.events import events
+from alliance.partners.models import Project
+from alliance.targets import targets
+from alliance.targets.models import Target, TargetChange
 from web.auth import require_principal
 from web.charts import Bar, bar_chart, line_chart
 from web.htmx_hooks import is_htmx

@@ -4,10 +4,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance import service_records
-from alliance.access import Action, require
-from alliance.codes import FlagCode, NeedCode
-from alliance.households import HouseholdFilters, household_detail, list_households, regions_for_filter
+from alliance.core.access import Action, require
+from alliance.core.codes import FlagCode, NeedCode
+from alliance.households.selectors import (
+    HouseholdFilters,
+    household_detail,
+    list_households,
+    regions_for_filter,
+)
+from alliance.visits import service_records
 from web.auth import client_address, require_principal
 from web.flash import take_flash
 from web.templating import render

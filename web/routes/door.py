@@ -15,13 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alliance import checkins, service_records, visit_cards
-from alliance.access import Action, require
-from alliance.claims import InvalidTransition
-from alliance.codes import RiskAspect, RiskLevel
-from alliance.errors import InvalidInput
-from alliance.i18n import gettext as _
-from alliance.visit_cards import CardRefused
+from alliance.core.access import Action, require
+from alliance.core.codes import RiskAspect, RiskLevel
+from alliance.core.errors import InvalidInput
+from alliance.core.i18n import gettext as _
+from alliance.matching.claims import InvalidTransition
+from alliance.visits import checkins, service_records, visit_cards
+from alliance.visits.visit_cards import CardRefused
 from web.auth import require_principal
 from web.flash import go, take_flash
 from web.jobs import relay_outbox

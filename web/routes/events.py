@@ -10,16 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance import events
-from alliance.access import Action, require
-from alliance.codes import EventKind, FlagCode
-from alliance.errors import InvalidInput, NotFound
-from alliance.events import EventError, EventForm, OutcomeKind, VenueFeature
-from alliance.i18n import gettext as _
-from alliance.models import EventSession, Registration
-from alliance.timeutil import to_local, utc_now
-from alliance.visit_cards import CardRefused
-from alliance.visits import LinkExpired, LinkInvalid
+from alliance.core.access import Action, require
+from alliance.core.codes import EventKind, FlagCode
+from alliance.core.errors import InvalidInput, NotFound
+from alliance.core.i18n import gettext as _
+from alliance.core.timeutil import to_local, utc_now
+from alliance.events import events
+from alliance.events.events import EventError, EventForm, OutcomeKind, VenueFeature
+from alliance.events.models import EventSession, Registration
+from alliance.visits.visit_cards import CardRefused
+from alliance.visits.visits import LinkExpired, LinkInvalid
 from web.auth import require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx

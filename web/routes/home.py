@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from alliance.codes import Role
+from alliance.core.codes import Role
 from web.auth import require_principal
 
 HOME_BY_ROLE = {

@@ -7,15 +7,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.access import Action, require
-from alliance.allocation import (
+from alliance.core.access import Action, require
+from alliance.matching.allocation import (
     decide_item,
     items_for_partner,
     proposal_detail,
     proposals_for,
     propose_allocation,
 )
-from alliance.matching import gaps_for
+from alliance.matching.matching import gaps_for
 from web.auth import require_principal
 from web.htmx_hooks import hx_redirect
 from web.templating import render

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.access import Action, require
-from alliance.codes import NotificationChannel, NotificationStatus
-from alliance.notifications import OutboxFilters, notice_label, outbox_page
+from alliance.core.access import Action, require
+from alliance.core.codes import NotificationChannel, NotificationStatus
+from alliance.notifications.notifications import OutboxFilters, notice_label, outbox_page
 from web.auth import require_principal
 from web.templating import render
 

@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.access import Action, get_visible, require
-from alliance.codes import DeliveryMode, FlagCode, NeedCode
-from alliance.errors import InvalidInput
-from alliance.models import Region
-from alliance.partners import (
+from alliance.core.access import Action, get_visible, require
+from alliance.core.codes import DeliveryMode, FlagCode, NeedCode
+from alliance.core.errors import InvalidInput
+from alliance.core.models import Region
+from alliance.partners.partners import (
     OfferingForm,
     PartnerProfileForm,
     offerings_of,

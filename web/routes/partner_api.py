@@ -11,13 +11,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alliance.access import Action, Principal, require
-from alliance.board import board_after, contact_details
-from alliance.claims import CapacityExhausted, ClaimConflict, InvalidTransition, claim_request, release_claim
-from alliance.codes import NeedCode
-from alliance.errors import InvalidInput, NotFound, PermissionDenied
-from alliance.i18n import gettext as _
-from alliance.partner_tokens import authenticate, create_token, revoke_token, tokens_of
+from alliance.core.access import Action, Principal, require
+from alliance.core.codes import NeedCode
+from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import gettext as _
+from alliance.matching.board import board_after, contact_details
+from alliance.matching.claims import (
+    CapacityExhausted,
+    ClaimConflict,
+    InvalidTransition,
+    claim_request,
+    release_claim,
+)
+from alliance.partners.tokens import authenticate, create_token, revoke_token, tokens_of
 from web.auth import client_address, require_principal
 from web.jobs import enqueue_quietly
 from web.templating import render

@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance import checkins, service_records
-from alliance.access import Action, get_visible
-from alliance.dayplan import volunteer_day_plan
-from alliance.models import Flag, ServiceRequest
-from alliance.timeutil import to_local, utc_now
-from alliance.visits import calendar_token, own_household_visits, volunteer_visits
+from alliance.core.access import Action, get_visible
+from alliance.core.timeutil import to_local, utc_now
+from alliance.households.models import Flag
+from alliance.matching.models import ServiceRequest
+from alliance.visits import checkins, service_records
+from alliance.visits.dayplan import volunteer_day_plan
+from alliance.visits.visits import calendar_token, own_household_visits, volunteer_visits
 from web.auth import require_principal
 from web.flash import take_flash
 from web.templating import render

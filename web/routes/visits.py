@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance import visits
-from alliance.access import Action, require
-from alliance.claims import InvalidTransition
-from alliance.errors import InvalidInput, NotFound
-from alliance.i18n import gettext as _
-from alliance.timeutil import to_local
-from alliance.visits import LinkExpired, LinkInvalid, ScheduleError, VisitOutcome, local_window
-from alliance.volunteer_calendar import volunteer_calendar
+from alliance.core.access import Action, require
+from alliance.core.errors import InvalidInput, NotFound
+from alliance.core.i18n import gettext as _
+from alliance.core.timeutil import to_local
+from alliance.matching.claims import InvalidTransition
+from alliance.visits import visits
+from alliance.visits.visits import LinkExpired, LinkInvalid, ScheduleError, VisitOutcome, local_window
+from alliance.visits.volunteer_calendar import volunteer_calendar
 from web.auth import require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx

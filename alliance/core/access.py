@@ -1,0 +1,338 @@
+"""Graded authorization: the ONE place that answers "may this user see / do this to this object".
+
+Every route asks `require(principal, action)` and loads objects through `get_visible`; every list
+starts from `visible(principal, action)`, so lists are filtered in the query, never after it.
+Coordinators see their region's subtree (a prefix match on Region.path), community workers their
+community, partner staff their own organisation, volunteers and households themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
+
+from alliance.core.codes import PARTNER_ROLES, REGION_ROLES, Role
+from alliance.core.errors import NotFound, PermissionDenied
+from alliance.core.models import Region, User
+from alliance.households.models import Household, IntakeBatchRegion
+from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
+from alliance.notifications.models import Notification
+from alliance.partners.models import Offering, Partner, PartnerToken, Volunteer
+from alliance.visits.models import Visit, VolunteerBooking
+
+
+class Action(StrEnum):
+    VIEW_HOUSEHOLDS = "view_households"
+    VIEW_PARTNER = "view_partner"
+    EDIT_PARTNER_PROFILE = "edit_partner_profile"
+    VIEW_OFFERINGS = "view_offerings"
+    EDIT_OFFERINGS = "edit_offerings"
+    REVIEW_PARTNERS = "review_partners"
+    VIEW_OWN_VOLUNTEER = "view_own_volunteer"
+    VIEW_OWN_HOUSEHOLD = "view_own_household"
+    EDIT_NEED_RULES = "edit_need_rules"
+    VIEW_INTAKE = "view_intake"
+    MERGE_HOUSEHOLDS = "merge_households"
+    VIEW_GAPS = "view_gaps"
+    PROPOSE_ALLOCATION = "propose_allocation"
+    RESPOND_PROPOSALS = "respond_proposals"
+    # Claims (alliance/matching/claims.py): the board of open matched requests; claiming (and asking for a
+    # transfer of) a request matched to the partner; holding one (release, contact details);
+    # a coordinator's assign / move; closing; answering transfers; the partner's API tokens.
+    VIEW_BOARD = "view_board"
+    CLAIM_REQUESTS = "claim_requests"
+    HOLD_REQUESTS = "hold_requests"
+    ASSIGN_REQUESTS = "assign_requests"
+    CLOSE_REQUESTS = "close_requests"
+    DECIDE_TRANSFERS = "decide_transfers"
+    MANAGE_API_TOKENS = "manage_api_tokens"
+    # The notification outbox and its delivery states (alliance/notifications/notifications.py).
+    VIEW_NOTIFICATIONS = "view_notifications"
+    # Visits (alliance/visits/visits.py): the holder's dispatcher schedules, moves, cancels and staffs them;
+    # a community worker answers a visit for a household of their community (no phone, no skills).
+    SCHEDULE_VISITS = "schedule_visits"
+    RESPOND_FOR_HOUSEHOLDS = "respond_for_households"
+    # Check-in and service records (alliance/visits/checkins.py, alliance/visits/service_records.py): a volunteer
+    # checks in and out of the visits they are booked on; a coordinator checks in on a volunteer's
+    # behalf, reviews far-away check-ins and corrects completed records, within the region.
+    CHECK_IN = "check_in"
+    OVERSEE_VISITS = "oversee_visits"
+    # Events (alliance/events/events.py): partner staff run their own organisation's events (publish,
+    # invitations, registrations, attendance, outcomes); a community worker registers households of
+    # the community and records their outcomes; a coordinator sees the hires of the region.
+    MANAGE_EVENTS = "manage_events"
+    REGISTER_FOR_HOUSEHOLDS = "register_for_households"
+    VIEW_EVENT_HIRES = "view_event_hires"
+    # Targets and the cockpit (alliance/targets/targets.py): a coordinator sees the figures of the regions of
+    # their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
+    VIEW_TARGETS = "view_targets"
+    EDIT_TARGETS = "edit_targets"
+
+
+_PARTNER_CLAIM_ACTIONS = (
+    Action.VIEW_BOARD,
+    Action.CLAIM_REQUESTS,
+    Action.HOLD_REQUESTS,
+    Action.CLOSE_REQUESTS,
+    Action.DECIDE_TRANSFERS,
+    Action.SCHEDULE_VISITS,
+)
+
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    # Answering a proposal claims for a partner: partner staff only.
+    Role.ADMIN: frozenset(Action)
+    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS, Action.CHECK_IN},
+    Role.COORDINATOR: frozenset(
+        {
+            Action.VIEW_HOUSEHOLDS,
+            Action.REVIEW_PARTNERS,
+            Action.VIEW_PARTNER,
+            Action.VIEW_INTAKE,
+            Action.MERGE_HOUSEHOLDS,
+            Action.VIEW_GAPS,
+            Action.PROPOSE_ALLOCATION,
+            Action.ASSIGN_REQUESTS,
+            Action.CLOSE_REQUESTS,
+            Action.VIEW_NOTIFICATIONS,
+            Action.OVERSEE_VISITS,
+            Action.VIEW_EVENT_HIRES,
+            Action.VIEW_TARGETS,
+        }
+    ),
+    Role.COMMUNITY_WORKER: frozenset(
+        {Action.VIEW_HOUSEHOLDS, Action.RESPOND_FOR_HOUSEHOLDS, Action.REGISTER_FOR_HOUSEHOLDS}
+    ),
+    Role.PARTNER_ADMIN: frozenset(
+        {
+            Action.VIEW_PARTNER,
+            Action.EDIT_PARTNER_PROFILE,
+            Action.VIEW_OFFERINGS,
+            Action.EDIT_OFFERINGS,
+            Action.RESPOND_PROPOSALS,
+            *_PARTNER_CLAIM_ACTIONS,
+            Action.MANAGE_API_TOKENS,
+            Action.MANAGE_EVENTS,
+        }
+    ),
+    Role.DISPATCHER: frozenset(
+        {
+            Action.VIEW_PARTNER,
+            Action.VIEW_OFFERINGS,
+            Action.RESPOND_PROPOSALS,
+            *_PARTNER_CLAIM_ACTIONS,
+            Action.MANAGE_EVENTS,
+        }
+    ),
+    Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER, Action.CHECK_IN}),
+    Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    display_name: str
+    role: Role
+    region_code: str | None = None
+    region_path: str | None = None
+    region_name: str | None = None
+    partner_id: int | None = None
+    volunteer_id: int | None = None
+    household_id: int | None = None
+
+    @property
+    def is_partner_staff(self) -> bool:
+        return self.role in PARTNER_ROLES
+
+
+async def principal_for(user: User) -> Principal:
+    region = await Region.get_or_none(code=user.region_id) if user.region_id else None  # type: ignore[attr-defined]
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=Role(user.role),
+        region_code=region.code if region else None,
+        region_path=region.path if region else None,
+        region_name=region.name if region else None,
+        partner_id=user.partner_id,  # type: ignore[attr-defined]
+        volunteer_id=user.volunteer_id,  # type: ignore[attr-defined]
+        household_id=user.household_id,  # type: ignore[attr-defined]
+    )
+
+
+def allows(principal: Principal, action: Action) -> bool:
+    return action in ROLE_ACTIONS.get(principal.role, frozenset())
+
+
+def require(principal: Principal, action: Action) -> None:
+    if not allows(principal, action):
+        raise PermissionDenied(action)
+
+
+def _nothing(query: QuerySet) -> QuerySet:
+    return query.filter(pk__isnull=True)
+
+
+def _in_region(
+    principal: Principal, query: QuerySet, path_field: str, roles: Iterable[Role] = (Role.COORDINATOR,)
+) -> QuerySet:
+    """Admins: every row; `roles` bound to a region: the rows whose `path_field` lies in its
+    subtree (one prefix match); anyone else: none."""
+    if principal.role == Role.ADMIN:
+        return query
+    if principal.role in roles and principal.region_path:
+        return query.filter(**{f"{path_field}__startswith": principal.region_path})
+    return _nothing(query)
+
+
+def visible(principal: Principal, action: Action) -> QuerySet[Any]:
+    """The rows `action` may touch for this principal, as a query to refine further."""
+    require(principal, action)
+    role = principal.role
+    if action in (Action.VIEW_HOUSEHOLDS, Action.MERGE_HOUSEHOLDS):
+        return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
+    if action == Action.VIEW_INTAKE:
+        # Intake batches are seen through their per-region slices: a coordinator sees the slices
+        # (counts, refused rows) of their subtree; rows with an unknown region only an admin sees.
+        return _in_region(principal, IntakeBatchRegion.all(), "region__path")
+    if action == Action.VIEW_OWN_HOUSEHOLD:
+        return Household.filter(id=principal.household_id or 0)
+    if action == Action.VIEW_OWN_VOLUNTEER:
+        return Volunteer.filter(id=principal.volunteer_id or 0)
+    if action in (Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE, Action.REVIEW_PARTNERS):
+        query = Partner.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(region__path__startswith=principal.region_path)
+        if principal.is_partner_staff:
+            return query.filter(id=principal.partner_id or 0)
+        return _nothing(query)
+    if action in (Action.VIEW_OFFERINGS, Action.EDIT_OFFERINGS):
+        query = Offering.all()
+        if role == Role.ADMIN:
+            return query
+        if principal.is_partner_staff:
+            return query.filter(partner_id=principal.partner_id or 0)
+        return _nothing(query)
+    if action == Action.VIEW_GAPS:
+        return _in_region(principal, ServiceRequest.all(), "household__region__path")
+    if action == Action.PROPOSE_ALLOCATION:
+        return _in_region(principal, AllocationProposal.all(), "region__path")
+    if action == Action.RESPOND_PROPOSALS:
+        return ProposalItem.filter(partner_id=principal.partner_id or 0)
+    if action in (Action.VIEW_BOARD, Action.CLAIM_REQUESTS, Action.HOLD_REQUESTS):
+        query = ServiceRequest.all()
+        if action == Action.VIEW_BOARD:
+            query = query.filter(status="open")
+        if role == Role.ADMIN:
+            return query
+        if not principal.is_partner_staff:
+            return _nothing(query)
+        partner_id = principal.partner_id or 0
+        if action == Action.HOLD_REQUESTS:
+            return query.filter(claimed_by_id=partner_id)
+        # Before a claim a partner sees only the requests matched to its offerings (never the rest).
+        matched = Q(id__in=Subquery(Match.filter(partner_id=partner_id).values("request_id")))
+        if action == Action.VIEW_BOARD:
+            return query.filter(matched)
+        asked = Q(id__in=Subquery(TransferRequest.filter(to_partner_id=partner_id).values("request_id")))
+        return query.filter(matched | asked | Q(claimed_by_id=partner_id))
+    if action in (Action.ASSIGN_REQUESTS, Action.CLOSE_REQUESTS):
+        query = ServiceRequest.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            return query.filter(household__region__path__startswith=principal.region_path)
+        if action == Action.CLOSE_REQUESTS and principal.is_partner_staff:
+            return query.filter(claimed_by_id=principal.partner_id or 0)
+        return _nothing(query)
+    if action == Action.DECIDE_TRANSFERS:
+        query = TransferRequest.all()
+        if role == Role.ADMIN:
+            return query
+        # The holder answers: the partner the request is asked from.
+        return query.filter(from_partner_id=principal.partner_id or 0)
+    if action == Action.SCHEDULE_VISITS:
+        query = Visit.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
+    if action == Action.RESPOND_FOR_HOUSEHOLDS:
+        return _in_region(
+            principal, Visit.all(), "request__household__region__path", (Role.COMMUNITY_WORKER,)
+        )
+    if action == Action.CHECK_IN:
+        return Visit.filter(
+            id__in=Subquery(
+                VolunteerBooking.filter(volunteer_id=principal.volunteer_id or 0, active=True).values(
+                    "visit_id"
+                )
+            )
+        )
+    if action == Action.OVERSEE_VISITS:
+        return _in_region(principal, Visit.all(), "request__household__region__path")
+    if action == Action.VIEW_TARGETS:
+        # The regions whose figures the principal may open: the subtree (drill-down never leaves it).
+        return _in_region(principal, Region.all(), "path")
+    if action == Action.EDIT_TARGETS:
+        from alliance.targets.models import Target
+
+        return Target.all() if role == Role.ADMIN else _nothing(Target.all())
+    if action == Action.MANAGE_API_TOKENS:
+        query = PartnerToken.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
+    if action == Action.VIEW_NOTIFICATIONS:
+        query = Notification.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            # About a household or visit of the region, or to someone working in it.
+            prefix = principal.region_path
+            return query.filter(
+                Q(household__region__path__startswith=prefix)
+                | Q(visit__request__household__region__path__startswith=prefix)
+                | Q(user__region__path__startswith=prefix)
+            )
+        return _nothing(query)
+    if action in (Action.MANAGE_EVENTS, Action.REGISTER_FOR_HOUSEHOLDS, Action.VIEW_EVENT_HIRES):
+        return _event_scope(principal, action)
+    raise PermissionDenied(action)
+
+
+def _event_scope(principal: Principal, action: Action) -> QuerySet[Any]:
+    # Events: partner staff their own organisation's events; a community worker the households of
+    # the community (to register them); a coordinator the employment outcomes of the region.
+    from alliance.events.models import EmploymentOutcome, Event
+
+    role = principal.role
+    if action == Action.MANAGE_EVENTS:
+        query = Event.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
+    if action == Action.REGISTER_FOR_HOUSEHOLDS:
+        return _in_region(principal, Household.all(), "region__path", (Role.COMMUNITY_WORKER,))
+    query = EmploymentOutcome.all()
+    if role == Role.ADMIN:
+        return query
+    if role == Role.COORDINATOR and principal.region_path:
+        return query.filter(household__region__path__startswith=principal.region_path)
+    return _nothing(query)
+
+
+async def get_visible(principal: Principal, action: Action, pk: Any) -> Any:
+    """One object the principal may act on. Out of scope reads as not found: no existence leak."""
+    found = await visible(principal, action).get_or_none(pk=pk)
+    if found is None:
+        raise NotFound(f"{action} {pk}")
+    return found

@@ -1,0 +1,72 @@
+"""Settings read from the environment, with defaults that work on a fresh laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    data_dir: Path
+    https_only: bool
+    default_language: str
+    # Map tiles for the claim board's map, e.g. "/tiles/{z}/{x}/{y}.png" served by the same host
+    # (the page's CSP allows images from 'self' only). Unset: markers on a blank map, no internet.
+    tile_url: str | None = None
+    # A transfer the holder does not answer is approved automatically after this many hours.
+    transfer_auto_approve_hours: int = 36
+    # Reminder offsets (24 h, 2 h before a visit) are multiplied by this: 1 in production, e.g.
+    # 0.001 for the bench and tests, so a day of reminders plays out in a minute and a half.
+    reminder_time_scale: float = 1.0
+    # Notification providers: "module:attr" for every channel, or "sms=module:attr,voice=module:attr";
+    # unset: the log provider (no SMS or voice gateway is reachable here).
+    notification_providers: str = ""
+
+
+def _secret_key(data_dir: Path) -> str:
+    """SECRET_KEY from the environment, else one kept in data/ so every local process shares it."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret.key"
+    if not path.exists():
+        # Several processes may start at once: create exclusively, the loser reads the winner's key.
+        try:
+            with open(path, "x") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("ALLIANCE_DATA_DIR", DEFAULT_DATA_DIR))
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL") or f"sqlite://{data_dir / 'alliance.sqlite3'}",
+        redis_url=os.environ.get("REDIS_URL") or None,
+        secret_key=_secret_key(data_dir),
+        data_dir=data_dir,
+        https_only=os.environ.get("ALLIANCE_HTTPS", "") in {"1", "true", "yes"},
+        default_language=os.environ.get("ALLIANCE_LANGUAGE", "zh_CN"),
+        tile_url=os.environ.get("TILE_URL") or None,
+        transfer_auto_approve_hours=int(os.environ.get("TRANSFER_AUTO_APPROVE_HOURS") or 36),
+        reminder_time_scale=reminder_time_scale(),
+        notification_providers=os.environ.get("ALLIANCE_NOTIFICATION_PROVIDERS", ""),
+    )
+
+
+def reminder_time_scale() -> float:
+    """ALLIANCE_REMINDER_TIME_SCALE, read on each use (cheap; no key file touched)."""
+    value = float(os.environ.get("ALLIANCE_REMINDER_TIME_SCALE") or 1.0)
+    if value <= 0:
+        raise ValueError("ALLIANCE_REMINDER_TIME_SCALE must be positive")
+    return value

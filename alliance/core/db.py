@@ -1,0 +1,78 @@
+"""Tortoise configuration and lifecycle: one place that turns DATABASE_URL into a connected ORM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+
+# One tortoise app ("models", the label the migrations name), its models kept beside each area's rules.
+MODEL_MODULES = [
+    "alliance.core.models",
+    "alliance.households.models",
+    "alliance.partners.models",
+    "alliance.matching.models",
+    "alliance.visits.models",
+    "alliance.events.models",
+    "alliance.targets.models",
+    "alliance.notifications.models",
+]
+MIGRATIONS_MODULE = "alliance.migrations"
+
+
+def normalise_database_url(url: str) -> str:
+    # libpq spells it postgresql://; tortoise wants postgres://.
+    if url.startswith("postgresql://"):
+        return "postgres://" + url[len("postgresql://") :]
+    return url
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    url = normalise_database_url(database_url)
+    if url.startswith("sqlite://"):
+        from pathlib import Path
+
+        path = url[len("sqlite://") :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = expand_db_url(url)
+    if connection["engine"].endswith("asyncpg"):
+        connection["credentials"].setdefault("minsize", 1)
+        connection["credentials"].setdefault("maxsize", 10)
+    return {
+        "connections": {"default": connection},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def is_postgres(database_url: str) -> bool:
+    return normalise_database_url(database_url).startswith("postgres://")
+
+
+async def connect(database_url: str) -> None:
+    # Global fallback: the ASGI lifespan and arq's startup run in other tasks than the requests and
+    # jobs that use the ORM; without it tortoise 1.x's context would not reach them.
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def disconnect() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(database_url: str) -> None:
+    """Apply the checked-in migrations (tortoise's built-in migration system)."""
+    from tortoise.migrations.api.migrate import migrate as run_migrations
+
+    try:
+        await run_migrations(config=tortoise_config(database_url))
+    finally:
+        await Tortoise.close_connections()

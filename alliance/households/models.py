@@ -1,0 +1,243 @@
+"""Households, their flags and needs, and how they arrive (intake sources, batches, records, merges)."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from alliance.core.codes import (
+    BatchStatus,
+    ContactPreference,
+    FlagCode,
+    IntakeChannel,
+    LocationPrecision,
+    NeedCode,
+)
+
+
+class Household(Model):
+    id = fields.IntField(primary_key=True)
+    external_id = fields.CharField(max_length=64, unique=True)
+    head_name = fields.CharField(max_length=64, db_index=True)
+    # Stored for matching and duplicates; pages show it masked (alliance.privacy.mask_id_number).
+    id_number = fields.CharField(max_length=18, null=True, db_index=True)
+    phone = fields.CharField(max_length=20, null=True)
+    address = fields.CharField(max_length=255, default="")
+    region = fields.ForeignKeyField("models.Region", related_name="households", on_delete=fields.RESTRICT)
+    lat = fields.FloatField(null=True)
+    lon = fields.FloatField(null=True)
+    location_precision = fields.CharEnumField(
+        LocationPrecision, max_length=8, default=LocationPrecision.REGION
+    )
+    member_count = fields.SmallIntField(default=1)
+    accessibility = fields.JSONField(default=list)
+    contact_preference = fields.CharEnumField(ContactPreference, max_length=20, default=ContactPreference.SMS)
+    consent = fields.BooleanField(default=False)
+    consent_recorded_at = fields.DatetimeField(null=True)
+    # A plain user id, not a foreign key: User already points at Household, and a cycle of foreign
+    # keys breaks tortoise's migration generator. The audit log keeps the full story anyway.
+    consent_recorded_by_id = fields.IntField(null=True)
+    verified = fields.BooleanField(default=False)
+    # The visit card's serial: the QR token carries it, so re-issuing a card revokes the old one.
+    card_serial = fields.SmallIntField(default=1)
+    possible_duplicate_of = fields.ForeignKeyField(
+        "models.Household", null=True, related_name="possible_duplicates", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "household"
+        indexes = (("region_id", "id"),)
+
+
+class Flag(Model):
+    # A reason code the assistance system raised. Never deleted: a flag no longer sent is deactivated.
+
+    id = fields.IntField(primary_key=True)
+    household = fields.ForeignKeyField("models.Household", related_name="flags", on_delete=fields.CASCADE)
+    code = fields.CharEnumField(FlagCode, max_length=32)
+    source = fields.CharField(max_length=64, default="")
+    detected_at = fields.DatetimeField()
+    severity = fields.SmallIntField(default=2)
+    active = fields.BooleanField(default=True)
+    deactivated_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "flag"
+        unique_together = (("household", "code"),)
+        indexes = (("code", "active"),)
+
+
+class NeedCategory(Model):
+    code = fields.CharEnumField(NeedCode, max_length=32, primary_key=True)
+    name_zh = fields.CharField(max_length=64)
+    name_en = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "need_category"
+
+
+class FlagNeedRule(Model):
+    # One row per (flag, need) pair; a household gets the union of its active flags' needs.
+
+    id = fields.IntField(primary_key=True)
+    flag = fields.CharEnumField(FlagCode, max_length=32)
+    need = fields.ForeignKeyField("models.NeedCategory", related_name="rules", on_delete=fields.CASCADE)
+
+    class Meta:
+        table = "flag_need_rule"
+        unique_together = (("flag", "need"),)
+
+
+class IntakeSource(Model):
+    # A system allowed to push households (the assistance system of a city or district). The secret
+    # is stored as is: HMAC needs it back in clear, so the database must be guarded like a password.
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    secret = fields.CharField(max_length=128)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "intake_source"
+
+
+class IntakeBatch(Model):
+    # One file or one API call: who sent it, when, and what became of its rows.
+
+    id = fields.IntField(primary_key=True)
+    source = fields.ForeignKeyField(
+        "models.IntakeSource", null=True, related_name="batches", on_delete=fields.SET_NULL
+    )
+    channel = fields.CharEnumField(IntakeChannel, max_length=8)
+    filename = fields.CharField(max_length=255, default="")
+    status = fields.CharEnumField(BatchStatus, max_length=12, default=BatchStatus.RUNNING)
+    started_at = fields.DatetimeField(db_index=True)
+    finished_at = fields.DatetimeField(null=True)
+    total_rows = fields.IntField(default=0)
+    created = fields.IntField(default=0)
+    updated = fields.IntField(default=0)
+    unchanged = fields.IntField(default=0)
+    rejected = fields.IntField(default=0)
+    requests_created = fields.IntField(default=0)
+    error = fields.TextField(default="")
+
+    class Meta:
+        table = "intake_batch"
+
+
+class IntakeBatchRegion(Model):
+    # The rows of one batch that fall in one region (NULL: rows whose region code was unknown).
+    # Coordinators see a batch through the slices in their subtree, and only those slices' counts.
+
+    id = fields.IntField(primary_key=True)
+    batch = fields.ForeignKeyField("models.IntakeBatch", related_name="slices", on_delete=fields.CASCADE)
+    region = fields.ForeignKeyField(
+        "models.Region", null=True, related_name="intake_slices", on_delete=fields.RESTRICT
+    )
+    created = fields.IntField(default=0)
+    updated = fields.IntField(default=0)
+    unchanged = fields.IntField(default=0)
+    rejected = fields.IntField(default=0)
+    requests_created = fields.IntField(default=0)
+
+    class Meta:
+        table = "intake_batch_region"
+        indexes = (("batch_id", "region_id"),)
+
+
+class IntakeRejectedRow(Model):
+    # A row refused with field-level errors, kept with what was sent so it can be downloaded and fixed.
+
+    id = fields.BigIntField(primary_key=True)
+    batch = fields.ForeignKeyField(
+        "models.IntakeBatch", related_name="rejected_rows", on_delete=fields.CASCADE
+    )
+    slice = fields.ForeignKeyField(
+        "models.IntakeBatchRegion", related_name="rejected_rows", on_delete=fields.CASCADE
+    )
+    row = fields.IntField()
+    external_id = fields.CharField(max_length=64, default="")
+    errors = fields.JSONField(default=list)
+    record = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "intake_rejected_row"
+        indexes = (("batch_id", "row"),)
+
+
+class IntakeRecord(Model):
+    # What the assistance system last sent for one household, beyond the household's own columns.
+
+    id = fields.IntField(primary_key=True)
+    household = fields.OneToOneField(
+        "models.Household", related_name="intake_record", on_delete=fields.CASCADE
+    )
+    source = fields.ForeignKeyField(
+        "models.IntakeSource", null=True, related_name="records", on_delete=fields.SET_NULL
+    )
+    last_batch = fields.ForeignKeyField(
+        "models.IntakeBatch", null=True, related_name="records", on_delete=fields.SET_NULL
+    )
+    explicit_needs = fields.JSONField(default=list)
+    # Set while the address still waits for the geocoder (the household has its region's centre).
+    geocode_pending = fields.BooleanField(default=False)
+    # "phone|address" (address without spaces, lower case): the indexed key the duplicate check uses.
+    phone_address = fields.CharField(max_length=300, null=True, db_index=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "intake_record"
+        indexes = (("geocode_pending", "last_batch_id"),)
+
+
+class IntakeSignature(Model):
+    # Signatures accepted within the replay window: the same signature twice is a replay.
+
+    id = fields.BigIntField(primary_key=True)
+    signature = fields.CharField(max_length=64, unique=True)
+    source = fields.ForeignKeyField(
+        "models.IntakeSource", related_name="signatures", on_delete=fields.CASCADE
+    )
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "intake_signature"
+
+
+class HouseholdMerge(Model):
+    # A household merged into another: its external id stays reserved so a re-sent row is refused
+    # with the kept household named, instead of silently re-creating the duplicate.
+
+    id = fields.IntField(primary_key=True)
+    external_id = fields.CharField(max_length=64, unique=True)
+    kept = fields.ForeignKeyField("models.Household", related_name="merged_from", on_delete=fields.CASCADE)
+    merged_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="merges", on_delete=fields.SET_NULL
+    )
+    snapshot = fields.JSONField(default=dict)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "household_merge"
+
+
+class DuplicateDismissal(Model):
+    # A coordinator said these two are different households: never mark the pair again.
+
+    id = fields.IntField(primary_key=True)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="dismissals", on_delete=fields.CASCADE
+    )
+    other = fields.ForeignKeyField(
+        "models.Household", related_name="dismissed_by_others", on_delete=fields.CASCADE
+    )
+    dismissed_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="dismissals", on_delete=fields.SET_NULL
+    )
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "duplicate_dismissal"
+        unique_together = (("household", "other"),)

@@ -1,0 +1,60 @@
+"""Notifications on every channel and the transactional job outbox."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from alliance.core.codes import NotificationChannel, NotificationStatus, OutboxStatus
+
+
+class Notification(Model):
+    # The outbox: written in the same transaction as the change it announces, delivered by a worker.
+
+    id = fields.BigIntField(primary_key=True)
+    user = fields.ForeignKeyField(
+        "models.User", null=True, related_name="notifications", on_delete=fields.CASCADE
+    )
+    household = fields.ForeignKeyField(
+        "models.Household", null=True, related_name="notifications", on_delete=fields.CASCADE
+    )
+    channel = fields.CharEnumField(NotificationChannel, max_length=8)
+    # What the message is about ("visit_scheduled", "reminder_24h", ...) and who gets it on the wire
+    # (a phone number, or the community worker relaying it), for the coordinators' outbox page.
+    kind = fields.CharField(max_length=32, default="")
+    recipient = fields.CharField(max_length=64, default="")
+    visit = fields.ForeignKeyField(
+        "models.Visit", null=True, related_name="notifications", on_delete=fields.SET_NULL
+    )
+    language = fields.CharField(max_length=8, default="zh_CN")
+    subject = fields.CharField(max_length=255, default="")
+    body = fields.TextField()
+    status = fields.CharEnumField(NotificationStatus, max_length=8, default=NotificationStatus.PENDING)
+    dedupe_key = fields.CharField(max_length=128, null=True, unique=True)
+    attempts = fields.SmallIntField(default=0)
+    error = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+    read_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notification"
+        indexes = (("status", "created_at"), ("user_id", "created_at"))
+
+
+class OutboxJob(Model):
+    # A background job written in the same transaction as the change that needs it; the relay
+    # moves pending rows to arq under `job_id`, so a row is queued at most once per id.
+
+    id = fields.BigIntField(primary_key=True)
+    job_name = fields.CharField(max_length=64)
+    args = fields.JSONField(default=list)
+    job_id = fields.CharField(max_length=160, unique=True)
+    defer_until = fields.DatetimeField(null=True)
+    status = fields.CharEnumField(OutboxStatus, max_length=8, default=OutboxStatus.PENDING)
+    attempts = fields.SmallIntField(default=0)
+    error = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    enqueued_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "job_outbox"
+        indexes = (("status", "created_at"),)

@@ -1,0 +1,491 @@
+"""The notification outbox: rows written in the same transaction as the change they announce, then
+delivered by a worker through a pluggable provider. Delivery is a conditional claim, so a job that
+runs twice (retried, or enqueued by both the route and the sweep) sends once."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from tortoise.expressions import F
+from tortoise.functions import Count
+
+from alliance.core.access import Action, Principal, visible
+from alliance.core.codes import (
+    Accessibility,
+    ContactPreference,
+    NotificationChannel,
+    NotificationStatus,
+    Role,
+)
+from alliance.core.i18n import DEFAULT_LANGUAGE, language
+from alliance.core.i18n import gettext as _
+from alliance.core.i18n import lazy_gettext as _l
+from alliance.core.models import User
+from alliance.core.timeutil import utc_now
+from alliance.households.models import Household
+from alliance.notifications.models import Notification
+from alliance.partners.models import Volunteer
+
+logger = logging.getLogger("alliance.notifications")
+
+MAX_ATTEMPTS = 5
+
+
+class Provider(Protocol):
+    async def send(self, notification: Notification) -> None: ...
+
+
+class LogProvider:
+    """No SMS or voice gateway is reachable here: the message is recorded in the outbox and the log."""
+
+    async def send(self, notification: Notification) -> None:
+        logger.info(
+            "notification %s via %s to user=%s household=%s [%s]: %s",
+            notification.id,
+            notification.channel,
+            notification.user_id,
+            notification.household_id,
+            notification.language,
+            notification.body,
+        )
+
+
+class JournalProvider:
+    """A development gateway: each message is appended as one JSON line to the file named by
+    ALLIANCE_NOTIFICATION_JOURNAL, so what was "sent" can be counted after the worker is gone
+    (the reminders bench counts duplicates and losses from it)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path or os.environ["ALLIANCE_NOTIFICATION_JOURNAL"]
+
+    async def send(self, notification: Notification) -> None:
+        line = json.dumps(
+            {
+                "id": notification.id,
+                "channel": str(notification.channel),
+                "kind": notification.kind,
+                "visit": notification.visit_id,  # type: ignore[attr-defined]
+                "recipient": notification.recipient,
+                "dedupe_key": notification.dedupe_key,
+                "at": utc_now().isoformat(),
+            },
+            ensure_ascii=False,
+        )
+        # One write of a short line in append mode: lines of concurrent workers do not interleave.
+        with open(self.path, "a", encoding="utf-8") as journal:
+            journal.write(line + "\n")
+        await LogProvider().send(notification)
+
+
+_providers: dict[str, Provider] = {}
+
+
+def provider_for(channel: str) -> Provider:
+    return _providers.get(channel) or LogProvider()
+
+
+def register_provider(channel: NotificationChannel, provider: Provider) -> None:
+    _providers[channel] = provider
+
+
+def configure_providers(spec: str) -> None:
+    """Providers from the settings (ALLIANCE_NOTIFICATION_PROVIDERS): "module:attr" for every
+    channel, or "sms=module:attr,voice=module:attr". A class is instantiated without arguments."""
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        channel, _sep, path = part.rpartition("=")
+        module_name, _colon, attribute = path.partition(":")
+        provider = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(provider, type):
+            provider = provider()
+        for name in [channel] if channel else list(NotificationChannel):
+            register_provider(NotificationChannel(name), provider)
+
+
+def delivery_job_id(notification_id: int) -> str:
+    """One arq job id per notification: the route and the relay never queue it twice."""
+    return f"notification:{notification_id}"
+
+
+async def deliver_notification(notification_id: int) -> bool:
+    """Send one notification if it is still pending. True when this call sent it."""
+    notification = await Notification.get_or_none(id=notification_id, status=NotificationStatus.PENDING)
+    if notification is None:
+        return False
+    # Claim first: of two concurrent deliveries only one turns pending into sent. The row is loaded
+    # before the claim, so between the claim and the gateway nothing else waits (a process killed in
+    # that instant loses the message rather than sending it twice: see docs/notifications.md).
+    sent_at = utc_now()
+    claimed = await Notification.filter(id=notification_id, status=NotificationStatus.PENDING).update(
+        status=NotificationStatus.SENT, sent_at=sent_at, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return False
+    notification.status, notification.sent_at = NotificationStatus.SENT, sent_at
+    notification.attempts += 1
+    try:
+        await provider_for(notification.channel).send(notification)
+    except Exception as error:
+        give_up = notification.attempts >= MAX_ATTEMPTS
+        await Notification.filter(id=notification_id).update(
+            status=NotificationStatus.FAILED if give_up else NotificationStatus.PENDING,
+            sent_at=None,
+            error=f"{type(error).__name__}: {error}"[:255],
+        )
+        logger.warning("notification %s failed (attempt %s)", notification_id, notification.attempts)
+        return False
+    return True
+
+
+async def deliver_all(notification_ids: Iterable[int]) -> int:
+    """Deliver each notification that is still pending; how many this call sent."""
+    sent = 0
+    for notification_id in notification_ids:
+        sent += await deliver_notification(notification_id)
+    return sent
+
+
+async def pending_notification_ids(
+    older_than: timedelta = timedelta(seconds=30), limit: int = 500
+) -> list[int]:
+    """Pending rows the relay should (re-)enqueue: those whose first enqueue was lost or failed."""
+    cutoff = utc_now() - older_than
+    return (
+        await Notification.filter(status=NotificationStatus.PENDING, created_at__lte=cutoff)
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+
+
+# --- who is told, in which channel and language ------------------------------------------------------
+
+# The text of one message for a channel, written in the language active when it is called.
+Message = Callable[[NotificationChannel], str]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to write: to a user (in-app), a phone (SMS, voice) or both."""
+
+    channel: NotificationChannel
+    language: str
+    body: str
+    recipient: str
+    # Part of the dedupe key: the same message to the same recipient is written once.
+    key: str
+    user_id: int | None = None
+    household_id: int | None = None
+
+
+def _written(reader_language: str, message: Message, channel: NotificationChannel) -> str:
+    with language(reader_language):
+        return message(channel)
+
+
+def household_channel(household: Household) -> NotificationChannel | None:
+    """How a household hears from us: a voice call (its choice, and always when blind), a text
+    message, or None: through its community worker (its choice, or it has no phone)."""
+    if not household.phone or household.contact_preference == ContactPreference.COMMUNITY_WORKER:
+        return None
+    if household.contact_preference == ContactPreference.VOICE or Accessibility.BLIND in (
+        household.accessibility or []
+    ):
+        return NotificationChannel.VOICE
+    return NotificationChannel.SMS
+
+
+async def community_workers_of(household: Household) -> list[User]:
+    """The community workers of the household's community; when it has none, the coordinators
+    above it, so a household without a phone is never left unreached."""
+    workers = await User.filter(
+        role=Role.COMMUNITY_WORKER,
+        is_active=True,
+        region_id=household.region_id,  # type: ignore[attr-defined]
+    ).order_by("id")
+    if workers:
+        return workers
+    region_path = (await Household.get(id=household.id).values_list("region__path", flat=True)) or ""
+    return await coordinators_over(str(region_path))
+
+
+async def coordinators_over(region_path: str) -> list[User]:
+    """Coordinators whose region contains this one (the region's own chain up to the city)."""
+    codes = [code for code in region_path.strip("/").split("/") if code]
+    prefixes = ["/" + "/".join(codes[: depth + 1]) + "/" for depth in range(len(codes))]
+    return await User.filter(role=Role.COORDINATOR, is_active=True, region__path__in=prefixes).order_by("id")
+
+
+async def partner_staff(partner_id: int) -> list[User]:
+    """The people who schedule for a partner: its administrators and dispatchers."""
+    return await User.filter(
+        partner_id=partner_id, role__in=[Role.PARTNER_ADMIN, Role.DISPATCHER], is_active=True
+    ).order_by("id")
+
+
+async def household_language(household: Household) -> str:
+    """Households hear Chinese unless their own account chose another language."""
+    chosen = await User.filter(household_id=household.id).values_list("language", flat=True)
+    return next((found for found in chosen if found), DEFAULT_LANGUAGE)
+
+
+async def to_household(household: Household, message: Message) -> list[Outgoing]:
+    """The household's message in its channel; for a household reached through its community worker,
+    an in-app notice to each worker saying whom to tell what."""
+    channel = household_channel(household)
+    if channel is not None:
+        reader_language = await household_language(household)
+        return [
+            Outgoing(
+                channel=channel,
+                language=reader_language,
+                body=_written(reader_language, message, channel),
+                recipient=household.phone or "",
+                key=f"hh{household.id}:{channel}",
+                household_id=household.id,
+            )
+        ]
+
+    def relayed(channel: NotificationChannel) -> str:
+        return _("Please pass this on to {name} ({address}), who is reached through you: {message}").format(
+            name=household.head_name,
+            address=household.address or "—",
+            message=message(NotificationChannel.SMS),
+        )
+
+    return [
+        Outgoing(
+            channel=NotificationChannel.IN_APP,
+            language=worker.language or DEFAULT_LANGUAGE,
+            body=_written(worker.language or DEFAULT_LANGUAGE, relayed, NotificationChannel.IN_APP),
+            recipient=f"via {worker.username}"[:64],
+            key=f"hh{household.id}:via{worker.id}",
+            user_id=worker.id,
+            household_id=household.id,
+        )
+        for worker in await community_workers_of(household)
+    ]
+
+
+async def to_volunteer(volunteer: Volunteer, message: Message) -> list[Outgoing]:
+    """In-app to the volunteer's account, and a text message to their phone."""
+    account = await User.filter(volunteer_id=volunteer.id, is_active=True).first()
+    reader_language = (account.language if account else None) or DEFAULT_LANGUAGE
+    found = []
+    if account is not None:
+        found.append(
+            Outgoing(
+                channel=NotificationChannel.IN_APP,
+                language=reader_language,
+                body=_written(reader_language, message, NotificationChannel.IN_APP),
+                recipient=account.username[:64],
+                key=f"vol{volunteer.id}:in_app",
+                user_id=account.id,
+            )
+        )
+    if volunteer.phone:
+        found.append(
+            Outgoing(
+                channel=NotificationChannel.SMS,
+                language=reader_language,
+                body=_written(reader_language, message, NotificationChannel.SMS),
+                recipient=volunteer.phone,
+                key=f"vol{volunteer.id}:sms",
+                user_id=account.id if account else None,
+            )
+        )
+    return found
+
+
+def to_users(users: Iterable[User], message: Message) -> list[Outgoing]:
+    """In-app notices to staff (dispatchers, coordinators), each in the reader's language."""
+    return [
+        Outgoing(
+            channel=NotificationChannel.IN_APP,
+            language=user.language or DEFAULT_LANGUAGE,
+            body=_written(user.language or DEFAULT_LANGUAGE, message, NotificationChannel.IN_APP),
+            recipient=user.username[:64],
+            key=f"user{user.id}",
+            user_id=user.id,
+        )
+        for user in users
+    ]
+
+
+async def write_notices(
+    outgoing: Iterable[Outgoing], *, kind: str, visit_id: int | None = None, dedupe_prefix: str | None = None
+) -> list[int]:
+    """Write the messages as pending notifications (call inside the change's transaction); returns
+    their ids. With `dedupe_prefix` (a job id), each row's dedupe key is the prefix plus the
+    recipient, and a row written before is kept: a job run twice writes each message once."""
+    messages = list(outgoing)
+    if not messages:
+        return []
+    if dedupe_prefix is None:
+        created = []
+        for item in messages:
+            row = await Notification.create(**_fields(item, kind, visit_id, None))
+            created.append(row.id)
+        return created
+    keys = [f"{dedupe_prefix}:{item.key}"[:128] for item in messages]
+    await Notification.bulk_create(
+        [
+            Notification(**_fields(item, kind, visit_id, key))
+            for item, key in zip(messages, keys, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
+    return list(await Notification.filter(dedupe_key__in=keys).order_by("id").values_list("id", flat=True))
+
+
+def _fields(item: Outgoing, kind: str, visit_id: int | None, dedupe_key: str | None) -> dict:
+    return {
+        "user_id": item.user_id,
+        "household_id": item.household_id,
+        "channel": item.channel,
+        "kind": kind,
+        "recipient": item.recipient,
+        "visit_id": visit_id,
+        "language": item.language,
+        "body": item.body,
+        "dedupe_key": dedupe_key,
+    }
+
+
+# --- the coordinators' view of the outbox -------------------------------------------------------------
+
+_NOTICE_LABELS = {
+    # delivery states
+    NotificationStatus.PENDING: _l("Waiting to be sent"),
+    NotificationStatus.SENT: _l("Sent"),
+    NotificationStatus.FAILED: _l("Failed"),
+    # channels
+    NotificationChannel.SMS: _l("Text message"),
+    NotificationChannel.VOICE: _l("Voice call"),
+    NotificationChannel.IN_APP: _l("In the app"),
+    # what a notice is about
+    "visit_scheduled": _l("Visit scheduled"),
+    "visit_moved": _l("Visit moved"),
+    "visit_cancelled": _l("Visit cancelled"),
+    "visit_booked": _l("Volunteer booked"),
+    "visit_unbooked": _l("Volunteer released"),
+    "household_confirmed": _l("Household confirmed"),
+    "household_reschedule": _l("Household asks to reschedule"),
+    "household_declined": _l("Household declined"),
+    "reminder_24h": _l("Reminder, a day before"),
+    "reminder_2h": _l("Reminder, two hours before"),
+    "request_escalated": _l("Request escalated"),
+    "visit_missed": _l("Visit missed"),
+    "daily_digest": _l("Daily digest"),
+    # events (alliance/events/event_notices.py)
+    "event_invitation": _l("Event invitation"),
+    "event_registered": _l("Registered for an event"),
+    "event_waitlisted": _l("On an event's waiting list"),
+    "event_promoted": _l("Moved up from the waiting list"),
+    "event_registration_cancelled": _l("Event registration cancelled"),
+    "event_cancelled": _l("Event cancelled"),
+    "event_moved": _l("Event times changed"),
+    "event_reminder_24h": _l("Event reminder, a day before"),
+    "event_reminder_2h": _l("Event reminder, two hours before"),
+}
+
+
+def notice_label(code: object) -> str:
+    """The label of a delivery state, channel or kind on the outbox page."""
+    found = _NOTICE_LABELS.get(str(code))
+    return str(found) if found is not None else str(code)
+
+
+@dataclass(frozen=True)
+class OutboxFilters:
+    status: str = ""
+    channel: str = ""
+    kind: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    notification_id: int
+    created_at: datetime
+    kind: str
+    channel: str
+    status: str
+    recipient: str
+    language: str
+    body: str
+    attempts: int
+    error: str
+    sent_at: datetime | None
+    visit_id: int | None
+
+
+@dataclass
+class OutboxPage:
+    rows: list[OutboxRow]
+    total: int
+    page: int
+    pages: int
+    filters: OutboxFilters
+    by_status: dict[str, int] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)
+
+
+async def outbox_page(principal: Principal, filters: OutboxFilters, page_size: int = 50) -> OutboxPage:
+    """The notifications the principal may see (a coordinator: about their region), newest first,
+    with the count per delivery state."""
+    scope = visible(principal, Action.VIEW_NOTIFICATIONS)
+    query = scope
+    if filters.status:
+        query = query.filter(status=filters.status)
+    if filters.channel:
+        query = query.filter(channel=filters.channel)
+    if filters.kind:
+        query = query.filter(kind=filters.kind)
+    total = await query.count()
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, filters.page), pages)
+    rows = await query.order_by("-id").offset((page - 1) * page_size).limit(page_size)
+    by_status = {
+        str(row["status"]): row["count"]
+        for row in await visible(principal, Action.VIEW_NOTIFICATIONS)
+        .annotate(count=Count("id"))
+        .group_by("status")
+        .values("status", "count")
+    }
+    kinds = sorted(
+        set(await visible(principal, Action.VIEW_NOTIFICATIONS).distinct().values_list("kind", flat=True))
+        - {""}
+    )
+    return OutboxPage(
+        rows=[
+            OutboxRow(
+                notification_id=row.id,
+                created_at=row.created_at,
+                kind=row.kind,
+                channel=str(row.channel),
+                status=str(row.status),
+                recipient=row.recipient,
+                language=row.language,
+                body=row.body,
+                attempts=row.attempts,
+                error=row.error,
+                sent_at=row.sent_at,
+                visit_id=row.visit_id,  # type: ignore[attr-defined]
+            )
+            for row in rows
+        ],
+        total=total,
+        page=page,
+        pages=pages,
+        filters=filters,
+        by_status=by_status,
+        kinds=kinds,
+    )

@@ -1,0 +1,103 @@
+"""The transactional job outbox: a change that needs background work writes the job here, in its own
+transaction, and the relay moves pending rows to the queue. Redis being down when a visit is
+scheduled loses nothing: the rows wait, and the next relay run (the worker's cron, or the web
+process right after the commit) queues them. Each row carries a deterministic job id, so a row
+relayed twice (two relays racing, a relay retried after a crash) is queued once by arq."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F, Q
+
+from alliance.core.codes import OutboxStatus
+from alliance.core.timeutil import utc_now
+from alliance.notifications.models import OutboxJob
+
+logger = logging.getLogger("alliance.outbox")
+
+# (job name, args, job id, defer until) -> queued; raises when the queue cannot be reached.
+Enqueue = Callable[[str, list[Any], str, datetime | None], Awaitable[Any]]
+
+
+async def add_job(job_name: str, *args: Any, job_id: str, defer_until: datetime | None = None) -> OutboxJob:
+    """Record a job to run. Call it inside the transaction of the change that needs the job; a job
+    id recorded before is kept as it is (the same work is not planned twice)."""
+    job, _created = await OutboxJob.get_or_create(
+        job_id=job_id, defaults={"job_name": job_name, "args": list(args), "defer_until": defer_until}
+    )
+    return job
+
+
+@dataclass
+class RelayResult:
+    enqueued: int = 0
+    failed: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"enqueued": self.enqueued, "failed": self.failed}
+
+
+async def relay(enqueue: Enqueue, job_ids: Iterable[str] | None = None, limit: int = 1000) -> RelayResult:
+    """Move pending jobs (all, oldest first, or just `job_ids`) to the queue. A job whose enqueue
+    fails stays pending for the next run; the first failure stops this run (Redis is down)."""
+    query = OutboxJob.filter(status=OutboxStatus.PENDING)
+    if job_ids is not None:
+        query = query.filter(job_id__in=list(job_ids))
+    rows = await query.order_by("id").limit(limit)
+    result = RelayResult()
+    for row in rows:
+        try:
+            await enqueue(row.job_name, list(row.args), row.job_id, row.defer_until)
+        except Exception as error:
+            await OutboxJob.filter(id=row.id).update(
+                attempts=F("attempts") + 1, error=f"{type(error).__name__}: {error}"[:255]
+            )
+            logger.warning("outbox: could not enqueue %s (%s); it stays pending", row.job_id, error)
+            result.failed += 1
+            break
+        await OutboxJob.filter(id=row.id, status=OutboxStatus.PENDING).update(
+            status=OutboxStatus.ENQUEUED, enqueued_at=utc_now(), attempts=F("attempts") + 1, error=""
+        )
+        result.enqueued += 1
+    return result
+
+
+# Jobs already handed to arq live only in Redis until they run. A Redis that restarts without its
+# data (no persistence, a failover) would lose them, reminders deferred for days included. The relay
+# keeps a marker key in Redis: when it is gone, Redis lost its data, and the jobs enqueued since
+# `REQUEUE_WINDOW` before now (or deferred to after that) are queued again. Every job is safe to run
+# twice, so re-queueing one that had already run costs a no-op run, never a second message.
+QUEUE_MARKER = "alliance:outbox:queue-marker"
+REQUEUE_WINDOW = timedelta(days=1)
+
+
+async def requeue_after_queue_loss(now: datetime | None = None, window: timedelta = REQUEUE_WINDOW) -> int:
+    """Mark for relaying again the jobs whose copy in the queue may be lost: those deferred to after
+    `now - window`, and those due at once but enqueued since then. Returns how many."""
+    since = (now or utc_now()) - window
+    return (
+        await OutboxJob.filter(status=OutboxStatus.ENQUEUED)
+        .filter(Q(defer_until__gte=since) | Q(defer_until__isnull=True, enqueued_at__gte=since))
+        .update(status=OutboxStatus.PENDING)
+    )
+
+
+@dataclass
+class OutboxState:
+    pending: int
+    oldest_pending_seconds: float | None
+
+
+async def outbox_state(now: datetime | None = None) -> OutboxState:
+    """For /healthz: how many jobs wait to be queued, and how long the oldest has waited."""
+    now = now or utc_now()
+    pending = OutboxJob.filter(status=OutboxStatus.PENDING)
+    count = await pending.count()
+    oldest = await pending.order_by("created_at").first().values_list("created_at", flat=True)
+    age = (now - oldest).total_seconds() if oldest else None
+    return OutboxState(pending=count, oldest_pending_seconds=age)

@@ -1,0 +1,206 @@
+"""Partners and their offerings: review (approve / suspend), profile, and offerings with a service area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from alliance.core.access import Action, Principal, get_visible, require, visible
+from alliance.core.audit import record
+from alliance.core.codes import DeliveryMode, FlagCode, NeedCode, PartnerStatus, Role
+from alliance.core.errors import InvalidInput
+from alliance.core.i18n import DEFAULT_LANGUAGE, language
+from alliance.core.i18n import gettext as _
+from alliance.core.models import Region, User
+from alliance.core.timeutil import utc_now
+from alliance.notifications.models import Notification
+from alliance.partners.models import Offering, Partner, Project
+
+# China's extent; a point outside it is a typing error, not a service area.
+LAT_RANGE = (18.0, 54.0)
+LON_RANGE = (73.0, 135.0)
+
+
+async def partners_for_review(principal: Principal, status: str = "") -> list[Partner]:
+    query = visible(principal, Action.REVIEW_PARTNERS)
+    if status:
+        query = query.filter(status=status)
+    return await query.order_by("status", "name").prefetch_related("region")
+
+
+async def set_partner_status(principal: Principal, partner_id: int, status: PartnerStatus) -> list[int]:
+    """Approve or suspend a partner; its staff are told in-app. Returns the notification ids to deliver."""
+    require(principal, Action.REVIEW_PARTNERS)
+    partner = await get_visible(principal, Action.REVIEW_PARTNERS, partner_id)
+    if partner.status == status:
+        return []
+    async with in_transaction():
+        previous = partner.status
+        partner.status = status
+        partner.status_changed_at = utc_now()
+        await partner.save(update_fields=["status", "status_changed_at"])
+        await record(principal, f"partner.{status}", "partner", partner.id, {"from": str(previous)})
+        staff = await User.filter(partner_id=partner.id, role__in=[Role.PARTNER_ADMIN, Role.DISPATCHER])
+        created = []
+        for user in staff:
+            # Each person is told in their own language, not the reviewer's.
+            with language(user.language or DEFAULT_LANGUAGE):
+                body = (
+                    _("Your organisation {name} is approved: you can publish offerings and claim requests.")
+                    if status == PartnerStatus.APPROVED
+                    else _("Your organisation {name} has been suspended. Contact the civil-affairs bureau.")
+                ).format(name=partner.name)
+            created.append(
+                await Notification.create(
+                    user_id=user.id, channel="in_app", body=body, language=user.language or DEFAULT_LANGUAGE
+                )
+            )
+    return [notification.id for notification in created]
+
+
+@dataclass(frozen=True)
+class PartnerProfileForm:
+    description: str
+    contact_name: str
+    contact_phone: str
+
+
+async def update_partner_profile(principal: Principal, form: PartnerProfileForm) -> Partner:
+    partner = await get_visible(principal, Action.EDIT_PARTNER_PROFILE, principal.partner_id or 0)
+    errors: dict[str, str] = {}
+    if len(form.description) > 2000:
+        errors["description"] = _("At most 2,000 characters.")
+    if form.contact_phone and not form.contact_phone.replace("-", "").isdigit():
+        errors["contact_phone"] = _("Digits and dashes only, e.g. 13812345678 or 0577-88123456.")
+    if errors:
+        raise InvalidInput(errors)
+    partner.description = form.description.strip()
+    partner.contact_name = form.contact_name.strip()
+    partner.contact_phone = form.contact_phone.strip()
+    await partner.save()
+    await record(principal, "partner.profile", "partner", partner.id)
+    return partner
+
+
+@dataclass(frozen=True)
+class OfferingForm:
+    """Raw strings from the form; `parse_offering` turns them into checked values or field errors."""
+
+    title: str = ""
+    description: str = ""
+    need: str = ""
+    project_id: str = ""
+    eligibility_flags: tuple[str, ...] = ()
+    base_lat: str = ""
+    base_lon: str = ""
+    radius_km: str = ""
+    region_codes: tuple[str, ...] = ()
+    monthly_capacity: str = "0"
+    delivery_mode: str = DeliveryMode.HOME_VISIT
+    active: bool = True
+
+
+def _float(value: str, field: str, errors: dict[str, str]) -> float | None:
+    if not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        errors[field] = _("Enter a number, e.g. 27.99.")
+        return None
+
+
+async def parse_offering(form: OfferingForm) -> dict:
+    errors: dict[str, str] = {}
+    if not form.title.strip():
+        errors["title"] = _("Give the offering a title.")
+    if form.need not in NeedCode.__members__:
+        errors["need"] = _("Choose the need this offering serves.")
+    unknown = [flag for flag in form.eligibility_flags if flag not in FlagCode.__members__]
+    if unknown:
+        errors["eligibility_flags"] = _("Unknown flag code: {codes}").format(codes=", ".join(unknown))
+    lat = _float(form.base_lat, "base_lat", errors)
+    lon = _float(form.base_lon, "base_lon", errors)
+    radius = _float(form.radius_km, "radius_km", errors)
+    if lat is not None and not LAT_RANGE[0] <= lat <= LAT_RANGE[1]:
+        errors["base_lat"] = _("Latitude must be between 18 and 54 (China).")
+    if lon is not None and not LON_RANGE[0] <= lon <= LON_RANGE[1]:
+        errors["base_lon"] = _("Longitude must be between 73 and 135 (China).")
+    if (lat is None) != (lon is None):
+        errors["base_lon" if lon is None else "base_lat"] = _("Give both latitude and longitude.")
+    if radius is not None and not 0 < radius <= 500:
+        errors["radius_km"] = _("The radius must be more than 0 and at most 500 km.")
+    if lat is not None and radius is None:
+        errors["radius_km"] = _("A base point needs a radius.")
+    regions = await Region.filter(code__in=list(form.region_codes))
+    missing = sorted(set(form.region_codes) - {region.code for region in regions})
+    if missing:
+        errors["region_codes"] = _("Unknown region code: {codes}").format(codes=", ".join(missing))
+    if lat is None and not form.region_codes:
+        errors["service_area"] = _("Give a service area: a base point with a radius, or at least one region.")
+    try:
+        capacity = int(form.monthly_capacity or "0")
+        if capacity < 0:
+            raise ValueError
+    except ValueError:
+        errors["monthly_capacity"] = _("Enter a whole number of places per month, 0 or more.")
+        capacity = 0
+    if form.delivery_mode not in {mode.value for mode in DeliveryMode}:
+        errors["delivery_mode"] = _("Choose home visit or event at a venue.")
+    project = None
+    if form.project_id:
+        project = await Project.get_or_none(id=int(form.project_id)) if form.project_id.isdigit() else None
+        if project is None:
+            errors["project_id"] = _("Unknown project.")
+    if errors:
+        raise InvalidInput(errors)
+    return {
+        "title": form.title.strip(),
+        "description": form.description.strip(),
+        "need_id": form.need,
+        "project": project,
+        "eligibility_flags": list(form.eligibility_flags),
+        "base_lat": lat,
+        "base_lon": lon,
+        "radius_km": radius,
+        "monthly_capacity": capacity,
+        "delivery_mode": form.delivery_mode,
+        "active": form.active,
+        "regions": regions,
+    }
+
+
+async def save_offering(principal: Principal, form: OfferingForm, offering_id: int | None = None) -> Offering:
+    """Create (offering_id None) or edit one of the principal's partner's offerings, all or nothing."""
+    require(principal, Action.EDIT_OFFERINGS)
+    values = await parse_offering(form)
+    regions = values.pop("regions")
+    async with in_transaction():
+        if offering_id is None:
+            partner_id = principal.partner_id
+            if partner_id is None:
+                raise InvalidInput({"partner": _("Only partner staff publish offerings.")})
+            offering = await Offering.create(partner_id=partner_id, **values)
+        else:
+            offering = await get_visible(principal, Action.EDIT_OFFERINGS, offering_id)
+            for name, value in values.items():
+                setattr(offering, name, value)
+            await offering.save()
+            await offering.regions.clear()
+        if regions:
+            await offering.regions.add(*regions)
+        await record(principal, "offering.save", "offering", offering.id, {"title": offering.title})
+    return offering
+
+
+async def offerings_of(principal: Principal) -> list[Offering]:
+    return (
+        await visible(principal, Action.VIEW_OFFERINGS)
+        .order_by("-active", "title")
+        .prefetch_related("regions", "project")
+    )
+
+
+async def projects_for_year(year: int) -> list[Project]:
+    return await Project.filter(year=year).order_by("code")

@@ -1,0 +1,83 @@
+"""Yearly targets, their change history, and the running tallies of person-times."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from alliance.core.codes import TargetMetric
+
+
+class Target(Model):
+    # A yearly target. `scope_key` ("alliance", "project:7", "region:330302") keeps one row per scope,
+    # which a unique constraint over nullable project/region columns could not.
+
+    id = fields.IntField(primary_key=True)
+    year = fields.SmallIntField()
+    metric = fields.CharEnumField(TargetMetric, max_length=16)
+    scope_key = fields.CharField(max_length=32, default="alliance")
+    project = fields.ForeignKeyField(
+        "models.Project", null=True, related_name="targets", on_delete=fields.CASCADE
+    )
+    region = fields.ForeignKeyField(
+        "models.Region", null=True, related_name="targets", on_delete=fields.CASCADE
+    )
+    value = fields.IntField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "target"
+        unique_together = (("year", "metric", "scope_key"),)
+
+
+class TargetChange(Model):
+    id = fields.IntField(primary_key=True)
+    target = fields.ForeignKeyField("models.Target", related_name="changes", on_delete=fields.CASCADE)
+    old_value = fields.IntField(null=True)
+    new_value = fields.IntField()
+    changed_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="target_changes", on_delete=fields.SET_NULL
+    )
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "target_change"
+
+
+class DeliveryTally(Model):
+    # Person-times and deliveries per month, community, project and partner: the cockpit sums these
+    # (prefix match on region_path for a subtree) instead of counting millions of service records.
+    # Written in the same transaction as the delivery (alliance/targets/tallies.py); `key` stands in for a
+    # unique constraint over the nullable project column.
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=96, unique=True)
+    year = fields.SmallIntField()
+    month = fields.SmallIntField()
+    region = fields.ForeignKeyField("models.Region", related_name="tallies", on_delete=fields.RESTRICT)
+    region_path = fields.CharField(max_length=128)
+    project = fields.ForeignKeyField(
+        "models.Project", null=True, related_name="tallies", on_delete=fields.SET_NULL
+    )
+    partner = fields.ForeignKeyField("models.Partner", related_name="tallies", on_delete=fields.CASCADE)
+    person_times = fields.IntField(default=0)
+    deliveries = fields.IntField(default=0)
+
+    class Meta:
+        table = "delivery_tally"
+        indexes = (("year", "region_path"),)
+
+
+class DeliveryParticipant(Model):
+    # Who took part in a completed delivery of a year in a community: a volunteer, a partner or a
+    # project, once each. Counting distinct participants of a subtree is then one indexed query.
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=96, unique=True)
+    year = fields.SmallIntField()
+    kind = fields.CharField(max_length=12)
+    ref_id = fields.IntField()
+    region = fields.ForeignKeyField("models.Region", related_name="participants", on_delete=fields.RESTRICT)
+    region_path = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "delivery_participant"
+        indexes = (("year", "kind", "region_path"),)

@@ -1,0 +1,79 @@
+"""A volunteer's visits as an iCalendar feed, so they show up in the phone's calendar.
+
+The feed URL carries a signed token of the volunteer id (alliance.visits.calendar_token): calendar
+apps cannot log in. Each visit is one VEVENT with a UID stable for the visit and SEQUENCE = the
+visit's schedule_version, so a moved visit updates in place; a cancelled visit, or one the
+volunteer was taken off, stays in the feed as STATUS:CANCELLED so the phone removes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from icalendar import Calendar, Event
+
+from alliance.core.codes import VisitStatus
+from alliance.core.errors import NotFound
+from alliance.core.i18n import gettext as _
+from alliance.core.labels import label
+from alliance.core.timeutil import utc_now
+from alliance.partners.models import Volunteer
+from alliance.visits.models import VolunteerBooking
+from alliance.visits.visits import volunteer_id_from_calendar_token
+
+PAST_DAYS = 30
+FUTURE_DAYS = 180
+UID_DOMAIN = "alliance.invalid"
+
+
+def visit_uid(visit_id: int) -> str:
+    return f"visit-{visit_id}@{UID_DOMAIN}"
+
+
+async def volunteer_calendar(secret_key: str, token: str, now: datetime | None = None) -> bytes:
+    """The feed for the volunteer the token names. LinkInvalid for a forged token; NotFound for a
+    volunteer who left."""
+    volunteer = await Volunteer.get_or_none(
+        id=volunteer_id_from_calendar_token(secret_key, token), active=True
+    )
+    if volunteer is None:
+        raise NotFound("volunteer")
+    now = now or utc_now()
+    bookings = (
+        await VolunteerBooking.filter(
+            volunteer_id=volunteer.id,
+            window_end__gt=now - timedelta(days=PAST_DAYS),
+            window_start__lt=now + timedelta(days=FUTURE_DAYS),
+        )
+        .order_by("window_start", "id")
+        .prefetch_related("visit__partner", "visit__request__household__region")
+    )
+    calendar = Calendar()
+    calendar.add("prodid", "-//Alliance//Visits//ZH")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", _("Visits of {name}").format(name=volunteer.name))
+    calendar.add("x-wr-timezone", "Asia/Shanghai")
+    for booking in bookings:
+        visit = booking.visit
+        household = visit.request.household
+        cancelled = visit.status == VisitStatus.CANCELLED or not booking.active
+        event = Event()
+        event.add("uid", visit_uid(visit.id))
+        event.add("sequence", visit.schedule_version)
+        event.add("dtstamp", visit.updated_at or now)
+        event.add("dtstart", visit.window_start)
+        event.add("dtend", visit.window_end)
+        event.add(
+            "summary",
+            _("Visit: {need} · {community}").format(
+                need=label(visit.request.need_id),  # type: ignore[attr-defined]
+                community=household.region.name,
+            ),
+        )
+        event.add("location", household.address or household.region.name)
+        event.add("description", _("Organisation: {partner}").format(partner=visit.partner.name))
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        calendar.add_component(event)
+    return calendar.to_ical()
