@@ -373,15 +373,15 @@ async def accounts_and_targets(url: str, year: int) -> None:
 
 
 async def uncached_seconds(url: str, region: str) -> float:
-    from alliance.targets import targets
+    from alliance.targets import operational, scopes, unserved
 
     await db.connect(url)
     try:
-        scope = await targets.scope_of_region(region)
+        scope = await scopes.scope_of_region(region)
         year = datetime.now(UTC).astimezone(LOCAL_TZ).year
         started = time.perf_counter()
-        await targets.operational_figures(scope, year)
-        await targets.unserved_households(scope, limit=10)
+        await operational.operational_figures(scope, year)
+        await unserved.unserved_households(scope, limit=10)
         return time.perf_counter() - started
     finally:
         await Tortoise.close_connections()

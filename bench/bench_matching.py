@@ -47,13 +47,8 @@ from alliance.core.models import Region  # noqa: E402
 from alliance.core.timeutil import utc_now  # noqa: E402
 from alliance.households.reference import ensure_reference_data  # noqa: E402
 from alliance.matching.allocation import greedy_allocation, instance_for_region, solve_allocation  # noqa: E402
-from alliance.matching.matching import (  # noqa: E402
-    MAX_MATCHES_PER_REQUEST,
-    OfferingIndex,
-    match_all,
-    match_requests,
-    month_key,
-)
+from alliance.matching.candidates import MAX_MATCHES_PER_REQUEST, OfferingIndex, month_key  # noqa: E402
+from alliance.matching.matching import match_all, match_requests  # noqa: E402
 from alliance.matching.models import Match  # noqa: E402
 
 # Wenzhou's extent, roughly: 11 districts and counties over about 12,000 km².
@@ -330,7 +325,7 @@ def brute_force_candidates(index: OfferingIndex, request: Any, now: Any) -> set[
 
 async def brute_force_sample(sample_size: int, total_requests: int) -> dict[str, float]:
     """All pairs with geopy's geodesic (every offering with a radius, whatever its need), on a sample."""
-    from alliance.matching.matching import _load_requests
+    from alliance.matching.candidates import _load_requests
 
     index = await OfferingIndex.load()
     all_offerings = [o for o in index.offerings.values() if o.lat is not None and o.radius_km]

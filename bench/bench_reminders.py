@@ -8,7 +8,7 @@ does), with the reminder offsets compressed (ALLIANCE_REMINDER_TIME_SCALE: a day
 100 s), while a real arq worker process (`arq workers.settings.QuickRetryWorkerSettings`: the
 production job functions and outbox relay) sends them. The worker is killed with SIGKILL twice in
 the middle and started again. Every message the worker hands to the gateway is journalled
-(alliance.notifications.JournalProvider), so the bench counts from the gateway's side:
+(alliance.notifications.providers.JournalProvider), so the bench counts from the gateway's side:
 - jobs run and jobs/s (from the worker logs), scheduling speed, notifications sent,
 - duplicates (a message journalled twice, or two messages for one visit, reminder and recipient),
 - losses (a notice or reminder expected and never journalled),
@@ -66,8 +66,8 @@ from alliance.matching.models import ServiceRequest  # noqa: E402
 from alliance.notifications import outbox  # noqa: E402
 from alliance.notifications.models import Notification, OutboxJob  # noqa: E402
 from alliance.partners.models import Offering, Partner, Volunteer  # noqa: E402
-from alliance.visits.visit_notices import REMINDER_OFFSETS, ReminderKind  # noqa: E402
-from alliance.visits.visits import schedule_visit  # noqa: E402
+from alliance.visits.notices import REMINDER_OFFSETS, ReminderKind  # noqa: E402
+from alliance.visits.scheduling import schedule_visit  # noqa: E402
 
 PASSWORD = "bench-password-1"
 
@@ -196,7 +196,7 @@ async def bench(count: int, seed: int, database_url: str, work_dir: Path) -> Non
         REDIS_URL=redis.url,
         PYTHONPATH=str(ROOT),
         ALLIANCE_REMINDER_TIME_SCALE=repr(TIME_SCALE),
-        ALLIANCE_NOTIFICATION_PROVIDERS="alliance.notifications:JournalProvider",
+        ALLIANCE_NOTIFICATION_PROVIDERS="alliance.notifications.providers:JournalProvider",
         ALLIANCE_NOTIFICATION_JOURNAL=str(journal),
     )
     workers: list[subprocess.Popen] = []

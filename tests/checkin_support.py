@@ -14,7 +14,7 @@ from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.partners.models import Volunteer
 from alliance.visits.models import Visit
-from alliance.visits.visits import schedule_visit
+from alliance.visits.scheduling import schedule_visit
 from tests.factories import PASSWORD
 from tests.visits_support import VisitWorld, add_volunteer, build_visit_world
 

@@ -14,7 +14,7 @@ from alliance.households.models import Flag, Household
 from alliance.matching.matching import match_all
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Offering, Partner
-from alliance.partners.partners import OfferingForm, save_offering
+from alliance.partners.offerings import OfferingForm, save_offering
 from tests.factories import PASSWORD, Side, build_two_sides
 
 

@@ -11,12 +11,13 @@ from alliance.core.access import Principal, principal_for
 from alliance.core.accounts import create_user
 from alliance.core.codes import PartnerStatus, Role
 from alliance.core.timeutil import LOCAL_TZ, utc_now
-from alliance.events.events import EventForm, publish_event
+from alliance.events.forms import EventForm
 from alliance.events.models import Event, EventSession
+from alliance.events.publishing import publish_event
 from alliance.households.models import Flag, Household
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Offering, Partner, Project
-from alliance.partners.partners import OfferingForm, save_offering
+from alliance.partners.offerings import OfferingForm, save_offering
 from tests.factories import PASSWORD, Side, build_two_sides
 
 VENUE = (28.015, 120.655)  # the left household's community
@@ -150,7 +151,7 @@ async def start_sessions_now(event: Event) -> list[EventSession]:
 async def walk_event_for(side: Side) -> tuple[Event, EventSession, object]:
     """For the permission walk: a training event of the side's partner at the side's household,
     which its community worker registered (an open training request is added to that household)."""
-    from alliance.events.events import register_on_behalf
+    from alliance.events.registrations import register_on_behalf
 
     household = side.household
     await ServiceRequest.create(

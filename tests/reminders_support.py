@@ -20,7 +20,7 @@ from alliance.notifications import outbox
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.partners.models import Volunteer
 from alliance.visits.models import Visit
-from alliance.visits.visits import schedule_visit
+from alliance.visits.scheduling import schedule_visit
 from tests.visits_support import VisitWorld, add_volunteer, build_visit_world, window
 
 ROOT = Path(__file__).resolve().parent.parent

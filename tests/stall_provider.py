@@ -1,6 +1,6 @@
 """A notification provider for the kill tests, loaded by a worker process through
 ALLIANCE_NOTIFICATION_PROVIDERS=tests.stall_provider:StallOnceProvider: it journals every message
-(alliance.notifications.JournalProvider) and, the first time in any process, stalls right after the
+(alliance.notifications.providers.JournalProvider) and, the first time in any process, stalls right after the
 gateway took the message, so the test can SIGKILL the worker in the middle of a job."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 from alliance.notifications.models import Notification
-from alliance.notifications.notifications import JournalProvider
+from alliance.notifications.providers import JournalProvider
 
 
 class StallOnceProvider(JournalProvider):

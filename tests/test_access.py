@@ -17,11 +17,11 @@ from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
 from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
 from alliance.partners.models import Offering, Partner, PartnerToken
-from alliance.partners.partners import OfferingForm, save_offering
+from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from alliance.visits.checkins import check_in_on_behalf
 from alliance.visits.models import CheckIn, Visit
-from alliance.visits.visits import schedule_visit
+from alliance.visits.scheduling import schedule_visit
 from tests.claims_support import add_household_request
 from tests.events_support import walk_event_for
 from tests.factories import build_two_sides, login, session_csrf

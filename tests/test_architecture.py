@@ -41,7 +41,11 @@ def _imports(path: Path, known: set[str]) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in known)
+            found.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if f"{node.module}.{alias.name}" in known
+            )
     return found
 
 
@@ -121,14 +125,19 @@ def test_tortoise_lists_each_area_models_module():
 
 def test_alliance_never_imports_web_workers_fixtures_or_tests():
     outward = {
-        module: sorted(name for name in imports if name.split(".")[0] in ("web", "workers", "fixtures", "tests"))
+        module: sorted(
+            name for name in imports if name.split(".")[0] in ("web", "workers", "fixtures", "tests")
+        )
         for module, imports in _graph().items()
     }
     assert {module: names for module, names in outward.items() if names} == {}
 
 
 def test_no_import_circle_between_modules():
-    graph = {module: {name for name in imports if name.startswith("alliance")} for module, imports in _graph().items()}
+    graph = {
+        module: {name for name in imports if name.startswith("alliance")}
+        for module, imports in _graph().items()
+    }
     assert _cycles(graph) == []
 
 
@@ -163,7 +172,9 @@ def test_an_area_uses_only_the_public_names_of_another():
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alliance."):
                 if _area(node.module) == _area(module):
                     continue
-                private += [f"{module} imports {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+                private += [
+                    f"{module} imports {node.module}.{a.name}" for a in node.names if a.name.startswith("_")
+                ]
     assert private == []
 
 

@@ -16,6 +16,7 @@ from alliance.core.i18n import language
 from alliance.core.timeutil import utc_now
 from alliance.matching.claims import InvalidTransition
 from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.visits.cards import CardProblem, CardRefused, card_token, reissue_card, short_code
 from alliance.visits.checkins import (
     check_in_by_card,
     check_in_by_gps,
@@ -24,8 +25,7 @@ from alliance.visits.checkins import (
     review_check_in,
 )
 from alliance.visits.models import CheckIn, Visit
-from alliance.visits.visit_cards import CardProblem, CardRefused, card_token, reissue_card, short_code
-from alliance.visits.visits import cancel_visit
+from alliance.visits.scheduling import cancel_visit
 from tests.checkin_support import build_door_world
 from tests.conftest import TEST_SECRET
 

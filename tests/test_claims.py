@@ -13,24 +13,21 @@ from alliance.core.codes import CloseReason, NotificationStatus, PartnerStatus, 
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.models import AuditEntry, Region, User
 from alliance.core.timeutil import utc_now
+from alliance.matching.assignment import assign_request
 from alliance.matching.claims import (
     CapacityExhausted,
     ClaimConflict,
     InvalidTransition,
-    ask_transfer,
-    assign_request,
-    auto_approve_due_transfers,
     capacity_month,
     claim_request,
     close_request,
-    decide_transfer,
     places_used,
     release_claim,
-    schedule_within_days,
-    sweep_unscheduled_claims,
 )
 from alliance.matching.matching import match_all
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
+from alliance.matching.transfers import ask_transfer, auto_approve_due_transfers, decide_transfer
+from alliance.matching.unscheduled_claims import schedule_within_days, sweep_unscheduled_claims
 from alliance.notifications.models import Notification
 from alliance.partners.models import Partner
 from tests.claims_support import add_household_request, add_open_request, add_partner, build_claim_world

@@ -21,7 +21,7 @@ from alliance.visits.dayplan import (
     two_opt,
     volunteer_day_plan,
 )
-from alliance.visits.visits import schedule_visit
+from alliance.visits.scheduling import schedule_visit
 from tests.visits_support import add_volunteer, build_visit_world, local_day, more_claimed_requests, window
 
 HOME = (28.000, 120.650)

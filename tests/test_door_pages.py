@@ -12,10 +12,10 @@ from alliance.core.codes import RequestStatus, VisitStatus
 from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.households.models import Household
 from alliance.matching.models import ServiceRequest
+from alliance.visits.cards import short_code
 from alliance.visits.checkins import check_in_by_gps
 from alliance.visits.models import CheckIn, ServiceRecord, Visit
 from alliance.visits.service_records import check_out
-from alliance.visits.visit_cards import short_code
 from tests.checkin_support import build_door_world
 from tests.conftest import TEST_SECRET
 from tests.factories import login, session_csrf

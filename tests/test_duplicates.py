@@ -11,7 +11,7 @@ from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import language
 from alliance.core.models import AuditEntry, User
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
-from alliance.households.intake import household_status
+from alliance.households.household_status import household_status
 from alliance.households.models import Flag, Household, HouseholdMerge
 from alliance.matching.models import RequestTransition, ServiceRequest
 from alliance.partners.models import Partner

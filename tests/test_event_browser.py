@@ -3,8 +3,8 @@ through its personal link with the keyboard; the partner's attendance list fits 
 
 from __future__ import annotations
 
-from alliance.events.events import registration_path
 from alliance.events.models import Registration
+from alliance.events.registrations import registration_path
 from tests.conftest import TEST_SECRET
 from tests.events_support import add_trainee, build_event_world, published, start_sessions_now
 from tests.factories import PASSWORD
@@ -37,7 +37,7 @@ async def test_the_attendance_list_fits_a_phone_and_ticks_with_htmx(phone):  # n
     household = await add_trainee(world.left, "到场户")
     event = await published(world)
     worker = await world.worker()
-    from alliance.events.events import register_on_behalf
+    from alliance.events.registrations import register_on_behalf
 
     await register_on_behalf(worker, household.id, event.id)
     sessions = await start_sessions_now(event)

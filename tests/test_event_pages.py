@@ -11,10 +11,10 @@ from datetime import timedelta
 import httpx
 
 from alliance.core.timeutil import utc_now
-from alliance.events.events import registration_path
 from alliance.events.models import Attendance, EmploymentOutcome, Event, EventSession, Registration
+from alliance.events.registrations import registration_path
 from alliance.targets.models import DeliveryTally
-from alliance.visits.visit_cards import short_code
+from alliance.visits.cards import short_code
 from tests.conftest import TEST_SECRET
 from tests.events_support import (
     VENUE,

@@ -1,4 +1,4 @@
-"""Events (alliance/events/events.py): invitations matched by need, eligibility, distance and venue access,
+"""Events (alliance/events/): invitations matched by need, eligibility, distance and venue access,
 best first; seats and the waiting list (also under real concurrency on PostgreSQL); the deadline;
 attendance counted into person-times once; employment outcomes; reminders once; permissions."""
 
@@ -14,32 +14,28 @@ from alliance.core.access import principal_for
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import language
 from alliance.core.timeutil import utc_now
-from alliance.events import event_notices
-from alliance.events.events import (
-    EventError,
-    RegistrationClosed,
-    cancel_event,
+from alliance.events import notices
+from alliance.events.attendance import record_attendance, record_attendance_by_card
+from alliance.events.codes import EventError, RegistrationClosed
+from alliance.events.forms import event_form_of
+from alliance.events.invitations import invite_households
+from alliance.events.models import Attendance, Event, EventInvitation, EventSession, Registration
+from alliance.events.outcomes import hires_in_region, record_outcome
+from alliance.events.publishing import cancel_event, update_event
+from alliance.events.registrations import (
     cancel_registration,
-    event_form_of,
-    hires_in_region,
-    invite_households,
     link_target,
-    record_attendance,
-    record_attendance_by_card,
-    record_outcome,
     register_by_link,
     register_by_partner,
     register_on_behalf,
     registration_path,
-    update_event,
 )
-from alliance.events.models import Attendance, Event, EventInvitation, EventSession, Registration
 from alliance.households.models import Household
 from alliance.matching.models import ServiceRequest
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.targets.models import DeliveryParticipant, DeliveryTally
 from alliance.targets.tallies import recount
-from alliance.visits.visit_cards import CardRefused, card_token, short_code
+from alliance.visits.cards import CardRefused, card_token, short_code
 from tests.conftest import BACKEND, TEST_SECRET
 from tests.events_support import (
     FAR,
@@ -123,7 +119,7 @@ async def test_invitations_reach_each_household_in_its_channel_and_a_second_run_
     second = await invite_households(event.id, TEST_SECRET)
 
     assert first.invited == 3 and second.invited == 0
-    rows = await Notification.filter(kind=event_notices.INVITATION).order_by("id")
+    rows = await Notification.filter(kind=notices.INVITATION).order_by("id")
     assert len(rows) == 3
     by_household = {row.household_id: row for row in rows}
     assert by_household[blind.id].channel == "voice"
@@ -146,13 +142,13 @@ async def test_publishing_queues_the_invitation_job_which_the_worker_runs(server
     assert arq_worker.jobs_failed == 0
     invitation = await EventInvitation.get(event_id=event.id)
     assert invitation.household_id == household.id
-    notice = await Notification.get(kind=event_notices.INVITATION)
+    notice = await Notification.get(kind=notices.INVITATION)
     assert notice.status == "sent"
 
 
 async def test_publishing_refuses_bad_fields_with_messages():
     world = await build_event_world()
-    from alliance.events.events import publish_event
+    from alliance.events.publishing import publish_event
     from tests.events_support import training_form
 
     with pytest.raises(InvalidInput) as refused:
@@ -186,7 +182,7 @@ async def test_seats_then_waiting_list_and_a_cancellation_moves_the_first_waitin
 
     assert await _registered_ids(event) == [households[0].id, households[2].id]
     assert (await Event.get(id=event.id)).seats_taken == 2
-    promoted = await Notification.get(kind=event_notices.PROMOTED)
+    promoted = await Notification.get(kind=notices.PROMOTED)
     assert promoted.household_id == households[2].id
     # A waiting household that cancels frees no seat.
     await cancel_registration(partner, outcomes[3].registration.id)
@@ -230,7 +226,7 @@ async def test_the_personal_link_registers_and_cancels_and_is_not_forgeable():
     assert link_target(TEST_SECRET, token) == (event.id, household.id)
     outcome = await register_by_link(TEST_SECRET, token)
     assert outcome.registration.status == "registered" and outcome.registration.registered_by_id is None
-    from alliance.visits.visits import LinkInvalid
+    from alliance.visits.links import LinkInvalid
 
     with pytest.raises(LinkInvalid):
         link_target("another-secret", token)
@@ -433,19 +429,19 @@ async def test_session_reminders_are_planned_once_and_sent_once_and_skip_moved_s
     sessions = await EventSession.filter(event_id=event.id).order_by("starts_at")
     jobs = await OutboxJob.filter(job_name="send_session_reminder").order_by("id")
     assert len(jobs) == 2 * len(sessions)
-    planned_again = await event_notices.plan_session_reminders(sessions)
+    planned_again = await notices.plan_session_reminders(sessions)
     assert await OutboxJob.filter(job_name="send_session_reminder").count() == len(jobs)
     assert sorted(planned_again) == sorted(job.job_id for job in jobs)
 
     session_id, starts_at, kind = jobs[0].args
-    first = await event_notices.send_session_reminder(session_id, starts_at, kind)
-    second = await event_notices.send_session_reminder(session_id, starts_at, kind)
+    first = await notices.send_session_reminder(session_id, starts_at, kind)
+    second = await notices.send_session_reminder(session_id, starts_at, kind)
     assert len(first.written) == 1 and first.written == second.written
     assert await Notification.filter(kind=f"event_reminder_{kind}", household_id=household.id).count() == 1
-    moved = await event_notices.send_session_reminder(session_id, starts_at + 3600, kind)
+    moved = await notices.send_session_reminder(session_id, starts_at + 3600, kind)
     assert moved.skipped == "moved"
     await cancel_event(await world.principal(), event.id)
-    assert (await event_notices.send_session_reminder(session_id, starts_at, kind)).skipped == "cancelled"
+    assert (await notices.send_session_reminder(session_id, starts_at, kind)).skipped == "cancelled"
 
 
 async def test_session_reminders_go_out_through_the_worker_once(servers, arq_worker, monkeypatch):
@@ -458,7 +454,7 @@ async def test_session_reminders_go_out_through_the_worker_once(servers, arq_wor
     start = utc_now() + timedelta(seconds=9)
     await EventSession.filter(id=first.id).update(starts_at=start, ends_at=start + timedelta(hours=2))
     await OutboxJob.filter(job_name="send_session_reminder").delete()
-    planned = await event_notices.plan_session_reminders([await EventSession.get(id=first.id)])
+    planned = await notices.plan_session_reminders([await EventSession.get(id=first.id)])
     assert len(planned) == 2
 
     await relay_all(servers.redis_url, planned)

@@ -23,20 +23,11 @@ from alliance.core.regions import add_region
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Flag, Household
 from alliance.matching.board import BoardFilters, board_page
-from alliance.matching.matching import (
-    GRID_DEGREES,
-    OfferingIndex,
-    distance_error_bound_km,
-    fast_distance_km,
-    gaps_for,
-    match_all,
-    match_job_id,
-    match_offering,
-    match_requests,
-    month_key,
-    reason_texts,
-)
+from alliance.matching.candidates import GRID_DEGREES, OfferingIndex, month_key
+from alliance.matching.distances import distance_error_bound_km, fast_distance_km
+from alliance.matching.matching import match_all, match_job_id, match_offering, match_requests
 from alliance.matching.models import Match, OfferingMonth, ServiceRequest
+from alliance.matching.selectors import gaps_for, reason_texts
 from alliance.notifications.models import Notification
 from alliance.partners.models import Offering, Partner
 from tests.factories import PASSWORD, build_two_sides

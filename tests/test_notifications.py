@@ -127,13 +127,13 @@ async def test_the_household_channel_follows_its_preference_and_needs():
 
 async def test_providers_are_configured_per_channel_from_the_settings(tmp_path, monkeypatch):
     from alliance.core.codes import NotificationChannel
-    from alliance.notifications import notifications
+    from alliance.notifications import providers
 
-    monkeypatch.setattr(notifications, "_providers", {})
+    monkeypatch.setattr(providers, "_providers", {})
     monkeypatch.setenv("ALLIANCE_NOTIFICATION_JOURNAL", str(tmp_path / "sent.jsonl"))
-    notifications.configure_providers("sms=alliance.notifications:JournalProvider")
-    assert isinstance(notifications.provider_for(NotificationChannel.SMS), notifications.JournalProvider)
-    assert isinstance(notifications.provider_for(NotificationChannel.VOICE), notifications.LogProvider)
+    providers.configure_providers("sms=alliance.notifications.providers:JournalProvider")
+    assert isinstance(providers.provider_for(NotificationChannel.SMS), providers.JournalProvider)
+    assert isinstance(providers.provider_for(NotificationChannel.VOICE), providers.LogProvider)
     left, _right, _admin = await build_two_sides()
     notice = await Notification.create(
         household_id=left.household.id, channel="sms", body="明天上门", kind="test"

@@ -17,7 +17,7 @@ from alliance.core.timeutil import utc_now
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.notifications.outbox import add_job, outbox_state
 from alliance.visits.models import Visit
-from alliance.visits.visit_notices import reminder_job_id
+from alliance.visits.notices import reminder_job_id
 from tests.reminders_support import (
     TEST_TIME_SCALE,
     arq_pool,

@@ -1,4 +1,4 @@
-"""Visit notices and reminders (alliance/visits/visit_notices.py): each person told in their channel and
+"""Visit notices and reminders (alliance/visits/notices.py): each person told in their channel and
 language, and each reminder sent exactly once — planned twice, after a move, run twice, and when a
 real worker process is killed in the middle of the job."""
 
@@ -21,16 +21,11 @@ from alliance.households.models import Household
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.notifications.speech import spoken_datetime
 from alliance.partners.models import Volunteer
+from alliance.visits.household_responses import respond_by_link
+from alliance.visits.links import response_token
 from alliance.visits.models import Visit
-from alliance.visits.visit_notices import plan_reminders, reminder_due, reminder_job_id, send_visit_reminder
-from alliance.visits.visits import (
-    cancel_visit,
-    change_volunteers,
-    reschedule_visit,
-    respond_by_link,
-    response_token,
-    schedule_visit,
-)
+from alliance.visits.notices import plan_reminders, reminder_due, reminder_job_id, send_visit_reminder
+from alliance.visits.scheduling import cancel_visit, change_volunteers, reschedule_visit, schedule_visit
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD
 from tests.reminders_support import (

@@ -20,6 +20,7 @@ from alliance.matching.models import ServiceRequest
 from alliance.notifications.models import Notification
 from alliance.visits.checkins import check_in_by_gps
 from alliance.visits.models import RiskCheck, ServiceRecord, Visit
+from alliance.visits.scheduling import VolunteerDoubleBooked, schedule_visit
 from alliance.visits.service_records import (
     check_out,
     confirm_by_code,
@@ -29,7 +30,6 @@ from alliance.visits.service_records import (
     rate_service,
     unconfirmed_visits,
 )
-from alliance.visits.visits import VolunteerDoubleBooked, schedule_visit
 from tests.checkin_support import build_door_world, risks
 from tests.visits_support import more_claimed_requests
 

@@ -1,5 +1,6 @@
-"""Yearly targets and the cockpit's figures (alliance/targets/targets.py): definitions, pace and forecast,
-scope, the unserved list and its escalation, history of target changes, the CLI's JSON."""
+"""Yearly targets and the cockpit's figures (alliance/targets/: targets, pace, scopes, progress,
+operational, unserved, cockpit): definitions, pace and forecast, scope, the unserved list and its
+escalation, history of target changes, the CLI's JSON."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.households.models import Flag, Household
 from alliance.matching.models import RequestTransition, ServiceRequest
 from alliance.partners.models import Offering, Partner, Project, Volunteer
-from alliance.targets import targets
+from alliance.targets import cockpit, pace, progress, scopes, targets
 from alliance.targets.models import Target, TargetChange
+from alliance.targets.operational import age_bucket_label, operational_figures
 from alliance.targets.tallies import recount
+from alliance.targets.unserved import escalate_household, unserved_households
 from alliance.visits.checkins import check_in_by_gps
 from alliance.visits.service_records import check_out
 from tests.checkin_support import build_door_world, risks
@@ -57,9 +60,9 @@ async def served_world(persons: int = 2, with_project: bool = True):
     return world
 
 
-async def figures_for(principal, year: int | None = None) -> dict[str, targets.TargetFigure]:
-    scope = await targets.scope_for(principal)
-    found = await targets.target_figures(scope, year or this_year())
+async def figures_for(principal, year: int | None = None) -> dict[str, progress.TargetFigure]:
+    scope = await scopes.scope_for(principal)
+    found = await progress.target_figures(scope, year or this_year())
     return {figure.metric: figure for figure in found}
 
 
@@ -69,36 +72,36 @@ async def figures_for(principal, year: int | None = None) -> dict[str, targets.T
 def test_expected_by_today_is_pro_rata_of_the_days_gone():
     year = 2025
     midyear = datetime(2025, 7, 2, 12, tzinfo=LOCAL_TZ)  # 182.5 of 365 days
-    share = targets.year_share(year, midyear)
+    share = pace.year_share(year, midyear)
     assert share == pytest.approx(0.5, abs=0.001)
-    assert targets.expected_by(10_000, share) == 5000
-    assert targets.year_share(year, datetime(2024, 12, 31, tzinfo=LOCAL_TZ)) == 0.0
-    assert targets.year_share(year, datetime(2026, 1, 2, tzinfo=LOCAL_TZ)) == 1.0
-    assert targets.expected_by(None, share) is None
+    assert pace.expected_by(10_000, share) == 5000
+    assert pace.year_share(year, datetime(2024, 12, 31, tzinfo=LOCAL_TZ)) == 0.0
+    assert pace.year_share(year, datetime(2026, 1, 2, tzinfo=LOCAL_TZ)) == 1.0
+    assert pace.expected_by(None, share) is None
 
 
 def test_a_monthly_curve_sets_the_pace_month_by_month():
     curve = [0, 0, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100]  # nothing in January and February
-    assert targets.year_share(2025, datetime(2025, 2, 20, tzinfo=LOCAL_TZ), curve) == 0.0
-    assert targets.year_share(2025, datetime(2025, 4, 1, tzinfo=LOCAL_TZ), curve) == pytest.approx(0.1)
+    assert pace.year_share(2025, datetime(2025, 2, 20, tzinfo=LOCAL_TZ), curve) == 0.0
+    assert pace.year_share(2025, datetime(2025, 4, 1, tzinfo=LOCAL_TZ), curve) == pytest.approx(0.1)
     # Halfway through April (30 days): March's 100 + half of April's 100.
-    assert targets.year_share(2025, datetime(2025, 4, 16, tzinfo=LOCAL_TZ), curve) == pytest.approx(0.15)
-    assert targets.month_end_share(2025, 3, curve) == pytest.approx(0.1)
-    assert targets.month_end_share(2025, 12, curve) == 1.0
+    assert pace.year_share(2025, datetime(2025, 4, 16, tzinfo=LOCAL_TZ), curve) == pytest.approx(0.15)
+    assert pace.month_end_share(2025, 3, curve) == pytest.approx(0.1)
+    assert pace.month_end_share(2025, 12, curve) == 1.0
 
 
 def test_the_forecast_extends_the_pace_so_far_to_the_year_end():
-    assert targets.forecast_year_end(2500, 0.25) == 10_000
-    assert targets.forecast_year_end(2500, 1.0) == 2500  # the year is over: the actual
-    assert targets.forecast_year_end(3, 0.01) == 3  # the first week: too early to extrapolate
-    assert targets.forecast_year_end(6, 0.5, ceiling=10) == 10  # no more projects than exist
-    assert targets.forecast_year_end(0, 0.5) == 0
+    assert pace.forecast_year_end(2500, 0.25) == 10_000
+    assert pace.forecast_year_end(2500, 1.0) == 2500  # the year is over: the actual
+    assert pace.forecast_year_end(3, 0.01) == 3  # the first week: too early to extrapolate
+    assert pace.forecast_year_end(6, 0.5, ceiling=10) == 10  # no more projects than exist
+    assert pace.forecast_year_end(0, 0.5) == 0
 
 
 def test_on_track_means_the_actual_reaches_what_the_pace_expects():
-    assert targets.TargetFigure("person_times", 100, 50, 50, 100).status == "on_track"
-    assert targets.TargetFigure("person_times", 100, 49, 50, 98).status == "behind"
-    assert targets.TargetFigure("person_times", None, 49, None, 98).status == "no_target"
+    assert progress.TargetFigure("person_times", 100, 50, 50, 100).status == "on_track"
+    assert progress.TargetFigure("person_times", 100, 49, 50, 98).status == "behind"
+    assert progress.TargetFigure("person_times", None, 49, None, 98).status == "no_target"
 
 
 # --- definitions ------------------------------------------------------------------------------
@@ -136,7 +139,7 @@ async def test_a_scheduled_visit_counts_nothing_until_it_is_completed():
 async def test_tally_figures_equal_a_count_from_scratch():
     world = await served_world(persons=2)
     coordinator = await world.coordinator()
-    scope = await targets.scope_for(coordinator)
+    scope = await scopes.scope_for(coordinator)
     counted = await recount()
     year = this_year()
 
@@ -153,7 +156,7 @@ async def test_tally_figures_equal_a_count_from_scratch():
     assert figures["person_times"].actual == sum(row[6] for row in in_scope) == 2
     assert figures["projects"].actual == len({row[2] for row in participants if row[1] == "project"})
     assert figures["volunteers"].actual == len({row[2] for row in participants if row[1] == "volunteer"})
-    by_month = await targets.by_month(scope, year)
+    by_month = await progress.by_month(scope, year)
     assert sum(row.person_times for row in by_month) == 2
     assert sum(row.deliveries for row in by_month) == sum(row[7] for row in in_scope) == 1
 
@@ -168,14 +171,14 @@ async def test_a_district_coordinator_sees_only_its_subtree():
 
     assert (await figures_for(left))["person_times"].actual == 2
     assert (await figures_for(right))["person_times"].actual == 0
-    right_scope = await targets.scope_for(right)
-    assert await targets.by_partner(right_scope, this_year()) == []
-    assert await targets.by_project(right_scope, this_year()) == []
-    assert (await targets.unserved_households(right_scope, days=0)).total == 1  # its own household only
+    right_scope = await scopes.scope_for(right)
+    assert await progress.by_partner(right_scope, this_year()) == []
+    assert await progress.by_project(right_scope, this_year()) == []
+    assert (await unserved_households(right_scope, days=0)).total == 1  # its own household only
     with pytest.raises(NotFound):
-        await targets.scope_for(right, world.visits.claims.left.district)
+        await scopes.scope_for(right, world.visits.claims.left.district)
     with pytest.raises(NotFound):
-        await targets.scope_for(right, world.visits.claims.left.community)
+        await scopes.scope_for(right, world.visits.claims.left.community)
 
 
 async def test_the_region_breakdown_is_one_level_below_and_drills_down():
@@ -183,25 +186,25 @@ async def test_the_region_breakdown_is_one_level_below_and_drills_down():
     admin = await principal_for(world.visits.claims.admin)
     left = world.visits.claims.left
 
-    city = await targets.scope_for(admin, "330300")
-    rows = {row.key: row for row in await targets.by_region(city, this_year())}
+    city = await scopes.scope_for(admin, "330300")
+    rows = {row.key: row for row in await progress.by_region(city, this_year())}
     assert rows[left.district].person_times == 2 and rows[left.district].drillable
     assert rows[world.visits.claims.right.district].person_times == 0
 
-    district = await targets.scope_for(admin, left.district)
-    towns = await targets.by_region(district, this_year())
+    district = await scopes.scope_for(admin, left.district)
+    towns = await progress.by_region(district, this_year())
     assert [(row.key, row.person_times) for row in towns] == [(left.district + "001", 2)]
-    community = await targets.scope_for(admin, left.community)
-    assert await targets.by_region(community, this_year()) == []
+    community = await scopes.scope_for(admin, left.community)
+    assert await progress.by_region(community, this_year()) == []
 
 
 async def test_only_coordinators_and_admins_see_the_figures():
     world = await build_door_world()
     with pytest.raises(PermissionDenied):
-        await targets.scope_for(await world.volunteer_principal())
+        await scopes.scope_for(await world.volunteer_principal())
     worker = await principal_for(world.visits.claims.left.users["community_worker"])
     with pytest.raises(PermissionDenied):
-        await targets.scope_for(worker)
+        await scopes.scope_for(worker)
 
 
 # --- targets and their history ----------------------------------------------------------------
@@ -239,10 +242,10 @@ async def test_region_targets_apply_to_their_region_and_the_alliance_targets_to_
     await targets.set_target(admin, year, TargetMetric.PERSON_TIMES, "10000")
     await targets.set_target(admin, year, TargetMetric.PERSON_TIMES, "400", f"region:{left.district}")
 
-    district = await targets.target_figures(await targets.scope_for(admin, left.district), year)
-    city = await targets.target_figures(await targets.scope_for(admin, "330300"), year)
-    other = await targets.target_figures(
-        await targets.scope_for(admin, world.visits.claims.right.district), year
+    district = await progress.target_figures(await scopes.scope_for(admin, left.district), year)
+    city = await progress.target_figures(await scopes.scope_for(admin, "330300"), year)
+    other = await progress.target_figures(
+        await scopes.scope_for(admin, world.visits.claims.right.district), year
     )
 
     assert district[3].target == 400
@@ -289,15 +292,15 @@ async def test_the_unserved_list_puts_the_most_vulnerable_then_the_longest_waiti
     bedridden = await _flagged(left, "2", ["ELDERLY_ALONE"], days_ago=40, accessibility=["BEDRIDDEN"])
     low_older = await _flagged(left, "3", ["LOW_INCOME"], days_ago=300)
     await _flagged(left, "4", ["SPECIAL_HARDSHIP"], days_ago=10)  # flagged too recently
-    scope = await targets.scope_for(await world.coordinator())
+    scope = await scopes.scope_for(await world.coordinator())
 
-    unserved = await targets.unserved_households(scope)
+    unserved = await unserved_households(scope)
 
     assert [row.id for row in unserved.rows] == [bedridden.id, low_older.id, low_old.id]
     assert unserved.total == 3 and unserved.days == 30
     assert unserved.rows[0].priority == 45 and unserved.rows[0].days_waiting == 40
     assert world.household.id not in [row.id for row in unserved.rows]
-    assert (await targets.unserved_households(scope, days=5)).total == 4
+    assert (await unserved_households(scope, days=5)).total == 4
 
 
 async def test_escalating_an_unserved_household_escalates_its_requests_with_history():
@@ -306,18 +309,18 @@ async def test_escalating_an_unserved_household_escalates_its_requests_with_hist
     household = await _flagged(left, "9", ["DISABILITY"], days_ago=60)
     coordinator = await world.coordinator()
 
-    assert await targets.escalate_household(coordinator, household.id) == 1
-    assert await targets.escalate_household(coordinator, household.id) == 0  # once
+    assert await escalate_household(coordinator, household.id) == 1
+    assert await escalate_household(coordinator, household.id) == 0  # once
 
     request = await ServiceRequest.get(household_id=household.id)
     assert request.escalated and request.escalated_at is not None
     transition = await RequestTransition.get(request_id=request.id)
     assert transition.reason.startswith("escalate") and transition.actor_id == coordinator.user_id
-    unserved = await targets.unserved_households(await targets.scope_for(coordinator))
+    unserved = await unserved_households(await scopes.scope_for(coordinator))
     assert unserved.rows[0].escalated
 
     with pytest.raises(NotFound):
-        await targets.escalate_household(await world.coordinator("right"), household.id)
+        await escalate_household(await world.coordinator("right"), household.id)
 
 
 async def test_operational_figures_count_open_requests_by_age_and_waiting_claims():
@@ -326,13 +329,13 @@ async def test_operational_figures_count_open_requests_by_age_and_waiting_claims
     await _flagged(left, "5", ["DISABILITY"], days_ago=60)
     old = await ServiceRequest.filter(household__external_id="EXT-U5").first()
     await ServiceRequest.filter(id=old.id).update(created_at=utc_now() - timedelta(days=45))
-    scope = await targets.scope_for(await world.coordinator())
+    scope = await scopes.scope_for(await world.coordinator())
 
-    operational = await targets.operational_figures(scope, this_year())
+    operational = await operational_figures(scope, this_year())
 
     by_age = dict(operational.open_by_age)
     assert sum(by_age.values()) == operational.open_total
-    assert by_age[targets.age_bucket_label(30, 90)] == 1
+    assert by_age[age_bucket_label(30, 90)] == 1
     assert operational.median_days_to_first_service is not None
     assert operational.households_served == 1
 
@@ -436,7 +439,7 @@ async def test_the_page_cache_computes_once_and_serves_stale_figures_while_refre
         await asyncio.sleep(0.01)
         return len(calls)
 
-    cache = targets.FigureCache(ttl_seconds=0.05)
+    cache = cockpit.FigureCache(ttl_seconds=0.05)
     first = await asyncio.gather(*(cache.get(("k",), compute) for _ in range(5)))
     assert first == [1] * 5 and len(calls) == 1  # concurrent misses share one computation
     await asyncio.sleep(0.06)

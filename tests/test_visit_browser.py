@@ -3,8 +3,9 @@ slot with HTMX and schedules; the household answers its personal link with the k
 
 from __future__ import annotations
 
+from alliance.visits.links import response_token
 from alliance.visits.models import Visit
-from alliance.visits.visits import response_token, schedule_visit
+from alliance.visits.scheduling import schedule_visit
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD
 from tests.test_browser import _fits_the_screen, phone, pytestmark  # noqa: F401 (fixture and marks)

@@ -16,8 +16,9 @@ from alliance.core.access import principal_for
 from alliance.core.codes import HouseholdResponse, OutboxStatus, RequestStatus, VisitStatus
 from alliance.matching.models import ServiceRequest
 from alliance.notifications.models import OutboxJob
+from alliance.visits.links import calendar_token, response_token
 from alliance.visits.models import Visit
-from alliance.visits.visits import calendar_token, reschedule_visit, response_token, schedule_visit
+from alliance.visits.scheduling import reschedule_visit, schedule_visit
 from alliance.visits.volunteer_calendar import visit_uid
 from tests.conftest import TEST_SECRET
 from tests.factories import login, session_csrf
@@ -206,7 +207,7 @@ async def test_the_volunteer_page_and_calendar_feed(app, world):
         forged = await anonymous.get(f"/calendar/{calendar_token('other-key', ann.id)}.ics")
         assert forged.status_code == 404
     dispatcher = await principal_for(world.claims.home.dispatcher)
-    from alliance.visits.visits import cancel_visit
+    from alliance.visits.scheduling import cancel_visit
 
     await cancel_visit(dispatcher, first.id, "改期")
     async with _client(app) as anonymous:

@@ -1,6 +1,7 @@
-"""Scheduling (alliance/visits/visits.py): who may schedule, which volunteers are suggested and why, the
-earliest slot, no double booking (also under a real concurrent race on PostgreSQL), moving and
-cancelling, and the household's answer through its signed personal link or its community worker."""
+"""Scheduling (alliance/visits/scheduling.py, suggestions.py, household_responses.py): who may
+schedule, which volunteers are suggested and why, the earliest slot, no double booking (also under a
+real concurrent race on PostgreSQL), moving and cancelling, and the household's answer through its
+signed personal link or its community worker."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+import alliance.visits.notices
 from alliance.core.access import principal_for
 from alliance.core.codes import HouseholdResponse, RequestStatus, VisitStatus
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
@@ -17,24 +19,24 @@ from alliance.matching.claims import places_used
 from alliance.matching.models import RequestTransition, ServiceRequest
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.partners.models import Volunteer
-from alliance.visits import visit_notices, visits
-from alliance.visits.models import Visit, VolunteerBooking
-from alliance.visits.visits import (
+from alliance.visits import scheduling, selectors, windows
+from alliance.visits.household_responses import respond_by_link, respond_on_behalf
+from alliance.visits.links import (
     LinkExpired,
     LinkInvalid,
-    VolunteerDoubleBooked,
     calendar_token,
-    cancel_visit,
-    change_volunteers,
-    earliest_slot,
-    reschedule_visit,
-    respond_by_link,
-    respond_on_behalf,
     response_token,
-    schedule_visit,
-    suggest_volunteers,
     visit_id_from_token,
 )
+from alliance.visits.models import Visit, VolunteerBooking
+from alliance.visits.scheduling import (
+    VolunteerDoubleBooked,
+    cancel_visit,
+    change_volunteers,
+    reschedule_visit,
+    schedule_visit,
+)
+from alliance.visits.suggestions import earliest_slot, suggest_volunteers
 from tests.conftest import BACKEND, TEST_SECRET
 from tests.visits_support import (
     FAR,
@@ -62,7 +64,7 @@ def notices(monkeypatch):
         calls.append((visit.id, str(change), visit.schedule_version))
         return [f"job-{visit.id}-{change}-{visit.schedule_version}"]
 
-    monkeypatch.setattr(visit_notices, "visit_changed", visit_changed)
+    monkeypatch.setattr(alliance.visits.notices, "visit_changed", visit_changed)
     return calls
 
 
@@ -101,13 +103,13 @@ async def test_the_notices_and_reminders_are_written_in_the_scheduling_transacti
 
 async def test_a_failure_after_the_notices_rolls_everything_back(world, monkeypatch):
     ann = await add_volunteer(world.partner, "安志愿")
-    real = visit_notices.visit_changed
+    real = alliance.visits.notices.visit_changed
 
     async def written_then_fails(visit, change):
         await real(visit, change)
         raise RuntimeError("crash after the notices")
 
-    monkeypatch.setattr(visit_notices, "visit_changed", written_then_fails)
+    monkeypatch.setattr(alliance.visits.notices, "visit_changed", written_then_fails)
     with pytest.raises(RuntimeError):
         await schedule_visit(world.dispatcher, world.request.id, *window(2, 9), [ann.id])
     assert await Visit.all().count() == 0 and await VolunteerBooking.all().count() == 0
@@ -246,7 +248,7 @@ async def test_double_booking_is_refused_naming_the_volunteer_and_the_clashing_v
 
 
 async def test_earliest_slot_skips_bookings_and_unavailable_hours(world, notices):
-    only_tomorrow_morning = {day: [["09:00", "11:00"]] for day in visits.DAY_KEYS}
+    only_tomorrow_morning = {day: [["09:00", "11:00"]] for day in windows.DAY_KEYS}
     ann = await add_volunteer(world.partner, "安志愿", availability=only_tomorrow_morning)
     [other] = await more_claimed_requests(world, 1)
     after = days_ahead(1, 0)
@@ -294,7 +296,7 @@ async def test_cancel_frees_the_volunteers_and_the_request_is_claimed_again(worl
     request = await ServiceRequest.get(id=world.request.id)
     assert request.status == RequestStatus.CLAIMED and request.claimed_by_id == world.partner.id
     assert cancelled.job_ids == [f"job-{visit.id}-cancelled-2"]
-    with pytest.raises(visits.InvalidTransition):
+    with pytest.raises(scheduling.InvalidTransition):
         await cancel_visit(world.dispatcher, visit.id, "again")
     # The volunteer is free again for the same window.
     again = await schedule_visit(world.dispatcher, world.request.id, start, end, [ann.id])
@@ -377,7 +379,7 @@ async def test_household_asks_for_another_time_with_a_note(world, notices):
     assert stored.household_response_note == "周三上午去医院，下午可以"
     assert stored.status == VisitStatus.SCHEDULED  # the dispatcher moves it; nothing is freed yet
     assert notices[-1] == (visit.id, "household_reschedule", 1) and outcome.job_ids
-    rows = await visits.partner_visits(world.dispatcher)
+    rows = await selectors.partner_visits(world.dispatcher)
     assert rows[0].visit_id == visit.id and rows[0].household_response_note.startswith("周三")
 
 
@@ -403,7 +405,7 @@ async def test_household_declines_and_the_request_returns_to_the_pool(world, not
         (RequestStatus.SCHEDULED, RequestStatus.OPEN),
     ]
     assert history[-1].reason == "household_declined: 已由子女照顾" and history[-1].actor_id is None
-    with pytest.raises(visits.InvalidTransition):
+    with pytest.raises(scheduling.InvalidTransition):
         await respond_by_link(TEST_SECRET, response_token(TEST_SECRET, visit), "confirmed")
 
 
@@ -418,7 +420,7 @@ async def test_the_community_worker_answers_for_the_household_of_their_community
     worker = await principal_for(world.claims.left.users["community_worker"])
     await respond_on_behalf(worker, visit.id, "confirmed")
     assert (await Visit.get(id=visit.id)).household_response == HouseholdResponse.CONFIRMED
-    household, shown = await visits.household_visits(worker, world.claims.left.household.id)
+    household, shown = await selectors.household_visits(worker, world.claims.left.household.id)
     assert [item.visit_id for item in shown] == [visit.id] and shown[0].household_response == "confirmed"
 
 
@@ -446,7 +448,7 @@ async def _race(world, attempts: int) -> None:
             return clash
 
     answers = await asyncio.gather(*(attempt(index) for index in range(attempts)))
-    won = [answer for answer in answers if isinstance(answer, visits.VisitOutcome)]
+    won = [answer for answer in answers if isinstance(answer, scheduling.VisitOutcome)]
     lost = [answer for answer in answers if isinstance(answer, VolunteerDoubleBooked)]
     assert len(won) == 1 and len(lost) == attempts - 1, answers
     assert {clash.visit_id for clash in lost} == {won[0].visit.id}

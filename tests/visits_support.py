@@ -14,7 +14,8 @@ from alliance.matching.matching import match_all
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Partner, Volunteer
 from alliance.visits.models import Visit
-from alliance.visits.visits import DAY_KEYS, schedule_visit
+from alliance.visits.scheduling import schedule_visit
+from alliance.visits.windows import DAY_KEYS
 from tests.claims_support import ClaimWorld, add_household_request, build_claim_world
 from tests.factories import Side
 

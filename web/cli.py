@@ -361,21 +361,21 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`report targets --year YYYY [--region CODE] [--json]`: the cockpit's figures (alliance/targets/targets.py)."""
+    """`report targets --year YYYY [--region CODE] [--json]`: the cockpit's figures (alliance/targets/cockpit.py)."""
     from alliance.core.errors import NotFound
     from alliance.core.timeutil import LOCAL_TZ, utc_now
-    from alliance.targets import targets
+    from alliance.targets import cockpit, scopes
 
     async def work() -> int:
         try:
-            scope = await targets.scope_of_region(args.region)
+            scope = await scopes.scope_of_region(args.region)
         except NotFound:
             print(f"no region with code {args.region!r}", file=sys.stderr)
             return 2
         year = args.year or utc_now().astimezone(LOCAL_TZ).year
-        report = await targets.cockpit(scope, year, unserved_limit=0)
+        report = await cockpit.cockpit(scope, year, unserved_limit=0)
         if args.json:
-            _print_json(targets.report_json(report))
+            _print_json(cockpit.report_json(report))
             return 0
         print(f"{year} {scope.region_name}")
         for figure in report.figures:

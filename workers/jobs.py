@@ -7,13 +7,13 @@ from typing import Any
 
 from arq import Retry
 
+import alliance.visits.notices
 from alliance.core.timeutil import utc_now
-from alliance.events import event_notices, events
+from alliance.events import invitations, notices
 from alliance.households import geocoding
-from alliance.matching import claims, matching
+from alliance.matching import match_storage, matching, transfers, unscheduled_claims
 from alliance.notifications import escalation, notifications, outbox
 from alliance.targets import digest
-from alliance.visits import visit_notices
 
 logger = logging.getLogger("workers.jobs")
 
@@ -55,7 +55,7 @@ async def relay_pending_geocoding(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-async def _deliver(ctx: dict[str, Any], run: matching.MatchRun) -> dict[str, Any]:
+async def _deliver(ctx: dict[str, Any], run: match_storage.MatchRun) -> dict[str, Any]:
     for notification_id in run.notification_ids:
         await ctx["redis"].enqueue_job(
             "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
@@ -92,7 +92,7 @@ async def _deliver_notices(ctx: dict[str, Any], notification_ids: list[int]) -> 
 
 async def auto_approve_transfers(ctx: dict[str, Any]) -> dict[str, Any]:
     """Transfers the holder did not answer in time are approved (denied when they can no longer happen)."""
-    sweep = await claims.auto_approve_due_transfers()
+    sweep = await transfers.auto_approve_due_transfers()
     await _deliver_notices(ctx, sweep.notification_ids)
     return {"approved": sweep.approved, "denied": sweep.denied}
 
@@ -100,7 +100,7 @@ async def auto_approve_transfers(ctx: dict[str, Any]) -> dict[str, Any]:
 async def release_unscheduled_claims(ctx: dict[str, Any]) -> dict[str, Any]:
     """Claims not scheduled in time: the holder is warned, later the request goes back to the pool,
     is matched again and the coordinators are told."""
-    sweep = await claims.sweep_unscheduled_claims()
+    sweep = await unscheduled_claims.sweep_unscheduled_claims()
     await _deliver_notices(ctx, sweep.notification_ids)
     if sweep.released:
         await ctx["redis"].enqueue_job("match_requests_job", sweep.released)
@@ -134,7 +134,7 @@ async def deliver_notifications(ctx: dict[str, Any], notification_ids: list[int]
 
 
 async def send_visit_reminder(ctx: dict[str, Any], visit_id: int, version: int, kind: str) -> dict[str, Any]:
-    outcome = await _retrying(ctx, visit_notices.send_visit_reminder(visit_id, version, kind))
+    outcome = await _retrying(ctx, alliance.visits.notices.send_visit_reminder(visit_id, version, kind))
     return outcome.as_json()
 
 
@@ -201,7 +201,7 @@ async def invite_event_households(ctx: dict[str, Any], event_id: int) -> dict[st
     from alliance.core.config import load_settings
 
     secret_key = ctx.get("secret_key") or load_settings().secret_key
-    run = await events.invite_households(event_id, secret_key)
+    run = await invitations.invite_households(event_id, secret_key)
     await _deliver_notices(ctx, run.notification_ids)
     return run.as_json()
 
@@ -209,4 +209,4 @@ async def invite_event_households(ctx: dict[str, Any], event_id: int) -> dict[st
 async def send_session_reminder(
     _ctx: dict[str, Any], session_id: int, starts_at: int, kind: str
 ) -> dict[str, Any]:
-    return (await event_notices.send_session_reminder(session_id, starts_at, kind)).as_json()
+    return (await notices.send_session_reminder(session_id, starts_at, kind)).as_json()

@@ -10,7 +10,7 @@ from arq.connections import RedisSettings
 
 from alliance.core import db
 from alliance.core.config import load_settings
-from alliance.notifications import notifications
+from alliance.notifications import providers
 from workers.jobs import (
     OUTBOX_JOB_TRIES,
     auto_approve_transfers,
@@ -36,7 +36,7 @@ from workers.jobs import (
 
 async def startup(_ctx: dict[str, Any]) -> None:
     settings = load_settings()
-    notifications.configure_providers(settings.notification_providers)
+    providers.configure_providers(settings.notification_providers)
     await db.connect(settings.database_url)
 
 

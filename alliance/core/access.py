@@ -41,9 +41,10 @@ class Action(StrEnum):
     VIEW_GAPS = "view_gaps"
     PROPOSE_ALLOCATION = "propose_allocation"
     RESPOND_PROPOSALS = "respond_proposals"
-    # Claims (alliance/matching/claims.py): the board of open matched requests; claiming (and asking for a
-    # transfer of) a request matched to the partner; holding one (release, contact details);
-    # a coordinator's assign / move; closing; answering transfers; the partner's API tokens.
+    # Claims (alliance/matching/claims.py, assignment.py, transfers.py): the board of open matched
+    # requests; claiming (and asking for a transfer of) a request matched to the partner; holding one
+    # (release, contact details); a coordinator's assign / move; closing; answering transfers; the
+    # partner's API tokens.
     VIEW_BOARD = "view_board"
     CLAIM_REQUESTS = "claim_requests"
     HOLD_REQUESTS = "hold_requests"
@@ -53,7 +54,7 @@ class Action(StrEnum):
     MANAGE_API_TOKENS = "manage_api_tokens"
     # The notification outbox and its delivery states (alliance/notifications/notifications.py).
     VIEW_NOTIFICATIONS = "view_notifications"
-    # Visits (alliance/visits/visits.py): the holder's dispatcher schedules, moves, cancels and staffs them;
+    # Visits (alliance/visits/scheduling.py, household_responses.py): the holder's dispatcher schedules, moves, cancels and staffs them;
     # a community worker answers a visit for a household of their community (no phone, no skills).
     SCHEDULE_VISITS = "schedule_visits"
     RESPOND_FOR_HOUSEHOLDS = "respond_for_households"
@@ -62,14 +63,14 @@ class Action(StrEnum):
     # behalf, reviews far-away check-ins and corrects completed records, within the region.
     CHECK_IN = "check_in"
     OVERSEE_VISITS = "oversee_visits"
-    # Events (alliance/events/events.py): partner staff run their own organisation's events (publish,
+    # Events (alliance/events/): partner staff run their own organisation's events (publish,
     # invitations, registrations, attendance, outcomes); a community worker registers households of
     # the community and records their outcomes; a coordinator sees the hires of the region.
     MANAGE_EVENTS = "manage_events"
     REGISTER_FOR_HOUSEHOLDS = "register_for_households"
     VIEW_EVENT_HIRES = "view_event_hires"
-    # Targets and the cockpit (alliance/targets/targets.py): a coordinator sees the figures of the regions of
-    # their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
+    # Targets and the cockpit (alliance/targets/scopes.py, targets.py): a coordinator sees the figures of the
+    # regions of their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
     VIEW_TARGETS = "view_targets"
     EDIT_TARGETS = "edit_targets"
 

@@ -111,7 +111,7 @@ LABELS = {
     "district": _l("District or county"),
     "town": _l("Town or sub-district"),
     "community": _l("Community or village"),
-    # events (alliance/events/events.py): kinds, statuses, venue features, outcomes, attendance methods
+    # events (alliance/events/codes.py): kinds, statuses, venue features, outcomes, attendance methods
     "training": _l("Training course"),
     "job_fair": _l("Job fair"),
     "published": _l("Published"),
@@ -125,7 +125,7 @@ LABELS = {
     "hire": _l("Hired"),
     "card": _l("Card scanned"),
     "list": _l("Ticked on the list"),
-    # yearly targets and their pace (alliance/targets/targets.py)
+    # yearly targets and their pace (alliance/targets/targets.py, alliance/targets/progress.py)
     "projects": _l("Service projects"),
     "organisations": _l("Organisations"),
     "volunteers": _l("Volunteers"),

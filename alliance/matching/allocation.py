@@ -53,7 +53,7 @@ from alliance.core.errors import AllianceError, InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
 from alliance.core.timeutil import utc_now
-from alliance.matching.matching import month_key
+from alliance.matching.candidates import month_key
 from alliance.matching.models import AllocationProposal, Match, OfferingMonth, ProposalItem, ServiceRequest
 from alliance.partners.models import Offering
 

@@ -31,14 +31,10 @@ from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
 from alliance.core.timeutil import aware, utc_now
 from alliance.households.models import Flag, Household
-from alliance.matching.claims import (
-    TransitionView,
-    assignable_offerings,
-    describe_transition,
-    transition_label,
-)
-from alliance.matching.matching import reason_texts
+from alliance.matching.assignment import assignable_offerings
+from alliance.matching.claims import TransitionView, describe_transition, transition_label
 from alliance.matching.models import Match, RequestTransition, ServiceRequest, TransferRequest
+from alliance.matching.selectors import reason_texts
 from alliance.partners.models import Offering, Partner
 
 PAGE_SIZE = 20

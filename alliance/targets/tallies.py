@@ -194,7 +194,7 @@ async def _recount_attendance(
     tallies: dict[str, list], participants: dict[str, tuple[int, str, int, str, str]], paths: dict, chunk: int
 ) -> None:
     """Each attended event session: one person-time (and one delivery) for the event's partner and
-    project, in the household's community, in the month of the session (alliance/events/events.py)."""
+    project, in the household's community, in the month of the session (alliance/events/attendance.py)."""
     from alliance.events.models import Attendance
 
     last_id = 0

@@ -27,8 +27,8 @@ from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.matching.claims import InvalidTransition, TransitionKind, append_transition, transition_reason
 from alliance.matching.models import ServiceRequest
+from alliance.visits.cards import verify_card
 from alliance.visits.models import CheckIn, Visit, VolunteerBooking
-from alliance.visits.visit_cards import verify_card
 
 DEFAULT_RADIUS_M = 150.0
 # An offline check-in may arrive late with its original time; older than this it is refused.

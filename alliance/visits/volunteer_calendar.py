@@ -1,6 +1,6 @@
 """A volunteer's visits as an iCalendar feed, so they show up in the phone's calendar.
 
-The feed URL carries a signed token of the volunteer id (alliance.visits.calendar_token): calendar
+The feed URL carries a signed token of the volunteer id (alliance.visits.links.calendar_token): calendar
 apps cannot log in. Each visit is one VEVENT with a UID stable for the visit and SEQUENCE = the
 visit's schedule_version, so a moved visit updates in place; a cancelled visit, or one the
 volunteer was taken off, stays in the feed as STATUS:CANCELLED so the phone removes it.
@@ -18,8 +18,8 @@ from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.timeutil import utc_now
 from alliance.partners.models import Volunteer
+from alliance.visits.links import volunteer_id_from_calendar_token
 from alliance.visits.models import VolunteerBooking
-from alliance.visits.visits import volunteer_id_from_calendar_token
 
 PAST_DAYS = 30
 FUTURE_DAYS = 180

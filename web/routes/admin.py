@@ -12,7 +12,7 @@ from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.households.reference import rules_by_flag, set_flag_need_rules
 from alliance.notifications.notifications import delivery_job_id
-from alliance.partners.partners import partners_for_review, set_partner_status
+from alliance.partners.review import partners_for_review, set_partner_status
 from web.auth import require_principal
 from web.jobs import enqueue_quietly
 from web.templating import render

@@ -11,7 +11,8 @@ from alliance.core.codes import IntakeChannel
 from alliance.core.errors import NotFound
 from alliance.core.i18n import gettext as _
 from alliance.households.geocoding import geocode_job_id
-from alliance.households.intake import household_status, import_households
+from alliance.households.household_status import household_status
+from alliance.households.intake import import_households
 from alliance.households.intake_format import MAX_API_RECORDS, UnreadableFile, records_from_json
 from alliance.households.models import IntakeSource
 from alliance.households.sources import SignatureRejected, verify_signed_request

@@ -15,6 +15,7 @@ from alliance.core.codes import CloseReason, NeedCode, RequestStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import to_local
+from alliance.matching.assignment import assign_request
 from alliance.matching.board import (
     BoardFilters,
     RegionRequestFilters,
@@ -32,14 +33,11 @@ from alliance.matching.claims import (
     CapacityExhausted,
     ClaimConflict,
     InvalidTransition,
-    TransferOutcome,
-    ask_transfer,
-    assign_request,
     claim_request,
     close_request,
-    decide_transfer,
     release_claim,
 )
+from alliance.matching.transfers import TransferOutcome, ask_transfer, decide_transfer
 from alliance.notifications.notifications import delivery_job_id
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash

@@ -17,10 +17,11 @@ from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.timeutil import LOCAL_TZ, utc_now
-from alliance.events import events
+from alliance.events import outcomes
 from alliance.partners.models import Project
-from alliance.targets import targets
+from alliance.targets import cockpit, progress, scopes, targets
 from alliance.targets.models import Target, TargetChange
+from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household, unserved_households
 from web.auth import require_principal
 from web.charts import Bar, bar_chart, line_chart
 from web.htmx_hooks import is_htmx
@@ -37,15 +38,15 @@ def _year(request: Request) -> int:
 
 def _days(request: Request) -> int:
     text = request.query_params.get("days", "")
-    return int(text) if text.isdigit() and 0 < int(text) <= 3650 else targets.DEFAULT_UNSERVED_DAYS
+    return int(text) if text.isdigit() and 0 < int(text) <= 3650 else DEFAULT_UNSERVED_DAYS
 
 
-async def _scope(request: Request, principal: Principal) -> targets.Scope:
+async def _scope(request: Request, principal: Principal) -> scopes.Scope:
     code = request.query_params.get("region", "").strip()[:12]
-    return await targets.scope_for(principal, code or None)
+    return await scopes.scope_for(principal, code or None)
 
 
-def _summary(report: targets.Cockpit) -> str:
+def _summary(report: cockpit.Cockpit) -> str:
     person_times = report.figure(TargetMetric.PERSON_TIMES)
     if person_times.target is None:
         return _("{actual} person-times delivered in {year}; no target is set for this area.").format(
@@ -65,7 +66,7 @@ def _summary(report: targets.Cockpit) -> str:
     )
 
 
-def _charts(report: targets.Cockpit) -> dict[str, object]:
+def _charts(report: cockpit.Cockpit) -> dict[str, object]:
     figures = [
         Bar(
             label(figure.metric),
@@ -115,18 +116,18 @@ async def cockpit_page(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     year = _year(request)
-    report = await targets.cockpit(
+    report = await cockpit.cockpit(
         scope, year, unserved_days=_days(request), unserved_limit=10, cache=_cache(request)
     )
     context = {
         "report": report,
         "summary": _summary(report),
-        "trail": await targets.region_breadcrumb(principal, scope),
+        "trail": await scopes.region_breadcrumb(principal, scope),
         "query": _query(scope, year),
         "year": year,
         "can_assign": principal.role in ("admin", "coordinator"),
         # Jobs found at job fairs by flagged households of the coordinator's region (issue 8).
-        "hires": await events.hires_in_region(principal, year)
+        "hires": await outcomes.hires_in_region(principal, year)
         if allows(principal, Action.VIEW_EVENT_HIRES)
         else None,
         **_charts(report),
@@ -134,14 +135,14 @@ async def cockpit_page(request: Request) -> Response:
     return render(request, "cockpit/cockpit.html", context, block="body")
 
 
-def _cache(request: Request) -> targets.FigureCache:
+def _cache(request: Request) -> cockpit.FigureCache:
     # One per app (so per web process); created on first use.
     if not hasattr(request.app.state, "cockpit_cache"):
-        request.app.state.cockpit_cache = targets.FigureCache()
+        request.app.state.cockpit_cache = cockpit.FigureCache()
     return request.app.state.cockpit_cache
 
 
-def _query(scope: targets.Scope, year: int) -> str:
+def _query(scope: scopes.Scope, year: int) -> str:
     return f"year={year}" + (f"&region={scope.region_code}" if scope.region_code else "")
 
 
@@ -150,7 +151,7 @@ async def unserved_page(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     days = _days(request)
-    unserved = await targets.unserved_households(scope, days, limit=MAX_UNSERVED_SHOWN)
+    unserved = await unserved_households(scope, days, limit=MAX_UNSERVED_SHOWN)
     return render(
         request,
         "cockpit/unserved.html",
@@ -161,7 +162,7 @@ async def unserved_page(request: Request) -> Response:
 async def escalate(request: Request) -> Response:
     principal = await require_principal(request)
     household_id = request.path_params["household_id"]
-    count = await targets.escalate_household(principal, household_id)
+    count = await escalate_household(principal, household_id)
     _cache(request).clear()
     message = (
         _("Escalated {count} request(s).").format(count=count)
@@ -182,7 +183,7 @@ async def export_csv(request: Request) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["breakdown", "key", "name", "person_times", "deliveries"])
-    writer.writerows(await targets.export_rows(scope, year))
+    writer.writerows(await cockpit.export_rows(scope, year))
     name = f"person-times-{year}-{scope.region_code or 'alliance'}.csv"
     return Response(
         "\ufeff" + buffer.getvalue(),  # a BOM so spreadsheet programs read the Chinese names as UTF-8
@@ -198,7 +199,7 @@ async def export_xlsx(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     year = _year(request)
-    rows = await targets.export_rows(scope, year)
+    rows = await cockpit.export_rows(scope, year)
     workbook = Workbook()
     workbook.remove(workbook.active)
     titles = {
@@ -233,7 +234,7 @@ async def monthly_report(request: Request) -> Response:
     text = request.query_params.get("month", "")
     default_month = now.month if now.year == year else 12
     month = int(text) if text.isdigit() and 1 <= int(text) <= 12 else default_month
-    report = await targets.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
+    report = await cockpit.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
     return render(
         request,
         "cockpit/report.html",
@@ -241,9 +242,9 @@ async def monthly_report(request: Request) -> Response:
             "report": report,
             "month": month,
             "month_row": report.months[month - 1],
-            "month_projects": await targets.by_project(scope, year, month),
-            "month_partners": await targets.by_partner(scope, year, month),
-            "month_regions": await targets.by_region(scope, year, month),
+            "month_projects": await progress.by_project(scope, year, month),
+            "month_partners": await progress.by_partner(scope, year, month),
+            "month_regions": await progress.by_region(scope, year, month),
             "summary": _summary(report),
             "printed_at": datetime.now(LOCAL_TZ),
             "query": _query(scope, year),

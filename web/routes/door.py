@@ -20,8 +20,8 @@ from alliance.core.codes import RiskAspect, RiskLevel
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.matching.claims import InvalidTransition
-from alliance.visits import checkins, service_records, visit_cards
-from alliance.visits.visit_cards import CardRefused
+from alliance.visits import cards, checkins, service_records
+from alliance.visits.cards import CardRefused
 from web.auth import require_principal
 from web.flash import go, take_flash
 from web.jobs import relay_outbox
@@ -174,7 +174,7 @@ async def check_out(request: Request) -> Response:
 
 async def card_view(request: Request) -> Response:
     principal = await require_principal(request)
-    card = await visit_cards.visit_card(
+    card = await cards.visit_card(
         principal, request.path_params["household_id"], request.app.state.settings.secret_key
     )
     return render(request, "door/card.html", {"card": card, "message": take_flash(request)})
@@ -182,7 +182,7 @@ async def card_view(request: Request) -> Response:
 
 async def card_reissue(request: Request) -> Response:
     principal = await require_principal(request)
-    household = await visit_cards.reissue_card(principal, request.path_params["household_id"])
+    household = await cards.reissue_card(principal, request.path_params["household_id"])
     return go(
         request,
         f"/households/{household.id}/card",

@@ -15,11 +15,12 @@ from alliance.core.codes import EventKind, FlagCode
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import to_local, utc_now
-from alliance.events import events
-from alliance.events.events import EventError, EventForm, OutcomeKind, VenueFeature
+from alliance.events import attendance, forms, invitations, outcomes, publishing, registrations, selectors
+from alliance.events.codes import EventError, EventOutcome, OutcomeKind, VenueFeature
+from alliance.events.forms import EventForm
 from alliance.events.models import EventSession, Registration
-from alliance.visits.visit_cards import CardRefused
-from alliance.visits.visits import LinkExpired, LinkInvalid
+from alliance.visits.cards import CardRefused
+from alliance.visits.links import LinkExpired, LinkInvalid
 from web.auth import require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
@@ -52,7 +53,7 @@ async def event_list(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.MANAGE_EVENTS)
     include_past = request.query_params.get("past") == "1"
-    rows = await events.partner_events(principal, include_past=include_past)
+    rows = await selectors.partner_events(principal, include_past=include_past)
     return render(
         request,
         "events/list.html",
@@ -91,7 +92,7 @@ async def _editor(
             "values": values,
             "event_id": event_id,
             "errors": errors or {},
-            "offerings": await events.venue_offerings(principal),
+            "offerings": await forms.venue_offerings(principal),
             "kinds": list(EventKind),
             "flag_codes": list(FlagCode),
             "features": list(VenueFeature),
@@ -115,7 +116,7 @@ async def event_create(request: Request) -> Response:
     require(principal, Action.MANAGE_EVENTS)
     values = _event_form(await request.form())
     try:
-        outcome = await events.publish_event(principal, values)
+        outcome = await publishing.publish_event(principal, values)
     except InvalidInput as invalid:
         return await _editor(request, values, errors=invalid.errors)
     await _relay(request, outcome.job_ids)
@@ -128,9 +129,9 @@ async def event_create(request: Request) -> Response:
 
 async def event_edit(request: Request) -> Response:
     principal = await require_principal(request)
-    page = await events.event_page(principal, request.path_params["event_id"])
+    page = await selectors.event_page(principal, request.path_params["event_id"])
     sessions = await EventSession.filter(event_id=page.event.id).order_by("starts_at")
-    return await _editor(request, events.event_form_of(page.event, sessions), event_id=page.event.id)
+    return await _editor(request, forms.event_form_of(page.event, sessions), event_id=page.event.id)
 
 
 async def event_update(request: Request) -> Response:
@@ -139,7 +140,7 @@ async def event_update(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     values = _event_form(await request.form())
     try:
-        outcome = await events.update_event(principal, event_id, values)
+        outcome = await publishing.update_event(principal, event_id, values)
     except (InvalidInput, EventError) as refused:
         return await _editor(request, values, event_id=event_id, errors=_refusal(refused))
     await _relay(request, outcome.job_ids)
@@ -150,7 +151,7 @@ async def _event_detail(
     request: Request, *, errors: dict[str, str] | None = None, message: str = ""
 ) -> Response:
     principal = await require_principal(request)
-    page = await events.event_page(principal, request.path_params["event_id"])
+    page = await selectors.event_page(principal, request.path_params["event_id"])
     response = render(
         request,
         "events/event.html",
@@ -188,7 +189,7 @@ async def _event_change(request: Request, change) -> Response:
 
 async def event_cancel(request: Request) -> Response:
     async def change(principal, event_id, form):
-        outcome = await events.cancel_event(principal, event_id, str(form.get("reason", "")))
+        outcome = await publishing.cancel_event(principal, event_id, str(form.get("reason", "")))
         return outcome.job_ids, _("The event is cancelled; everyone registered is told.")
 
     return await _event_change(request, change)
@@ -196,12 +197,12 @@ async def event_cancel(request: Request) -> Response:
 
 async def event_invite(request: Request) -> Response:
     async def change(principal, event_id, _form):
-        return await events.queue_invitations(principal, event_id), _("Invitations are being sent.")
+        return await invitations.queue_invitations(principal, event_id), _("Invitations are being sent.")
 
     return await _event_change(request, change)
 
 
-def _registered_message(outcome: events.EventOutcome) -> str:
+def _registered_message(outcome: EventOutcome) -> str:
     registration = outcome.registration
     if registration is not None and registration.status == "waitlisted":
         return _("The event is full: the household is on the waiting list.")
@@ -210,7 +211,7 @@ def _registered_message(outcome: events.EventOutcome) -> str:
 
 async def event_register(request: Request) -> Response:
     async def change(principal, event_id, form):
-        outcome = await events.register_by_partner(principal, event_id, _int(form.get("household_id")))
+        outcome = await registrations.register_by_partner(principal, event_id, _int(form.get("household_id")))
         return outcome.job_ids, _registered_message(outcome)
 
     return await _event_change(request, change)
@@ -218,7 +219,7 @@ async def event_register(request: Request) -> Response:
 
 async def event_outcome(request: Request) -> Response:
     async def change(principal, event_id, form):
-        await events.record_outcome(
+        await outcomes.record_outcome(
             principal,
             event_id,
             _int(form.get("household_id")),
@@ -236,7 +237,7 @@ async def registration_cancel(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.MANAGE_EVENTS)
     form = await request.form()
-    outcome = await events.cancel_registration(
+    outcome = await registrations.cancel_registration(
         principal, request.path_params["registration_id"], str(form.get("reason", ""))
     )
     await _relay(request, outcome.job_ids)
@@ -254,7 +255,7 @@ async def _session(
     request: Request, *, errors: dict[str, str] | None = None, message: str = "", status: int = 200
 ) -> Response:
     principal = await require_principal(request)
-    page = await events.session_page(principal, request.path_params["session_id"])
+    page = await selectors.session_page(principal, request.path_params["session_id"])
     response = render(
         request,
         "events/attendance.html",
@@ -277,7 +278,7 @@ async def session_tick(request: Request) -> Response:
     form = await request.form()
     ids = [int(value) for value in form.getlist("registration_ids") if str(value).isdigit()]
     try:
-        outcome = await events.record_attendance(principal, request.path_params["session_id"], ids)
+        outcome = await attendance.record_attendance(principal, request.path_params["session_id"], ids)
     except (InvalidInput, EventError) as refused:
         return await _session(request, errors=_refusal(refused), status=422)
     message = _("Attendance recorded: {count}.").format(count=len(outcome.recorded))
@@ -291,7 +292,7 @@ async def session_scan(request: Request) -> Response:
     require(principal, Action.MANAGE_EVENTS)
     form = await request.form()
     try:
-        outcome = await events.record_attendance_by_card(
+        outcome = await attendance.record_attendance_by_card(
             principal,
             request.path_params["session_id"],
             request.app.state.settings.secret_key,
@@ -317,7 +318,7 @@ async def _link_page(
 ) -> Response:
     token = request.path_params["token"]
     try:
-        view = await events.event_for_link(request.app.state.settings.secret_key, token)
+        view = await registrations.event_for_link(request.app.state.settings.secret_key, token)
     except LinkExpired:
         return render(request, "events/register_gone.html", {"expired": True}, status_code=410)
     except (LinkInvalid, NotFound):
@@ -340,10 +341,10 @@ async def link_answer(request: Request) -> Response:
     token = request.path_params["token"]
     try:
         if form.get("answer") == "cancel":
-            outcome = await events.cancel_by_link(secret, token)
+            outcome = await registrations.cancel_by_link(secret, token)
             message = _("Your place is given up. Thank you for telling us.")
         else:
-            outcome = await events.register_by_link(secret, token)
+            outcome = await registrations.register_by_link(secret, token)
             message = (
                 _("The event is full. You are on the waiting list; we will tell you when a place is free.")
                 if outcome.registration and outcome.registration.status == "waitlisted"
@@ -360,7 +361,7 @@ async def link_answer(request: Request) -> Response:
 async def own_events(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_OWN_HOUSEHOLD)
-    found = await events.own_events(principal, request.app.state.settings.secret_key)
+    found = await selectors.own_events(principal, request.app.state.settings.secret_key)
     return render(request, "events/my_events.html", {"found": found})
 
 
@@ -369,7 +370,7 @@ async def own_events(request: Request) -> Response:
 
 async def _household_page(request: Request, *, errors: dict[str, str] | None = None) -> Response:
     principal = await require_principal(request)
-    page = await events.household_events(principal, request.path_params["household_id"])
+    page = await selectors.household_events(principal, request.path_params["household_id"])
     return render(
         request,
         "events/household.html",
@@ -404,7 +405,9 @@ async def _for_household(request: Request, change) -> Response:
 
 async def household_register(request: Request) -> Response:
     async def change(principal, household_id, _form):
-        outcome = await events.register_on_behalf(principal, household_id, request.path_params["event_id"])
+        outcome = await registrations.register_on_behalf(
+            principal, household_id, request.path_params["event_id"]
+        )
         return outcome.job_ids, _registered_message(outcome)
 
     return await _for_household(request, change)
@@ -416,7 +419,9 @@ async def household_cancel(request: Request) -> Response:
         registration = await Registration.get_or_none(id=registration_id, household_id=household_id)
         if registration is None:
             raise NotFound(f"registration {registration_id}")
-        outcome = await events.cancel_registration(principal, registration.id, str(form.get("reason", "")))
+        outcome = await registrations.cancel_registration(
+            principal, registration.id, str(form.get("reason", ""))
+        )
         return outcome.job_ids, _("The registration is cancelled.")
 
     return await _for_household(request, change)
@@ -424,7 +429,7 @@ async def household_cancel(request: Request) -> Response:
 
 async def household_outcome(request: Request) -> Response:
     async def change(principal, household_id, form):
-        await events.record_outcome(
+        await outcomes.record_outcome(
             principal,
             request.path_params["event_id"],
             household_id,
@@ -447,7 +452,7 @@ async def hires(request: Request) -> Response:
     this_year = to_local(utc_now()).year  # type: ignore[union-attr]
     year_text = request.query_params.get("year", "")
     year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else this_year
-    report = await events.hires_in_region(principal, year)
+    report = await outcomes.hires_in_region(principal, year)
     return render(
         request,
         "events/hires.html",

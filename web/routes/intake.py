@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from alliance.core.access import Action, require
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
-from alliance.households.intake import batch_detail, intake_history, rejected_rows_csv
+from alliance.households.intake_history import batch_detail, intake_history, rejected_rows_csv
 from web.auth import client_address, require_principal
 from web.htmx_hooks import is_htmx
 from web.templating import render

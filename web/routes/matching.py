@@ -15,7 +15,7 @@ from alliance.matching.allocation import (
     proposals_for,
     propose_allocation,
 )
-from alliance.matching.matching import gaps_for
+from alliance.matching.selectors import gaps_for
 from web.auth import require_principal
 from web.htmx_hooks import hx_redirect
 from web.templating import render

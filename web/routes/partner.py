@@ -11,7 +11,7 @@ from alliance.core.access import Action, get_visible, require
 from alliance.core.codes import DeliveryMode, FlagCode, NeedCode
 from alliance.core.errors import InvalidInput
 from alliance.core.models import Region
-from alliance.partners.partners import (
+from alliance.partners.offerings import (
     OfferingForm,
     PartnerProfileForm,
     offerings_of,

@@ -14,7 +14,8 @@ from alliance.households.models import Flag
 from alliance.matching.models import ServiceRequest
 from alliance.visits import checkins, service_records
 from alliance.visits.dayplan import volunteer_day_plan
-from alliance.visits.visits import calendar_token, own_household_visits, volunteer_visits
+from alliance.visits.links import calendar_token
+from alliance.visits.selectors import own_household_visits, volunteer_visits
 from web.auth import require_principal
 from web.flash import take_flash
 from web.templating import render

@@ -16,9 +16,11 @@ from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import to_local
 from alliance.matching.claims import InvalidTransition
-from alliance.visits import visits
-from alliance.visits.visits import LinkExpired, LinkInvalid, ScheduleError, VisitOutcome, local_window
+from alliance.visits import household_responses, scheduling, selectors
+from alliance.visits.links import LinkExpired, LinkInvalid
+from alliance.visits.scheduling import ScheduleError, VisitOutcome
 from alliance.visits.volunteer_calendar import volunteer_calendar
+from alliance.visits.windows import local_window
 from web.auth import require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
@@ -95,7 +97,7 @@ async def _planner_page(
 ) -> Response:
     principal = await require_principal(request)
     duration = _duration(request.query_params)
-    planner = await visits.schedule_planner(
+    planner = await selectors.schedule_planner(
         principal,
         request.path_params["request_id"],
         window,
@@ -147,7 +149,7 @@ async def schedule(request: Request) -> Response:
         window = _parse_window(form)
         if window is None:
             raise InvalidInput({"date": _("Enter a date."), "start": _("Enter a start time.")})
-        outcome = await visits.schedule_visit(
+        outcome = await scheduling.schedule_visit(
             principal, request.path_params["request_id"], window[0], window[1], chosen, notes
         )
     except (InvalidInput, ScheduleError, InvalidTransition) as refused:
@@ -165,7 +167,7 @@ async def visit_list(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.SCHEDULE_VISITS)
     include_past = request.query_params.get("past") == "1"
-    rows = await visits.partner_visits(principal, include_past=include_past)
+    rows = await selectors.partner_visits(principal, include_past=include_past)
     return render(request, "visits/list.html", {"rows": rows, "include_past": include_past})
 
 
@@ -173,7 +175,7 @@ async def _visit_detail(
     request: Request, *, errors: dict[str, str] | None = None, status: int = 200, message: str = ""
 ) -> Response:
     principal = await require_principal(request)
-    page = await visits.visit_page(
+    page = await selectors.visit_page(
         principal, request.path_params["visit_id"], request.app.state.settings.secret_key
     )
     response = render(
@@ -216,7 +218,7 @@ async def reschedule(request: Request) -> Response:
         window = _parse_window(form)
         if window is None:
             raise InvalidInput({"date": _("Enter a date.")})
-        return await visits.reschedule_visit(principal, visit_id, *window), _("The visit is moved.")
+        return await scheduling.reschedule_visit(principal, visit_id, *window), _("The visit is moved.")
 
     return await _visit_change(request, change)
 
@@ -224,14 +226,16 @@ async def reschedule(request: Request) -> Response:
 async def restaff(request: Request) -> Response:
     async def change(principal, visit_id, form):
         chosen = [int(value) for value in form.getlist("volunteer_ids") if str(value).isdigit()]
-        return await visits.change_volunteers(principal, visit_id, chosen), _("The volunteers are changed.")
+        return await scheduling.change_volunteers(principal, visit_id, chosen), _(
+            "The volunteers are changed."
+        )
 
     return await _visit_change(request, change)
 
 
 async def cancel(request: Request) -> Response:
     async def change(principal, visit_id, form):
-        outcome = await visits.cancel_visit(principal, visit_id, str(form.get("reason", "")))
+        outcome = await scheduling.cancel_visit(principal, visit_id, str(form.get("reason", "")))
         return outcome, _("The visit is cancelled; the request is yours to schedule again.")
 
     return await _visit_change(request, change)
@@ -246,7 +250,7 @@ async def _link_page(
     secret = request.app.state.settings.secret_key
     token = request.path_params["token"]
     try:
-        view = await visits.visit_for_link(secret, token)
+        view = await selectors.visit_for_link(secret, token)
     except LinkExpired:
         return render(request, "visits/respond_gone.html", {"expired": True}, status_code=410)
     except (LinkInvalid, NotFound):
@@ -276,7 +280,7 @@ async def respond(request: Request) -> Response:
     form = await request.form()
     answer = str(form.get("response", ""))
     try:
-        outcome = await visits.respond_by_link(
+        outcome = await household_responses.respond_by_link(
             request.app.state.settings.secret_key,
             request.path_params["token"],
             answer,
@@ -297,7 +301,7 @@ async def _household_page(
     request: Request, household_id: int, errors: dict[str, str] | None = None
 ) -> Response:
     principal = await require_principal(request)
-    household, shown = await visits.household_visits(principal, household_id)
+    household, shown = await selectors.household_visits(principal, household_id)
     return render(
         request,
         "visits/household_visits.html",
@@ -318,9 +322,11 @@ async def respond_for_household(request: Request) -> Response:
     form = await request.form()
     answer = str(form.get("response", ""))
     visit_id = request.path_params["visit_id"]
-    household_id = await visits.household_of_visit(principal, visit_id)
+    household_id = await selectors.household_of_visit(principal, visit_id)
     try:
-        outcome = await visits.respond_on_behalf(principal, visit_id, answer, str(form.get("note", "")))
+        outcome = await household_responses.respond_on_behalf(
+            principal, visit_id, answer, str(form.get("note", ""))
+        )
     except (InvalidInput, InvalidTransition) as refused:
         return await _household_page(request, household_id, _error_texts(refused))
     await _after_commit(request, outcome)

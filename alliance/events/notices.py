@@ -2,7 +2,7 @@
 list, or the free place that came to them), a cancelled or moved event, and the reminders before
 each session, each in the household's channel (voice for the blind, via the community worker).
 
-Written inside the change's transaction (the transactional outbox), like alliance/visits/visit_notices.py.
+Written inside the change's transaction (the transactional outbox), like alliance/visits/notices.py.
 
 Reminders exactly once: one job per session and offset, "event-reminder:<session>:<start>:<24h|2h>";
 the start time in the id is the session's version (a moved session has a new id, and the old job
@@ -29,7 +29,7 @@ from alliance.notifications import outbox
 from alliance.notifications.notifications import Message, Outgoing, deliver_all, to_household, write_notices
 from alliance.notifications.speech import spoken_datetime, written_window
 from alliance.partners.models import Partner
-from alliance.visits.visit_notices import ReminderKind, reminder_due
+from alliance.visits.notices import ReminderKind, reminder_due
 
 logger = logging.getLogger("alliance.event_notices")
 

@@ -1,0 +1,157 @@
+"""The intake history (selectors): batches, their counts and refused rows in the viewer's region."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.expressions import Subquery
+from tortoise.functions import Sum
+
+from alliance.core.access import Action, Principal, visible
+from alliance.core.errors import NotFound
+from alliance.households.intake_format import FIELDS
+from alliance.households.intake_planning import FILE_SOURCE_NAME
+from alliance.households.models import IntakeBatch, IntakeRejectedRow
+
+HISTORY_PAGE_SIZE = 20
+REJECTED_PAGE_SIZE = 50
+
+
+@dataclass
+class BatchRow:
+    id: int
+    source: str
+    channel: str
+    filename: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    requests_created: int
+
+
+@dataclass
+class BatchPage:
+    rows: list[BatchRow]
+    total: int
+    page: int
+    pages: int
+
+
+async def _batch_rows(principal: Principal, batch_ids: list[int]) -> dict[int, BatchRow]:
+    """The batches with the counts of the slices the principal may see (their region's rows only)."""
+    slices = visible(principal, Action.VIEW_INTAKE).filter(batch_id__in=batch_ids)
+    sums = (
+        await slices.group_by("batch_id")
+        .annotate(
+            sum_created=Sum("created"),
+            sum_updated=Sum("updated"),
+            sum_unchanged=Sum("unchanged"),
+            sum_rejected=Sum("rejected"),
+            sum_requests=Sum("requests_created"),
+        )
+        .values("batch_id", "sum_created", "sum_updated", "sum_unchanged", "sum_rejected", "sum_requests")
+    )
+    counts = {item["batch_id"]: item for item in sums}
+    rows = {}
+    for batch in await IntakeBatch.filter(id__in=batch_ids).prefetch_related("source"):
+        found = counts.get(batch.id, {})
+        rows[batch.id] = BatchRow(
+            id=batch.id,
+            source=batch.source.name if batch.source else FILE_SOURCE_NAME,
+            channel=str(batch.channel),
+            filename=batch.filename,
+            status=str(batch.status),
+            started_at=batch.started_at,
+            finished_at=batch.finished_at,
+            created=int(found.get("sum_created") or 0),
+            updated=int(found.get("sum_updated") or 0),
+            unchanged=int(found.get("sum_unchanged") or 0),
+            rejected=int(found.get("sum_rejected") or 0),
+            requests_created=int(found.get("sum_requests") or 0),
+        )
+    return rows
+
+
+def _visible_batches(principal: Principal):  # type: ignore[no-untyped-def]
+    return IntakeBatch.filter(id__in=Subquery(visible(principal, Action.VIEW_INTAKE).values("batch_id")))
+
+
+async def intake_history(principal: Principal, page: int = 1) -> BatchPage:
+    """Batches that touched the principal's region, newest first, HISTORY_PAGE_SIZE a page."""
+    query = _visible_batches(principal)
+    total = await query.count()
+    pages = max(1, (total + HISTORY_PAGE_SIZE - 1) // HISTORY_PAGE_SIZE)
+    page = min(max(1, page), pages)
+    ids = (
+        await query.order_by("-started_at", "-id")
+        .offset((page - 1) * HISTORY_PAGE_SIZE)
+        .limit(HISTORY_PAGE_SIZE)
+        .values_list("id", flat=True)
+    )
+    rows = await _batch_rows(principal, list(ids))  # type: ignore[arg-type]
+    return BatchPage(rows=[rows[batch_id] for batch_id in ids], total=total, page=page, pages=pages)  # type: ignore[index]
+
+
+@dataclass
+class RejectedView:
+    row: int
+    external_id: str
+    errors: list[dict[str, str]]
+    record: dict[str, str]
+
+
+@dataclass
+class BatchDetail:
+    batch: BatchRow
+    rejected: list[RejectedView]
+    rejected_total: int
+    page: int
+    pages: int
+
+
+def _visible_rejected(principal: Principal, batch_id: int):  # type: ignore[no-untyped-def]
+    slices = visible(principal, Action.VIEW_INTAKE).filter(batch_id=batch_id).values("id")
+    return IntakeRejectedRow.filter(batch_id=batch_id, slice_id__in=Subquery(slices))
+
+
+async def batch_detail(principal: Principal, batch_id: int, page: int = 1) -> BatchDetail:
+    if not await _visible_batches(principal).filter(id=batch_id).exists():
+        raise NotFound(f"intake batch {batch_id}")
+    batch = (await _batch_rows(principal, [batch_id]))[batch_id]
+    query = _visible_rejected(principal, batch_id)
+    total = await query.count()
+    pages = max(1, (total + REJECTED_PAGE_SIZE - 1) // REJECTED_PAGE_SIZE)
+    page = min(max(1, page), pages)
+    rows = await query.order_by("row").offset((page - 1) * REJECTED_PAGE_SIZE).limit(REJECTED_PAGE_SIZE)
+    return BatchDetail(
+        batch=batch,
+        rejected=[RejectedView(item.row, item.external_id, item.errors, item.record) for item in rows],
+        rejected_total=total,
+        page=page,
+        pages=pages,
+    )
+
+
+async def rejected_rows_csv(principal: Principal, batch_id: int) -> Iterable[list[str]]:
+    """The refused rows the principal may see, as CSV rows: the format's columns, then the errors,
+    so the file can be fixed and sent again."""
+    if not await _visible_batches(principal).filter(id=batch_id).exists():
+        raise NotFound(f"intake batch {batch_id}")
+    rows: list[list[str]] = [["row", *FIELDS, "errors"]]
+    for item in await _visible_rejected(principal, batch_id).order_by("row"):
+        errors = "; ".join(f"{error['field']}: {error['message']}" for error in item.errors)
+        rows.append([str(item.row), *[item.record.get(name, "") for name in FIELDS], errors])
+    return rows
+
+
+async def batch_for(principal: Principal, batch_id: int) -> IntakeBatch:
+    """One batch the principal may see (through a slice of their region), else NotFound."""
+    if not await _visible_batches(principal).filter(id=batch_id).exists():
+        raise NotFound(f"intake batch {batch_id}")
+    return await IntakeBatch.get(id=batch_id)

@@ -1,0 +1,396 @@
+"""The candidate search: offerings indexed by grid cell and region, each request's candidates scored."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from alliance.core.codes import PartnerStatus, RequestStatus
+from alliance.core.models import Region
+from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
+from alliance.matching.distances import _KM_PER_DEGREE, fast_distance_km, within_radius
+
+GRID_DEGREES = 0.25
+# A request keeps at most this many candidates (best first); partners further down never saw it anyway.
+MAX_MATCHES_PER_REQUEST = 20
+_IN_CHUNK = 900  # SQLite's historical limit on bound parameters is 999
+
+
+def month_key(moment: datetime | None = None) -> str:
+    """The capacity month of a moment, "YYYY-MM" in Asia/Shanghai (OfferingMonth.month)."""
+    return (moment or utc_now()).astimezone(LOCAL_TZ).strftime("%Y-%m")
+
+
+def score_for(priority: int, distance_km: float | None, days_waiting: float, partner_load: float) -> float:
+    """The documented match score, 0..100 (higher is matched and shown first).
+
+    | part      | points | from                                                                  |
+    | --------- | ------ | --------------------------------------------------------------------- |
+    | priority  | 40     | the request's priority (0..100, alliance.needs.request_priority) × 0.4 |
+    | closeness | 30     | 30 / (1 + km / 5): 30 at the door, 15 at 5 km, 6 at 20 km; 10 unknown |
+    | waiting   | 15     | days since the request was raised, 90 days or more gives all 15       |
+    | spare     | 15     | 15 × (1 − the partner's places used / its places this month)          |
+
+    For one request, priority and waiting are the same for every offering: distance and the
+    partner's load rank its offerings. On a partner's board, priority and waiting rank requests.
+    """
+    priority_points = 0.4 * max(0, min(100, priority))
+    closeness = 10.0 if distance_km is None else 30.0 / (1.0 + distance_km / 5.0)
+    waiting = 15.0 * min(max(days_waiting, 0.0), 90.0) / 90.0
+    spare = 15.0 * (1.0 - max(0.0, min(1.0, partner_load)))
+    return round(priority_points + closeness + waiting + spare, 3)
+
+
+@dataclass
+class OfferingCandidate:
+    id: int
+    partner_id: int
+    need: str
+    eligibility: frozenset[str]
+    lat: float | None
+    lon: float | None
+    radius_km: float | None
+    capacity: int
+    claimed: int
+    updated_at: datetime | None
+    region_codes: list[str] = field(default_factory=list)
+    # Bounding box of the radius, for the cheap check before any distance.
+    box: tuple[float, float, float, float] | None = None
+    # Filled by the index: the score's "spare" part and the capacity reason, the same for every request.
+    spare_points: float = 0.0
+    capacity_json: str = ""
+
+    @property
+    def places_left(self) -> int:
+        return self.capacity - self.claimed
+
+
+@dataclass
+class RequestCase:
+    id: int
+    need: str
+    priority: int
+    created_at: datetime | None
+    matched_at: datetime | None
+    household_id: int
+    lat: float | None
+    lon: float | None
+    region_codes: list[str]
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass
+class Candidate:
+    offering: OfferingCandidate
+    distance_km: float | None
+    score: float
+    # Match.reasons as JSON text, assembled from cached pieces: a full re-match writes a million.
+    reasons_json: str
+    # The best of its partner's offerings for this request (the board lists that one).
+    partner_best: bool = False
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        return json.loads(self.reasons_json)
+
+
+def _connection() -> BaseDBAsyncClient:
+    return Tortoise.get_connection("default")
+
+
+def _is_postgres(connection: BaseDBAsyncClient) -> bool:
+    return connection.capabilities.dialect == "postgres"
+
+
+def _placeholders(connection: BaseDBAsyncClient, count: int, start: int = 1) -> str:
+    if _is_postgres(connection):
+        return ", ".join(f"${position}" for position in range(start, start + count))
+    return ", ".join("?" * count)
+
+
+def _parse_json_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(item) for item in value]
+
+
+def _region_codes(path: str) -> list[str]:
+    return [code for code in path.split("/") if code]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _select_in(
+    connection: BaseDBAsyncClient, sql: str, ids: Sequence[Any], extra: Sequence[Any] = ()
+) -> list[Any]:
+    """Run `sql` (with `{ids}` where the IN list goes, after the `extra` parameters) over `ids` in chunks."""
+    rows: list[Any] = []
+    for chunk in _chunks(list(ids), _IN_CHUNK):
+        holes = _placeholders(connection, len(chunk), start=len(extra) + 1)
+        _count, found = await connection.execute_query(sql.format(ids=holes), [*extra, *chunk])
+        rows.extend(found)
+    return rows
+
+
+class OfferingIndex:
+    """The candidate offerings of some needs, indexed by grid cell and by region code."""
+
+    def __init__(self, offerings: list[OfferingCandidate], region_names: dict[str, tuple[str, str]]):
+        self.offerings = {offering.id: offering for offering in offerings}
+        self.region_names = region_names
+        self.by_cell: dict[tuple[str, int, int], list[OfferingCandidate]] = defaultdict(list)
+        self.by_region: dict[tuple[str, str], list[OfferingCandidate]] = defaultdict(list)
+        claimed: dict[int, int] = defaultdict(int)
+        capacity: dict[int, int] = defaultdict(int)
+        for offering in offerings:
+            claimed[offering.partner_id] += max(0, offering.claimed)
+            capacity[offering.partner_id] += max(0, offering.capacity)
+            for code in offering.region_codes:
+                self.by_region[(offering.need, code)].append(offering)
+            if offering.lat is None or offering.lon is None or not offering.radius_km:
+                continue
+            radius = offering.radius_km
+            lat_span = radius / _KM_PER_DEGREE
+            south, north = offering.lat - lat_span, offering.lat + lat_span
+            widest = max(abs(south), abs(north))
+            lon_span = radius / (_KM_PER_DEGREE * max(math.cos(math.radians(min(widest, 89.0))), 0.01))
+            west, east = offering.lon - lon_span, offering.lon + lon_span
+            offering.box = (south, north, west, east)
+            for row in range(math.floor(south / GRID_DEGREES), math.floor(north / GRID_DEGREES) + 1):
+                for column in range(math.floor(west / GRID_DEGREES), math.floor(east / GRID_DEGREES) + 1):
+                    self.by_cell[(offering.need, row, column)].append(offering)
+        self.partner_load = {
+            partner: (claimed[partner] / capacity[partner]) if capacity[partner] else 1.0
+            for partner in capacity
+        }
+        self._region_json: dict[str, str] = {}
+        self._eligible_json: dict[tuple[int, frozenset[str]], str] = {}
+        for offering in offerings:
+            load = self.partner_load.get(offering.partner_id, 1.0)
+            offering.spare_points = 15.0 * (1.0 - max(0.0, min(1.0, load)))
+            offering.capacity_json = json.dumps(
+                {"code": "capacity", "left": offering.places_left, "capacity": offering.capacity}
+            )
+
+    @classmethod
+    async def load(cls, needs: Iterable[str] | None = None, *, now: datetime | None = None) -> OfferingIndex:
+        """Every offering that could take a request now (active, approved partner, places left)."""
+        connection = _connection()
+        month = month_key(now)
+        sql = (
+            'SELECT o."id", o."partner_id", o."need_id", o."eligibility_flags", o."base_lat", o."base_lon", '
+            'o."radius_km", o."monthly_capacity", o."updated_at", m."claimed" '
+            'FROM "offering" o JOIN "partner" p ON p."id" = o."partner_id" '
+            'LEFT JOIN "offering_month" m ON m."offering_id" = o."id" AND m."month" = {month} '
+            'WHERE o."active" = {true} AND p."status" = {approved}'
+        )
+        need_list = sorted(set(needs)) if needs is not None else None
+        if need_list is not None and not need_list:
+            return cls([], {})
+        params: list[Any] = [month, True, str(PartnerStatus.APPROVED), *(need_list or [])]
+        holes = _placeholders(connection, len(params)).split(", ")
+        sql = sql.format(month=holes[0], true=holes[1], approved=holes[2])
+        if need_list is not None:
+            sql += f' AND o."need_id" IN ({", ".join(holes[3:])})'
+        _count, rows = await connection.execute_query(sql, params)
+        offerings = [
+            OfferingCandidate(
+                id=row[0],
+                partner_id=row[1],
+                need=str(row[2]),
+                eligibility=frozenset(_parse_json_list(row[3])),
+                lat=row[4],
+                lon=row[5],
+                radius_km=row[6],
+                capacity=row[7] or 0,
+                claimed=row[9] or 0,
+                updated_at=aware(row[8]),
+            )
+            for row in rows
+        ]
+        offerings = [offering for offering in offerings if offering.places_left > 0]
+        by_id = {offering.id: offering for offering in offerings}
+        codes: set[str] = set()
+        if by_id:
+            if len(by_id) > _IN_CHUNK:
+                _count, links = await connection.execute_query(
+                    'SELECT "offering_id", "region_id" FROM "offering_region"'
+                )
+            else:
+                links = await _select_in(
+                    connection,
+                    'SELECT "offering_id", "region_id" FROM "offering_region" WHERE "offering_id" IN ({ids})',
+                    list(by_id),
+                )
+            for offering_id, region_code in links:
+                if offering_id in by_id:
+                    by_id[offering_id].region_codes.append(str(region_code))
+                    codes.add(str(region_code))
+        names: dict[str, tuple[str, str]] = {}
+        if codes:
+            for code, name, name_en in await Region.filter(code__in=sorted(codes)).values_list(
+                "code", "name", "name_en"
+            ):
+                names[code] = (name, name_en)
+        return cls(offerings, names)
+
+    def _region_reason(self, code: str) -> str:
+        found = self._region_json.get(code)
+        if found is None:
+            name, name_en = self.region_names.get(code, (code, code))
+            found = json.dumps(
+                {"code": "region", "region": code, "name": name, "name_en": name_en}, ensure_ascii=False
+            )
+            self._region_json[code] = found
+        return found
+
+    def _eligible_reason(self, offering: OfferingCandidate, flags: frozenset[str]) -> str:
+        key = (offering.id, flags)
+        found = self._eligible_json.get(key)
+        if found is None:
+            found = json.dumps({"code": "eligible", "flags": sorted(offering.eligibility & flags)})
+            self._eligible_json[key] = found
+        return found
+
+    def candidates(self, request: RequestCase, now: datetime) -> list[Candidate]:
+        """The request's candidate offerings, best first, at most MAX_MATCHES_PER_REQUEST."""
+        seen: dict[int, tuple[OfferingCandidate, str | None]] = {}
+        for code in request.region_codes:
+            for offering in self.by_region.get((request.need, code), ()):
+                seen.setdefault(offering.id, (offering, code))
+        has_point = request.lat is not None and request.lon is not None
+        if has_point:
+            lat, lon = request.lat, request.lon
+            cell = (request.need, math.floor(lat / GRID_DEGREES), math.floor(lon / GRID_DEGREES))  # type: ignore[operator]
+            for offering in self.by_cell.get(cell, ()):
+                if offering.id in seen:
+                    continue
+                south, north, west, east = offering.box  # type: ignore[misc]
+                if south <= lat <= north and west <= lon <= east:  # type: ignore[operator]
+                    seen[offering.id] = (offering, None)
+        if not seen:
+            return []
+        created = request.created_at or now
+        days_waiting = (now - created).total_seconds() / 86400
+        # score_for's priority and waiting parts (the same for all of this request's offerings),
+        # plus its closeness part for an unknown distance; closeness is swapped in per offering below.
+        request_points = score_for(request.priority, None, days_waiting, 1.0) - 10.0
+        found: list[Candidate] = []
+        for offering, region_code in seen.values():
+            if offering.eligibility and not (offering.eligibility & request.flags):
+                continue
+            distance = None
+            if has_point and offering.lat is not None and offering.lon is not None:
+                distance = fast_distance_km(offering.lat, offering.lon, request.lat, request.lon)  # type: ignore[arg-type]
+            # Reached through the grid only: the radius decides.
+            if region_code is None and (
+                distance is None
+                or not within_radius(
+                    distance,
+                    offering.radius_km,  # type: ignore[arg-type]
+                    (offering.lat, offering.lon, request.lat, request.lon),  # type: ignore[arg-type]
+                )
+            ):
+                continue
+            pieces: list[str] = []
+            if distance is not None:
+                pieces.append(f'{{"code": "distance", "km": {round(distance, 2)!r}}}')
+            if region_code is not None:
+                pieces.append(self._region_reason(region_code))
+            pieces.append(offering.capacity_json)
+            if offering.eligibility:
+                pieces.append(self._eligible_reason(offering, request.flags))
+            closeness = 10.0 if distance is None else 30.0 / (1.0 + distance / 5.0)
+            score = round(request_points + closeness + offering.spare_points, 3)
+            found.append(
+                Candidate(
+                    offering,
+                    None if distance is None else round(distance, 3),
+                    score,
+                    "[" + ", ".join(pieces) + "]",
+                )
+            )
+        found.sort(
+            key=lambda candidate: (
+                -candidate.score,
+                math.inf if candidate.distance_km is None else candidate.distance_km,
+                candidate.offering.id,
+            )
+        )
+        kept = found[:MAX_MATCHES_PER_REQUEST]
+        partners: set[int] = set()
+        for candidate in kept:
+            if candidate.offering.partner_id not in partners:
+                partners.add(candidate.offering.partner_id)
+                candidate.partner_best = True
+        return kept
+
+
+_REQUEST_COLUMNS = (
+    'SELECT r."id", r."need_id", r."priority", r."created_at", r."matched_at", h."id", h."lat", h."lon", '
+    'g."path" FROM "service_request" r JOIN "household" h ON h."id" = r."household_id" '
+    'JOIN "region" g ON g."code" = h."region_id" '
+)
+
+
+def _request_case(row: Any) -> RequestCase:
+    return RequestCase(
+        id=row[0],
+        need=str(row[1]),
+        priority=row[2] or 0,
+        created_at=aware(row[3]),
+        matched_at=aware(row[4]),
+        household_id=row[5],
+        lat=row[6],
+        lon=row[7],
+        region_codes=_region_codes(row[8]),
+    )
+
+
+async def _load_requests(request_ids: Sequence[int] | None) -> list[RequestCase]:
+    """Open requests (all of them when `request_ids` is None) with their household's point, region
+    and active flags."""
+    connection = _connection()
+    open_hole = _placeholders(connection, 1)
+    if request_ids is None:
+        _count, rows = await connection.execute_query(
+            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} ORDER BY r."id"', [str(RequestStatus.OPEN)]
+        )
+    else:
+        rows = await _select_in(
+            connection,
+            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} AND r."id" IN ({{ids}})',
+            sorted(set(request_ids)),
+            extra=[str(RequestStatus.OPEN)],
+        )
+    cases = [_request_case(row) for row in rows]
+    flags: dict[int, set[str]] = defaultdict(set)
+    if request_ids is None:
+        _count, flag_rows = await connection.execute_query(
+            f'SELECT "household_id", "code" FROM "flag" WHERE "active" = {open_hole}', [True]
+        )
+    else:
+        flag_rows = await _select_in(
+            connection,
+            f'SELECT "household_id", "code" FROM "flag" WHERE "active" = {open_hole} AND "household_id" IN ({{ids}})',
+            sorted({case.household_id for case in cases}),
+            extra=[True],
+        )
+    for household_id, code in flag_rows:
+        flags[household_id].add(str(code))
+    for case in cases:
+        case.flags = frozenset(flags.get(case.household_id, ()))
+    return cases

@@ -1,0 +1,258 @@
+"""Storing a run's matches: chunk by chunk for some requests, the whole table swapped for all."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from alliance.core.codes import RequestStatus
+from alliance.matching.candidates import (
+    _IN_CHUNK,
+    OfferingIndex,
+    RequestCase,
+    _chunks,
+    _connection,
+    _is_postgres,
+    _placeholders,
+)
+
+# A new match at least this good is worth telling the partner about.
+GOOD_MATCH_SCORE = 50.0
+STORE_CHUNK = 5000
+
+
+@dataclass
+class MatchRun:
+    """What one matching run did (the CLI prints it; jobs return it as a dict)."""
+
+    requests_matched: int = 0
+    requests_without_candidate: int = 0
+    matches_stored: int = 0
+    seconds: float = 0.0
+    notification_ids: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests_matched": self.requests_matched,
+            "requests_without_candidate": self.requests_without_candidate,
+            "matches_stored": self.matches_stored,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+_MATCH_COLUMNS = (
+    "request_id",
+    "offering_id",
+    "partner_id",
+    "score",
+    "distance_km",
+    "reasons",
+    "partner_best",
+    "computed_at",
+)
+
+
+class _Matcher:
+    """One run's candidate search: counts what it found and which partners have good new matches."""
+
+    def __init__(self, index: OfferingIndex, now: datetime, run: MatchRun) -> None:
+        self.index, self.now, self.run = index, now, run
+        self.good_new: dict[int, set[int]] = defaultdict(set)
+        # SQLite keeps datetimes as text in str(datetime)'s form; binding the text skips a million
+        # adaptations. asyncpg's COPY takes the datetime.
+        self.stamp: Any = now if _is_postgres(_connection()) else str(now)
+
+    def rows(self, request: RequestCase) -> list[tuple[Any, ...]]:
+        found = self.index.candidates(request, self.now)
+        if not found:
+            self.run.requests_without_candidate += 1
+        for candidate in found:
+            # New to the partner: a request never matched before, or an offering changed since.
+            updated = candidate.offering.updated_at
+            is_new = request.matched_at is None or (updated is not None and updated > request.matched_at)
+            if is_new and candidate.score >= GOOD_MATCH_SCORE:
+                self.good_new[candidate.offering.partner_id].add(request.id)
+        return [
+            (
+                request.id,
+                candidate.offering.id,
+                candidate.offering.partner_id,
+                candidate.score,
+                candidate.distance_km,
+                candidate.reasons_json,
+                candidate.partner_best,
+                self.stamp,
+            )
+            for candidate in found
+        ]
+
+
+async def _insert_matches(connection: BaseDBAsyncClient, rows: Any) -> None:
+    """Rows (a list, or on PostgreSQL also an async iterable) into request_match: COPY on PostgreSQL."""
+    if _is_postgres(connection):
+        async with connection.acquire_connection() as raw:
+            await raw.copy_records_to_table("request_match", records=rows, columns=list(_MATCH_COLUMNS))
+        return
+    if rows:
+        names = ", ".join(f'"{column}"' for column in _MATCH_COLUMNS)
+        await connection.execute_many(
+            f'INSERT INTO "request_match" ({names}) VALUES ({_placeholders(connection, len(_MATCH_COLUMNS))})',
+            rows,
+        )
+
+
+async def _stamp_and_prune(connection: BaseDBAsyncClient, now: datetime, ids: Sequence[int] | None) -> None:
+    """Stamp matched_at on the open requests matched (every open one when `ids` is None), and drop the
+    matches of requests claimed or closed while we computed: they are no longer open."""
+    stamp, status = _placeholders(connection, 2).split(", ")
+    hole = _placeholders(connection, 1)
+    closed = f'SELECT "id" FROM "service_request" WHERE "status" <> {hole}'
+    if ids is None:
+        await connection.execute_query(
+            f'UPDATE "service_request" SET "matched_at" = {stamp} WHERE "status" = {status}',
+            [now, str(RequestStatus.OPEN)],
+        )
+        await connection.execute_query(
+            f'DELETE FROM "request_match" WHERE "request_id" IN ({closed})', [str(RequestStatus.OPEN)]
+        )
+        return
+    for part in _chunks(ids, _IN_CHUNK):
+        holes = _placeholders(connection, len(part), start=3)
+        await connection.execute_query(
+            f'UPDATE "service_request" SET "matched_at" = {stamp} '
+            f'WHERE "status" = {status} AND "id" IN ({holes})',
+            [now, str(RequestStatus.OPEN), *part],
+        )
+        holes = _placeholders(connection, len(part), start=2)
+        await connection.execute_query(
+            f'DELETE FROM "request_match" WHERE "request_id" IN ({closed} AND "id" IN ({holes}))',
+            [str(RequestStatus.OPEN), *part],
+        )
+
+
+async def _store_some(requests: list[RequestCase], matcher: _Matcher) -> int:
+    """Replace the matches of `requests`, one transaction per chunk."""
+    stored = 0
+    for chunk in _chunks(requests, STORE_CHUNK):
+        rows = [row for request in chunk for row in matcher.rows(request)]
+        ids = [request.id for request in chunk]
+        async with in_transaction() as connection:
+            for part in _chunks(ids, _IN_CHUNK):
+                await connection.execute_query(
+                    f'DELETE FROM "request_match" WHERE "request_id" IN ({_placeholders(connection, len(part))})',
+                    list(part),
+                )
+            await _insert_matches(connection, rows)
+            await _stamp_and_prune(connection, matcher.now, ids)
+        stored += len(rows)
+    return stored
+
+
+async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> int:
+    """Replace every match in one transaction (readers see the old set until it commits)."""
+    if _is_postgres(_connection()):
+        return await _swap_everything(requests, matcher)
+    stored = 0
+    async with in_transaction() as connection:
+        # SQLite: the secondary indexes are dropped and built again after the rows, in one sorted
+        # pass each, instead of being updated a million times; readers see the old set until commit.
+        _count, indexes = await connection.execute_query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'request_match' "
+            "AND sql IS NOT NULL"
+        )
+        # (execute_query, not execute_script: sqlite3's executescript commits what is pending first.)
+        for name, _sql in indexes:
+            await connection.execute_query(f'DROP INDEX "{name}"')
+        await connection.execute_query('DELETE FROM "request_match"')
+        # One chunk is inserted by the database's thread while the next is computed here.
+        writing: asyncio.Future | None = None
+        for chunk in _chunks(requests, STORE_CHUNK * 4):
+            rows = [row for request in chunk for row in matcher.rows(request)]
+            stored += len(rows)
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(_insert_matches(connection, rows))
+            await asyncio.sleep(0)  # let it hand the rows to the database thread
+        if writing is not None:
+            await writing
+        for _name, sql in indexes:
+            await connection.execute_query(sql)
+        await _stamp_and_prune(connection, matcher.now, None)
+    return stored
+
+
+_NEXT_TABLE = "request_match_next"
+_INDEX_DEFINITION = re.compile(r"^(CREATE (?:UNIQUE )?INDEX) \S+ ON \S+ (USING .*)$")
+
+
+async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> int:
+    """PostgreSQL: build the new match table beside the old one and swap them, in one transaction.
+
+    Rows stream into a COPY as they are computed (the server writes while we compute the next
+    requests: both cores work), into a table with no index yet; its indexes are then built in one
+    sorted pass each, and it is renamed into place with the old table's index and constraint names.
+    Maintaining four indexes row by row over a million rows took several times as long. Readers see
+    the old matches until the commit; the rename waits for them, and holds its lock for milliseconds.
+    """
+    stored = 0
+
+    async def stream() -> Any:
+        nonlocal stored
+        for request in requests:
+            for row in matcher.rows(request):
+                stored += 1
+                yield row
+
+    async with in_transaction() as connection, connection.acquire_connection() as raw:
+        indexes = await raw.fetch(
+            "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, "
+            "k.contype::text AS kind FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+            "WHERE i.indrelid = 'request_match'::regclass"
+        )
+        sequence = await raw.fetchval("SELECT pg_get_serial_sequence('request_match', 'id')")
+        await raw.execute(f'CREATE TABLE "{_NEXT_TABLE}" (LIKE "request_match" INCLUDING DEFAULTS)')
+        await raw.copy_records_to_table(_NEXT_TABLE, records=stream(), columns=list(_MATCH_COLUMNS))
+        built = []
+        for index in indexes:
+            found = _INDEX_DEFINITION.match(index["definition"])
+            if found is None:  # pragma: no cover - pg_get_indexdef's form is stable
+                raise RuntimeError(f"unexpected index definition: {index['definition']}")
+            temporary = f"{index['name'][:50]}_next"
+            await raw.execute(f'{found.group(1)} "{temporary}" ON "{_NEXT_TABLE}" {found.group(2)}')
+            built.append((index["name"], temporary, index["kind"]))
+        await raw.execute(f'ANALYZE "{_NEXT_TABLE}"')
+        await raw.execute("SET LOCAL lock_timeout = '60s'")
+        await raw.execute('ALTER TABLE "request_match" RENAME TO "request_match_old"')
+        await raw.execute(f'ALTER TABLE "{_NEXT_TABLE}" RENAME TO "request_match"')
+        if sequence:
+            await raw.execute(f'ALTER SEQUENCE {sequence} OWNED BY "request_match"."id"')
+        await raw.execute('DROP TABLE "request_match_old"')
+        for name, temporary, kind in built:
+            if kind == "p":
+                await raw.execute(
+                    f'ALTER TABLE "request_match" ADD CONSTRAINT "{name}" PRIMARY KEY USING INDEX "{temporary}"'
+                )
+            elif kind == "u":
+                await raw.execute(
+                    f'ALTER TABLE "request_match" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{temporary}"'
+                )
+            else:
+                await raw.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
+    # Stamped after the swap, in short transactions: a claim waits for one chunk at most. Only the
+    # requests this run matched: one raised meanwhile is matched by its own job.
+    ids = [request.id for request in requests]
+    for part in _chunks(ids, 20_000):
+        await _connection().execute_query(
+            'UPDATE "service_request" SET "matched_at" = $1 WHERE "status" = $2 AND "id" = ANY($3::int[])',
+            [matcher.now, str(RequestStatus.OPEN), list(part)],
+        )
+    return stored

@@ -1,0 +1,174 @@
+"""The coordinator's cockpit: all its figures for a scope and year, cached per process, and exports."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from alliance.core.i18n import current_language
+from alliance.core.timeutil import utc_now
+from alliance.targets.operational import Operational, operational_figures
+from alliance.targets.pace import year_share
+from alliance.targets.progress import (
+    BreakdownRow,
+    MonthRow,
+    TargetFigure,
+    by_month,
+    by_partner,
+    by_project,
+    by_region,
+    target_figures,
+)
+from alliance.targets.scopes import Scope
+from alliance.targets.targets import monthly_curve
+from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, UnservedList, unserved_households
+
+# The cockpit page is recomputed in the background when its figures are older than this, per scope
+# and web process (FigureCache): the operational figures scan requests and records, and distinct
+# participants of a large subtree are many rows. The command line always reads everything now.
+OPERATIONAL_TTL_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+class FigureCache:
+    """Cockpit figures of a scope, one per web app (process). A value younger than `ttl_seconds` is
+    served as is; an older one is still served while one background task recomputes it (so only
+    the very first viewer of a scope waits for the computation); concurrent misses share one."""
+
+    def __init__(self, ttl_seconds: float = OPERATIONAL_TTL_SECONDS) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._values: dict[tuple, tuple[float, Any]] = {}
+        self._locks: dict[tuple, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._refreshing: dict[tuple, asyncio.Task] = {}
+
+    async def _compute(self, key: tuple, compute: Callable[[], Awaitable[T]]) -> T:
+        async with self._locks[key]:
+            hit = self._values.get(key)
+            if hit and time.monotonic() - hit[0] < self.ttl_seconds:
+                return hit[1]
+            value = await compute()
+            self._values[key] = (time.monotonic(), value)
+            return value
+
+    async def get(self, key: tuple, compute: Callable[[], Awaitable[T]]) -> T:
+        hit = self._values.get(key)
+        if hit is None:
+            return await self._compute(key, compute)
+        if time.monotonic() - hit[0] >= self.ttl_seconds and key not in self._refreshing:
+            task = asyncio.create_task(self._compute(key, compute))
+            self._refreshing[key] = task
+            task.add_done_callback(lambda _done: self._refreshing.pop(key, None))
+        return hit[1]
+
+    def clear(self) -> None:
+        """After a write the viewer expects to see at once (an escalation)."""
+        self._values.clear()
+
+
+@dataclass
+class Cockpit:
+    scope: Scope
+    year: int
+    now: datetime
+    share_of_year: float
+    curve: list[int] | None
+    figures: list[TargetFigure]
+    projects: list[BreakdownRow]
+    partners: list[BreakdownRow]
+    regions: list[BreakdownRow]
+    months: list[MonthRow]
+    operational: Operational
+    unserved: UnservedList
+
+    def figure(self, metric: str) -> TargetFigure:
+        return next(figure for figure in self.figures if figure.metric == metric)
+
+
+async def cockpit(
+    scope: Scope,
+    year: int,
+    now: datetime | None = None,
+    *,
+    unserved_days: int = DEFAULT_UNSERVED_DAYS,
+    unserved_limit: int | None = 20,
+    cache: FigureCache | None = None,
+) -> Cockpit:
+    """Everything the cockpit shows for a scope and year. With a `cache` (the web app's) the result
+    is recomputed in the background every 30 s per scope, year and language, so the page may be up
+    to 30 s plus one computation behind; without one (the command line, tests) everything is read now."""
+    if cache is not None:
+        key = ("cockpit", scope.region_path, year, current_language(), unserved_days, unserved_limit)
+        return await cache.get(
+            key,
+            lambda: cockpit(scope, year, now, unserved_days=unserved_days, unserved_limit=unserved_limit),
+        )
+    now = now or utc_now()
+    curve = await monthly_curve(year)
+    operational = await operational_figures(scope, year, now)
+    unserved = await unserved_households(scope, unserved_days, now, unserved_limit)
+    return Cockpit(
+        scope=scope,
+        year=year,
+        now=now,
+        share_of_year=year_share(year, now, curve),
+        curve=curve,
+        figures=await target_figures(scope, year, now),
+        projects=await by_project(scope, year),
+        partners=await by_partner(scope, year),
+        regions=await by_region(scope, year),
+        months=await by_month(scope, year, now),
+        operational=operational,
+        unserved=unserved,
+    )
+
+
+def report_json(report: Cockpit) -> dict[str, Any]:
+    """The `alliance report targets --json` shape (issue 7)."""
+    return {
+        "year": report.year,
+        "region": report.scope.region_code,
+        "targets": {figure.metric: figure.as_json() for figure in report.figures},
+        "by_project": [
+            {
+                "project_id": int(row.key) if row.key else None,
+                "name": row.name,
+                "person_times": row.person_times,
+                "deliveries": row.deliveries,
+                "target": row.target,
+            }
+            for row in report.projects
+        ],
+        "by_region": [
+            {
+                "code": row.key,
+                "name": row.name,
+                "person_times": row.person_times,
+                "deliveries": row.deliveries,
+            }
+            for row in report.regions
+        ],
+        "unserved": report.unserved.total,
+    }
+
+
+async def export_rows(scope: Scope, year: int) -> list[tuple[str, str, str, int, int]]:
+    """Person-times by project, partner, region and month: (breakdown, key, name, person-times,
+    deliveries), what the CSV and XLSX exports hold."""
+    rows: list[tuple[str, str, str, int, int]] = []
+    for breakdown, found in (
+        ("project", await by_project(scope, year)),
+        ("partner", await by_partner(scope, year)),
+        ("region", await by_region(scope, year)),
+    ):
+        rows += [(breakdown, row.key, row.name, row.person_times, row.deliveries) for row in found]
+    rows += [
+        ("month", f"{year}-{row.month:02d}", f"{year}-{row.month:02d}", row.person_times, row.deliveries)
+        for row in await by_month(scope, year)
+    ]
+    return rows

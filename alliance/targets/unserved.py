@@ -1,0 +1,162 @@
+"""The unserved list: flagged households never served, most vulnerable first; escalating them."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from alliance.core.access import Action, Principal, get_visible, require, visible
+from alliance.core.audit import record
+from alliance.core.codes import ACTIVE_REQUEST_STATUSES, RequestStatus
+from alliance.core.timeutil import aware, utc_now
+from alliance.households.models import Household
+from alliance.households.needs import request_priority
+from alliance.matching.claims import TransitionKind, transition_reason
+from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.targets.progress import _rows
+from alliance.targets.scopes import Scope, _region_name
+
+DEFAULT_UNSERVED_DAYS = 30
+
+
+async def escalate_household(principal: Principal, household_id: int, note: str = "") -> int:
+    """Escalate the household's active requests that are not escalated yet (from the unserved list).
+    The history gets an "escalate" transition per request; returns how many were escalated."""
+    require(principal, Action.ASSIGN_REQUESTS)
+    await get_visible(principal, Action.VIEW_HOUSEHOLDS, household_id)
+    now = utc_now()
+    escalated = 0
+    async with in_transaction():
+        requests = await visible(principal, Action.ASSIGN_REQUESTS).filter(
+            household_id=household_id, status__in=list(ACTIVE_REQUEST_STATUSES), escalated=False
+        )
+        for request in requests:
+            changed = await ServiceRequest.filter(id=request.id, escalated=False).update(
+                escalated=True, escalated_at=now, updated_at=now
+            )
+            if not changed:
+                continue
+            escalated += 1
+            await RequestTransition.create(
+                request_id=request.id,
+                from_status=request.status,
+                to_status=request.status,
+                actor_id=principal.user_id,
+                reason=transition_reason(TransitionKind.ESCALATE, note or "unserved list"),
+            )
+            await record(principal, "request.escalated", "service_request", request.id, {"from": "cockpit"})
+    return escalated
+
+
+def _json_list(value: Any) -> list[str]:
+    # Raw SQL returns JSON columns as text (PostgreSQL jsonb through asyncpg, SQLite).
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    return [str(item) for item in value or []]
+
+
+@dataclass(frozen=True)
+class UnservedHousehold:
+    id: int
+    head_name: str
+    external_id: str
+    region_name: str
+    member_count: int
+    flags: list[str]
+    accessibility: list[str]
+    first_flag_at: datetime
+    days_waiting: int
+    priority: int
+    open_request_id: int | None  # the assign flow's page (alliance.matching.assignment.assign_request)
+    active_requests: int
+    escalated: bool
+
+
+@dataclass
+class UnservedList:
+    days: int
+    total: int
+    rows: list[UnservedHousehold] = field(default_factory=list)
+
+
+async def unserved_households(
+    scope: Scope, days: int = DEFAULT_UNSERVED_DAYS, now: datetime | None = None, limit: int | None = 50
+) -> UnservedList:
+    """Households with an active flag detected `days` or more ago and no completed service since:
+    the most vulnerable first (alliance.needs.request_priority of flags, accessibility and size),
+    then the longest waiting."""
+    now = now or utc_now()
+    # One pass: every active flag of the scope's households with no completed visit, with what the
+    # ranking needs (size, accessibility); names and requests are read for the rows shown only.
+    first_flag: dict[int, datetime] = {}
+    flags: dict[int, list[str]] = defaultdict(list)
+    facts: dict[int, tuple[int, list[str]]] = {}
+    for row in await _rows(
+        'SELECT h.id AS "id", h.member_count AS "members", h.accessibility AS "accessibility", '
+        'f.code AS "code", f.detected_at AS "detected_at" FROM household h '
+        "JOIN flag f ON f.household_id = h.id "
+        "WHERE f.active AND h.region_id IN (SELECT code FROM region WHERE path LIKE {p1}) "
+        "AND NOT EXISTS (SELECT 1 FROM service_request sr JOIN visit v ON v.request_id = sr.id "
+        "WHERE sr.household_id = h.id AND v.status = 'completed')",
+        [scope.region_path + "%"],
+    ):
+        household_id = row["id"]
+        detected = aware(row["detected_at"])
+        if household_id not in first_flag or detected < first_flag[household_id]:
+            first_flag[household_id] = detected
+        flags[household_id].append(str(row["code"]))
+        if household_id not in facts:
+            facts[household_id] = (row["members"], _json_list(row["accessibility"]))
+    cutoff = now - timedelta(days=days)
+    waiting = {household_id: first for household_id, first in first_flag.items() if first <= cutoff}
+    result = UnservedList(days=days, total=len(waiting))
+    if not waiting:
+        return result
+    priority = {
+        household_id: request_priority(flags[household_id], facts[household_id][1], facts[household_id][0])
+        for household_id in waiting
+    }
+    ranked = sorted(
+        waiting, key=lambda household_id: (-priority[household_id], waiting[household_id], household_id)
+    )
+    shown = ranked if limit is None else ranked[:limit]
+    details = {
+        row["id"]: row
+        for row in await Household.filter(id__in=shown).values(
+            "id", "head_name", "external_id", "region__name", "region__name_en"
+        )
+    }
+    requests: dict[int, list[tuple[int, str, bool]]] = defaultdict(list)
+    for request_id, household_id, status, escalated in (
+        await ServiceRequest.filter(household_id__in=shown, status__in=list(ACTIVE_REQUEST_STATUSES))
+        .order_by("id")
+        .values_list("id", "household_id", "status", "escalated")
+    ):
+        requests[household_id].append((request_id, str(status), escalated))
+    for household_id in shown:
+        row = details[household_id]
+        active = requests.get(household_id, [])
+        open_ids = [request_id for request_id, status, _e in active if status == RequestStatus.OPEN]
+        result.rows.append(
+            UnservedHousehold(
+                id=household_id,
+                head_name=row["head_name"],
+                external_id=row["external_id"],
+                region_name=_region_name(row["region__name"], row["region__name_en"]),
+                member_count=facts[household_id][0],
+                flags=sorted(flags[household_id]),
+                accessibility=facts[household_id][1],
+                first_flag_at=waiting[household_id],
+                days_waiting=(now - waiting[household_id]).days,
+                priority=priority[household_id],
+                open_request_id=open_ids[0] if open_ids else (active[0][0] if active else None),
+                active_requests=len(active),
+                escalated=bool(active) and all(escalated for _i, _s, escalated in active),
+            )
+        )
+    return result
