@@ -1,11 +1,12 @@
 """The `alliance` command: serve, worker, run (both, for a laptop), migrate, demo, createuser,
-import households, source, match, partner, report targets."""
+import households, source, match, partner, report targets, backup, restore, retention."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import signal
@@ -455,6 +456,69 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`backup [PATH]`: a consistent copy of the database (0600), audited."""
+    from pathlib import Path
+
+    from alliance.core.audit import record
+    from alliance.core.backup import default_backup_path, make_backup
+
+    settings = load_settings()
+    target = (
+        Path(args.path)
+        if args.path
+        else default_backup_path(settings.database_url, settings.data_dir / "backups")
+    )
+    made = make_backup(settings.database_url, target)
+
+    async def note() -> None:
+        await record(
+            None, "database.backup", "database", made.database, {"path": str(made.path), "bytes": made.size}
+        )
+
+    _run_db(note, migrate_first=False)
+    print(f"backup of the {made.database} database: {made.path} ({made.size:,} bytes)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """`restore PATH --yes`: replace the database's contents with a backup's (stop web and workers first)."""
+    from pathlib import Path
+
+    from alliance.core.audit import record
+    from alliance.core.backup import restore_backup
+
+    if not args.yes:
+        print("restore replaces every row of the database: stop the web and worker processes, then add --yes")
+        return 2
+    settings = load_settings()
+    restored = restore_backup(settings.database_url, Path(args.path))
+
+    async def note() -> None:
+        kind = "postgres" if db.is_postgres(settings.database_url) else "sqlite"
+        await record(None, "database.restored", "database", kind, {"path": str(args.path), "into": restored})
+
+    # Migrations run after the restore, so a backup made by an older release is brought up to date.
+    _run_db(note)
+    print(f"restored {args.path} into {restored}")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """`retention`: apply the retention policy now (the worker does it every night)."""
+    from dataclasses import asdict
+
+    from alliance.core.retention import apply_retention
+
+    run = _run_db(apply_retention)
+    if args.json:
+        print(json.dumps(asdict(run)))
+    else:
+        for name, count in asdict(run).items():
+            print(f"{name.replace('_', ' ')}: {count}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alliance", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -539,6 +603,19 @@ def build_parser() -> argparse.ArgumentParser:
     report_targets.add_argument("--region", help="a region code (default: the whole alliance)")
     report_targets.add_argument("--json", action="store_true", help="print exactly one JSON object")
     report.set_defaults(func=cmd_report)
+
+    backup = commands.add_parser("backup", help="copy the whole database to a file (default data/backups/)")
+    backup.add_argument("path", nargs="?", help="where to write it; it must not exist yet")
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser("restore", help="replace the database with a backup (stop web and workers)")
+    restore.add_argument("path", help="a file made by `alliance backup`")
+    restore.add_argument("--yes", action="store_true", help="confirm: every current row is replaced")
+    restore.set_defaults(func=cmd_restore)
+    retention = commands.add_parser("retention", help="apply the data retention policy now")
+    retention.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object with the counts"
+    )
+    retention.set_defaults(func=cmd_retention)
     return parser
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from arq import Retry
 
 import alliance.visits.notices
+from alliance.core import retention
 from alliance.core.timeutil import utc_now
 from alliance.events import invitations, notices
 from alliance.households import geocoding
@@ -190,6 +191,13 @@ async def send_daily_digest(ctx: dict[str, Any]) -> int:
     written = await digest.send_daily_digest()
     await _deliver_notices(ctx, written)
     return len(written)
+
+
+async def apply_retention_job(_ctx: dict[str, Any]) -> dict[str, int]:
+    """The retention policy (alliance/core/retention.py); a second run the same night finds nothing."""
+    from dataclasses import asdict
+
+    return asdict(await retention.apply_retention())
 
 
 # --- events: invitations and session reminders ------------------------------------------------------

@@ -13,6 +13,7 @@ from alliance.core.config import load_settings
 from alliance.notifications import providers
 from workers.jobs import (
     OUTBOX_JOB_TRIES,
+    apply_retention_job,
     auto_approve_transfers,
     deliver_notification,
     deliver_notifications,
@@ -75,6 +76,8 @@ CRON_JOBS = [
     cron(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
     cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
+    # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.
+    cron(apply_retention_job, hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
 ]
 
 
