@@ -61,6 +61,7 @@ OBJECT_ROUTES = {
     ("POST", "/intake/duplicates/{household_id:int}/merge"),
     ("POST", "/intake/duplicates/{household_id:int}/dismiss"),
     ("GET", "/matching/proposals/{proposal_id:int}"),
+    ("GET", "/matching/proposals/{proposal_id:int}/progress"),
     ("POST", "/partner/proposals/{item_id:int}/accept"),
     ("POST", "/partner/proposals/{item_id:int}/decline"),
     ("GET", "/requests/{request_id:int}"),

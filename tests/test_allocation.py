@@ -21,6 +21,7 @@ from alliance.matching.allocation import (
 )
 from alliance.matching.matching import match_all
 from alliance.matching.models import AllocationProposal, ProposalItem, ServiceRequest
+from alliance.notifications.models import OutboxJob
 from tests.factories import build_two_sides, login, session_csrf
 from tests.test_matching import LUCHENG, build_city, make_offering, make_partner, make_request, point_at
 
@@ -233,7 +234,7 @@ def _client(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
-async def test_pages_serve_coordinators_and_partners_and_refuse_everyone_else(app):
+async def test_pages_serve_coordinators_and_partners_and_refuse_everyone_else(app, arq_worker):
     left, right, _admin = await build_two_sides()
     await make_offering(left.partner, regions=(left.district,), title="鹿城上门照护")
     await match_all(notify=False)
@@ -246,8 +247,18 @@ async def test_pages_serve_coordinators_and_partners_and_refuse_everyone_else(ap
             "/matching/proposals", data={}, headers={"X-CSRF-Token": session_csrf(client)}
         )
         assert created.status_code == 303
+        # The worker computes it: until then the page shows its progress and polls.
+        waiting = await client.get(created.headers["location"])
+        assert waiting.status_code == 200 and "<progress" in waiting.text
+        assert "鹿城上门照护" not in waiting.text
+        polled = await client.get(created.headers["location"] + "/progress", headers={"HX-Request": "true"})
+        assert polled.status_code == 200 and "<progress" in polled.text and "HX-Refresh" not in polled.headers
+        await arq_worker.main()
+        done = await client.get(created.headers["location"] + "/progress", headers={"HX-Request": "true"})
+        assert done.headers.get("HX-Refresh") == "true"
         page = await client.get(created.headers["location"])
         assert page.status_code == 200 and left.partner.name in page.text and "鹿城上门照护" in page.text
+        assert "<progress" not in page.text
         listing = await client.get("/matching/proposals")
         assert listing.status_code == 200 and created.headers["location"] in listing.text
 
@@ -258,6 +269,8 @@ async def test_pages_serve_coordinators_and_partners_and_refuse_everyone_else(ap
         assert gaps.status_code == 200 and "文成县" in gaps.text  # no partner covers HOME_CARE there
         other = await client.get(f"/matching/proposals/{item.proposal_id}")  # type: ignore[attr-defined]
         assert other.status_code == 404
+        progress = await client.get(f"/matching/proposals/{item.proposal_id}/progress")  # type: ignore[attr-defined]
+        assert progress.status_code == 404
 
     for role in ("community_worker", "partner_admin", "dispatcher", "volunteer", "household"):
         async with _client(app) as client:
@@ -285,3 +298,48 @@ async def test_pages_serve_coordinators_and_partners_and_refuse_everyone_else(ap
         assert answer.status_code == 200 and f'id="proposal-item-{item.id}"' in answer.text
         assert "<html" not in answer.text
     assert (await ProposalItem.get(id=item.id)).status == ProposalStatus.DECLINED
+
+
+async def test_the_worker_computes_a_proposal_once_and_again_after_a_death_mid_computation():
+    from alliance.core.accounts import create_user
+    from alliance.core.codes import ProposalState, Role
+    from alliance.matching.allocation import compute_allocation, request_allocation
+    from tests.factories import PASSWORD
+
+    await _tight_district()
+    coordinator = await principal_for(
+        await create_user("luchengcoord", PASSWORD, Role.COORDINATOR, region_code=LUCHENG)
+    )
+    proposal = await request_allocation(coordinator)
+    assert proposal.state == ProposalState.QUEUED
+    assert await OutboxJob.filter(
+        job_id=f"allocation:{proposal.id}", job_name="compute_allocation_job"
+    ).exists()
+    # A worker that died while computing leaves the proposal "computing": the retried job starts over.
+    await AllocationProposal.filter(id=proposal.id).update(
+        state=ProposalState.COMPUTING, stage="flow", progress=50
+    )
+    first = await compute_allocation(proposal.id)
+    assert first is not None and first.flow.served == 4
+    again = await compute_allocation(proposal.id)
+    assert again is None, "a proposal already computed is left alone"
+    assert await ProposalItem.filter(proposal_id=proposal.id).count() == 4
+    stored = await AllocationProposal.get(id=proposal.id)
+    assert (stored.state, stored.progress, stored.requests_served) == (ProposalState.READY, 100, 4)
+
+
+async def test_a_proposal_of_a_coordinator_deactivated_meanwhile_is_not_computed():
+    from alliance.core.accounts import create_user
+    from alliance.core.codes import ProposalState, Role
+    from alliance.core.models import User
+    from alliance.matching.allocation import compute_allocation, request_allocation
+    from tests.factories import PASSWORD
+
+    await _tight_district()
+    user = await create_user("luchengcoord", PASSWORD, Role.COORDINATOR, region_code=LUCHENG)
+    proposal = await request_allocation(await principal_for(user))
+    await User.filter(id=user.id).update(is_active=False)
+    assert await compute_allocation(proposal.id) is None
+    stored = await AllocationProposal.get(id=proposal.id)
+    assert (stored.state, stored.error) == (ProposalState.FAILED, "no_longer_allowed")
+    assert not await ProposalItem.filter(proposal_id=proposal.id).exists()

@@ -41,6 +41,13 @@ def hx_redirect(url: str, request: Request | None = None) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+def hx_refresh(request: Request, url: str) -> Response:
+    """Reload the whole page (HX-Refresh) for HTMX; a plain request is sent to `url`."""
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Refresh": "true"})
+    return RedirectResponse(url, status_code=303)
+
+
 def hx_trigger(response: Response, event: str, detail: Any = None) -> Response:
     """Fire a client-side event after the swap (e.g. to update a counter elsewhere on the page)."""
     existing = response.headers.get("HX-Trigger")

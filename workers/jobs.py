@@ -12,7 +12,7 @@ from alliance.core import retention
 from alliance.core.timeutil import utc_now
 from alliance.events import invitations, notices
 from alliance.households import geocoding
-from alliance.matching import match_storage, matching, transfers, unscheduled_claims
+from alliance.matching import allocation, match_storage, matching, transfers, unscheduled_claims
 from alliance.notifications import escalation, notifications, outbox
 from alliance.targets import digest
 
@@ -89,6 +89,26 @@ async def _deliver_notices(ctx: dict[str, Any], notification_ids: list[int]) -> 
         await ctx["redis"].enqueue_job(
             "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
         )
+
+
+ALLOCATION_TRIES = 3
+
+
+async def compute_allocation_job(_ctx: dict[str, Any], proposal_id: int) -> dict[str, Any]:
+    """A coordinator's allocation proposal (alliance/matching/allocation.py); safe to run twice.
+    An error is retried twice after a pause; then the proposal is marked failed for the page."""
+    try:
+        outcome = await allocation.compute_allocation(proposal_id)
+    except Exception:
+        tries = _ctx.get("job_try", 1)
+        if tries < ALLOCATION_TRIES:
+            raise Retry(defer=5 * tries) from None
+        logger.exception("allocation proposal %s failed after %s tries", proposal_id, tries)
+        await allocation.fail_allocation(proposal_id)
+        return {"proposal": proposal_id, "computed": False}
+    if outcome is None:
+        return {"proposal": proposal_id, "computed": False}
+    return {"proposal": proposal_id, "computed": True, "served": outcome.flow.served}
 
 
 async def auto_approve_transfers(ctx: dict[str, Any]) -> dict[str, Any]:

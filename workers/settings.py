@@ -15,6 +15,7 @@ from workers.jobs import (
     OUTBOX_JOB_TRIES,
     apply_retention_job,
     auto_approve_transfers,
+    compute_allocation_job,
     deliver_notification,
     deliver_notifications,
     escalate_unclaimed_requests,
@@ -52,6 +53,8 @@ FUNCTIONS = [
     match_intake_batch,
     match_offering_job,
     match_all_job,
+    # A city's proposal takes 15-20 s of CPU; a worker killed meanwhile frees it again within two minutes.
+    func(compute_allocation_job, timeout=110),
     auto_approve_transfers,
     release_unscheduled_claims,
     func(deliver_notifications, max_tries=OUTBOX_JOB_TRIES),

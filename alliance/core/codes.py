@@ -254,6 +254,14 @@ class TransferStatus(StrEnum):
     AUTO_APPROVED = "auto_approved"
 
 
+class ProposalState(StrEnum):
+    # An allocation proposal is computed by a worker: asked for, being computed, ready, or failed.
+    QUEUED = "queued"
+    COMPUTING = "computing"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class ProposalStatus(StrEnum):
     PROPOSED = "proposed"
     ACCEPTED = "accepted"

@@ -46,15 +46,16 @@ from typing import Any
 import numpy as np
 from tortoise.transactions import in_transaction
 
-from alliance.core.access import Action, Principal, get_visible, require, visible
+from alliance.core.access import Action, Principal, get_visible, principal_for, require, visible
 from alliance.core.audit import record
-from alliance.core.codes import PartnerStatus, ProposalStatus, RequestStatus
-from alliance.core.errors import AllianceError, InvalidInput, NotFound
+from alliance.core.codes import PartnerStatus, ProposalState, ProposalStatus, RequestStatus
+from alliance.core.errors import AllianceError, InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
 from alliance.core.timeutil import utc_now
 from alliance.matching.candidates import month_key
 from alliance.matching.models import AllocationProposal, Match, OfferingMonth, ProposalItem, ServiceRequest
+from alliance.notifications.outbox import add_job
 from alliance.partners.models import Offering
 
 UNKNOWN_DISTANCE_KM = 10.0
@@ -307,8 +308,11 @@ class ProposalOutcome:
     requests_considered: int
 
 
-async def propose_allocation(principal: Principal, region_code: str | None = None) -> ProposalOutcome:
-    """Compute and store a proposal for the coordinator's region (or a region inside it)."""
+def allocation_job_id(proposal_id: int) -> str:
+    return f"allocation:{proposal_id}"
+
+
+async def _region_to_allocate(principal: Principal, region_code: str | None) -> Region:
     require(principal, Action.PROPOSE_ALLOCATION)
     code = region_code or principal.region_code
     if not code:
@@ -316,23 +320,76 @@ async def propose_allocation(principal: Principal, region_code: str | None = Non
     region = await Region.get_or_none(code=code)
     if region is None or (principal.region_path and not region.path.startswith(principal.region_path)):
         raise NotFound(f"region {code}")
+    return region
+
+
+async def request_allocation(principal: Principal, region_code: str | None = None) -> AllocationProposal:
+    """Ask for a proposal for the coordinator's region (or a region inside it): the row and its
+    worker job are written in one transaction (the outbox); the page follows its progress."""
+    region = await _region_to_allocate(principal, region_code)
+    async with in_transaction():
+        proposal = await AllocationProposal.create(
+            region_id=region.code, created_by_id=principal.user_id, state=ProposalState.QUEUED, progress=0
+        )
+        await add_job("compute_allocation_job", proposal.id, job_id=allocation_job_id(proposal.id))
+        await record(
+            principal, "allocation.request", "allocation_proposal", proposal.id, {"region": region.code}
+        )
+    return proposal
+
+
+async def _set_progress(proposal_id: int, stage: str, progress: int) -> None:
+    await AllocationProposal.filter(id=proposal_id).update(
+        state=ProposalState.COMPUTING, stage=stage, progress=progress
+    )
+
+
+async def compute_allocation(proposal_id: int) -> ProposalOutcome | None:
+    """The worker's part: compute the proposal and store it with its items in one transaction.
+    Safe to run twice: a proposal already ready or failed is left alone, and one whose worker died
+    while computing (state still "computing") is computed again from the start."""
+    proposal = await AllocationProposal.get_or_none(id=proposal_id).prefetch_related("region", "created_by")
+    if proposal is None or proposal.state in (ProposalState.READY, ProposalState.FAILED):
+        return None
+    creator = proposal.created_by
+    try:
+        # The coordinator's powers are checked again at run time: one deactivated or moved meanwhile
+        # gets no proposal.
+        if creator is None or not creator.is_active:
+            raise PermissionDenied(Action.PROPOSE_ALLOCATION)
+        principal = await principal_for(creator)
+        region = await _region_to_allocate(principal, proposal.region.code)
+    except (PermissionDenied, NotFound, InvalidInput):
+        await AllocationProposal.filter(id=proposal.id).update(
+            state=ProposalState.FAILED, error="no_longer_allowed", finished_at=utc_now()
+        )
+        return None
+    await _set_progress(proposal.id, "loading", 5)
     instance = await instance_for_region(region.path)
-    # Seconds of CPU for a city: off the event loop, so the web process keeps answering meanwhile.
+    await _set_progress(proposal.id, "nearest_first", 30)
+    # Seconds of CPU for a city: off the event loop, so the worker's other jobs and crons go on.
     greedy = await asyncio.to_thread(greedy_allocation, instance)
+    await _set_progress(proposal.id, "flow", 50)
     flow = await asyncio.to_thread(solve_allocation, instance, greedy)
+    await _set_progress(proposal.id, "storing", 90)
     distances = {(request, offering): km for request, offering, km in instance.edges}
     partners = dict(
         await Offering.filter(id__in=sorted(set(flow.assignment.values()))).values_list("id", "partner_id")
     )
     async with in_transaction():
-        proposal = await AllocationProposal.create(
-            region_id=region.code,
-            created_by_id=principal.user_id,
+        locked = await AllocationProposal.filter(id=proposal.id, state=ProposalState.COMPUTING).update(
             requests_served=flow.served,
             total_distance_km=flow.total_distance_km,
             greedy_requests_served=greedy.served,
             greedy_total_distance_km=greedy.total_distance_km,
+            requests_considered=len(instance.priorities),
+            state=ProposalState.READY,
+            stage="",
+            progress=100,
+            finished_at=utc_now(),
         )
+        if not locked:  # another run of the same job finished first
+            return None
         await ProposalItem.bulk_create(
             [
                 ProposalItem(
@@ -353,7 +410,44 @@ async def propose_allocation(principal: Principal, region_code: str | None = Non
             proposal.id,
             {"served": flow.served, "greedy_served": greedy.served},
         )
+    await proposal.refresh_from_db()
     return ProposalOutcome(proposal, flow, greedy, len(instance.priorities))
+
+
+async def fail_allocation(proposal_id: int, reason: str = "error") -> None:
+    """A proposal the worker gave up on: the page says so and the coordinator may ask again."""
+    await (
+        AllocationProposal.filter(id=proposal_id)
+        .exclude(state=ProposalState.READY)
+        .update(state=ProposalState.FAILED, error=reason[:255], finished_at=utc_now())
+    )
+
+
+async def propose_allocation(principal: Principal, region_code: str | None = None) -> ProposalOutcome:
+    """Ask for a proposal and compute it in this process (the CLI and the bench; pages ask the worker)."""
+    proposal = await request_allocation(principal, region_code)
+    outcome = await compute_allocation(proposal.id)
+    if outcome is None:
+        raise NotFound(f"allocation proposal {proposal.id}")
+    return outcome
+
+
+@dataclass(frozen=True)
+class ProposalProgress:
+    proposal_id: int
+    state: str
+    stage: str
+    progress: int
+    error: str
+
+    @property
+    def done(self) -> bool:
+        return self.state in (ProposalState.READY, ProposalState.FAILED)
+
+
+async def proposal_progress(principal: Principal, proposal_id: int) -> ProposalProgress:
+    proposal = await get_visible(principal, Action.PROPOSE_ALLOCATION, proposal_id)
+    return ProposalProgress(proposal.id, proposal.state, proposal.stage, proposal.progress, proposal.error)
 
 
 # --- selectors -------------------------------------------------------------------------------
@@ -370,6 +464,7 @@ class ProposalView:
     proposal: AllocationProposal
     items: list[dict[str, Any]]
     counts: dict[str, int]
+    progress: ProposalProgress
 
 
 async def proposal_detail(principal: Principal, proposal_id: int) -> ProposalView:
@@ -393,7 +488,10 @@ async def proposal_detail(principal: Principal, proposal_id: int) -> ProposalVie
     counts = {str(status): 0 for status in ProposalStatus}
     for item in items:
         counts[str(item["status"])] += 1
-    return ProposalView(proposal, items, counts)
+    progress = ProposalProgress(
+        proposal.id, proposal.state, proposal.stage, proposal.progress, proposal.error
+    )
+    return ProposalView(proposal, items, counts, progress)
 
 
 async def items_for_partner(principal: Principal) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from alliance.core.codes import CloseReason, ProposalStatus, RequestStatus, TransferStatus
+from alliance.core.codes import CloseReason, ProposalState, ProposalStatus, RequestStatus, TransferStatus
 
 
 class ServiceRequest(Model):
@@ -157,6 +157,13 @@ class AllocationProposal(Model):
     total_distance_km = fields.FloatField(default=0)
     greedy_requests_served = fields.IntField(default=0)
     greedy_total_distance_km = fields.FloatField(default=0)
+    # Computed by a worker (seconds of CPU for a city): the page polls state and progress.
+    state = fields.CharEnumField(ProposalState, max_length=10, default=ProposalState.READY)
+    progress = fields.SmallIntField(default=100)
+    stage = fields.CharField(max_length=16, default="")
+    requests_considered = fields.IntField(default=0)
+    error = fields.CharField(max_length=255, default="")
+    finished_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "allocation_proposal"

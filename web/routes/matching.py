@@ -9,15 +9,18 @@ from starlette.routing import Route
 
 from alliance.core.access import Action, require
 from alliance.matching.allocation import (
+    allocation_job_id,
     decide_item,
     items_for_partner,
     proposal_detail,
+    proposal_progress,
     proposals_for,
-    propose_allocation,
+    request_allocation,
 )
 from alliance.matching.selectors import gaps_for
 from web.auth import require_principal
-from web.htmx_hooks import hx_redirect
+from web.htmx_hooks import hx_redirect, hx_refresh
+from web.jobs import relay_outbox
 from web.templating import render
 
 
@@ -37,14 +40,24 @@ async def proposal_create(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.PROPOSE_ALLOCATION)
     form = await request.form()
-    outcome = await propose_allocation(principal, str(form.get("region", "")).strip() or None)
-    return hx_redirect(f"/matching/proposals/{outcome.proposal.id}", request)
+    proposal = await request_allocation(principal, str(form.get("region", "")).strip() or None)
+    await relay_outbox(request.app, [allocation_job_id(proposal.id)])
+    return hx_redirect(f"/matching/proposals/{proposal.id}", request)
 
 
 async def proposal(request: Request) -> Response:
     principal = await require_principal(request)
     view = await proposal_detail(principal, request.path_params["proposal_id"])
     return render(request, "matching/proposal.html", {"view": view})
+
+
+async def proposal_progress_block(request: Request) -> Response:
+    """Polled by the proposal page while a worker computes it; once done, the page reloads."""
+    principal = await require_principal(request)
+    progress = await proposal_progress(principal, request.path_params["proposal_id"])
+    if progress.done:
+        return hx_refresh(request, f"/matching/proposals/{progress.proposal_id}")
+    return render(request, "matching/_progress.html", {"progress": progress})
 
 
 async def partner_proposals(request: Request) -> Response:
@@ -74,6 +87,12 @@ routes = [
     Route("/matching/proposals", proposals, methods=["GET"], name="matching_proposals"),
     Route("/matching/proposals", proposal_create, methods=["POST"], name="matching_proposal_create"),
     Route("/matching/proposals/{proposal_id:int}", proposal, methods=["GET"], name="matching_proposal"),
+    Route(
+        "/matching/proposals/{proposal_id:int}/progress",
+        proposal_progress_block,
+        methods=["GET"],
+        name="matching_proposal_progress",
+    ),
     Route("/partner/proposals", partner_proposals, methods=["GET"], name="partner_proposals"),
     Route("/partner/proposals/{item_id:int}/accept", _decide(True), methods=["POST"], name="proposal_accept"),
     Route(
