@@ -6,16 +6,21 @@ may do in each state: tests/test_access.py walks every route."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from alliance.core.access import Action, allows, principal_for, visible
 from alliance.core.codes import PartnerStatus, RequestStatus, VisitStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.models import AuditEntry
+from alliance.core.timeutil import utc_now
 from alliance.events.invitations import invite_households
 from alliance.events.models import EventInvitation
+from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_requests
 from alliance.matching.models import Match, RequestTransition, ServiceRequest
+from alliance.matching.transfers import ask_transfer, auto_approve_due_transfers
 from alliance.notifications.models import Notification
 from alliance.partners.models import Partner
 from alliance.partners.review import partner_history
@@ -23,6 +28,7 @@ from alliance.visits.checkins import check_in_by_gps
 from alliance.visits.models import Visit, VolunteerBooking
 from alliance.visits.partner_lifecycle import change_partner_status
 from alliance.visits.scheduling import schedule_visit
+from tests.claims_support import build_claim_world
 from tests.conftest import TEST_SECRET
 from tests.events_support import add_trainee, build_event_world, published
 from tests.factories import login, session_csrf
@@ -184,3 +190,14 @@ async def test_invitation_job_of_a_suspended_partner_reaches_no_household(app):
     # Approved again, the same job invites.
     await Partner.filter(id=event_world.partner.id).update(status=PartnerStatus.APPROVED)
     assert (await invite_households(event.id, TEST_SECRET)).invited == 1
+
+
+async def test_a_transfer_asked_by_a_partner_since_suspended_is_denied_not_handed_over(app):
+    claims = await build_claim_world()
+    await claim_request(await claims.home.principal(), claims.request.id)
+    asked = await ask_transfer(await claims.rival.principal(), claims.request.id, "想接手")
+    coordinator = await principal_for(claims.left.users["coordinator"])
+    await change_partner_status(coordinator, claims.rival.partner.id, PartnerStatus.SUSPENDED, "核查")
+    sweep = await auto_approve_due_transfers(now=utc_now() + timedelta(hours=37))
+    assert sweep.approved == [] and sweep.denied == [asked.transfer.id]
+    assert (await ServiceRequest.get(id=claims.request.id)).claimed_by_id == claims.home.partner.id
