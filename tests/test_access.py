@@ -1,4 +1,6 @@
-"""Graded authorization: every route, walked by users of another region or partner, refuses."""
+"""Graded authorization: every route, walked by users of another region or partner, refuses; and
+walked by the staff of a partner in each lifecycle state, and by deactivated users, allows only what
+the lifecycle leaves (docs/security.md, "Lifecycle and powers")."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from alliance.core.access import Action, principal_for, visible
+from alliance.core.access import Action, allows, principal_for, visible
+from alliance.core.codes import PartnerStatus
+from alliance.core.models import User
 from alliance.core.timeutil import utc_now
 from alliance.events.models import Attendance, EmploymentOutcome, Event, Registration
 from alliance.households.models import Household
@@ -55,6 +59,7 @@ OBJECT_ROUTES = {
     ("GET", "/households/{household_id:int}"),
     ("GET", "/partner/offerings/{offering_id:int}/edit"),
     ("POST", "/partner/offerings/{offering_id:int}/edit"),
+    ("GET", "/admin/partners/{partner_id:int}"),
     ("POST", "/admin/partners/{partner_id:int}/status"),
     ("GET", "/intake/batches/{batch_id:int}"),
     ("GET", "/intake/batches/{batch_id:int}/rejected.csv"),
@@ -400,3 +405,109 @@ async def test_alliance_wide_settings_refuse_everyone_but_admins(app, world):
                 for method, path in sorted(ADMIN_ONLY):
                     response = await _call(client, method, path)
                     assert response.status_code == 403, (role, method, path, response.status_code)
+
+
+# What the staff (and the volunteers) of a partner may still open in each lifecycle state: every
+# other route of the walk must refuse them (403 or 404). Approved staff are the walk's control.
+LIFECYCLE_ALLOWED = {
+    PartnerStatus.PENDING: {
+        "partner_admin": {("GET", "/partner"), ("POST", "/partner")},
+        "dispatcher": {("GET", "/partner")},
+        "volunteer": {("GET", "/volunteer")},
+    },
+    PartnerStatus.SUSPENDED: {
+        "partner_admin": {("GET", "/partner")},
+        "dispatcher": {("GET", "/partner")},
+        "volunteer": {("GET", "/volunteer")},
+    },
+    PartnerStatus.CLOSED: {
+        "partner_admin": {("GET", "/partner")},
+        "dispatcher": {("GET", "/partner")},
+        "volunteer": {("GET", "/volunteer")},
+    },
+}
+# Pages the approved staff of the same partner do open (so the refusals above are the lifecycle's).
+APPROVED_OPENS = {
+    "partner_admin": {
+        ("GET", "/board"),
+        ("GET", "/partner/offerings"),
+        ("GET", "/partner/offerings/{offering_id:int}/edit"),
+        ("GET", "/partner/events"),
+        ("GET", "/partner/events/{event_id:int}"),
+        ("GET", "/partner/api-tokens"),
+        ("GET", "/requests/{request_id:int}"),
+        ("GET", "/visits/{visit_id:int}"),
+    },
+    "dispatcher": {
+        ("GET", "/board"),
+        ("GET", "/board/claims"),
+        ("GET", "/partner/proposals"),
+        ("GET", "/partner/sessions/{session_id:int}"),
+        ("GET", "/visits"),
+        ("GET", "/visits/{visit_id:int}"),
+    },
+    "volunteer": {("GET", "/volunteer/visits/{visit_id:int}")},
+}
+WALKED = OBJECT_ROUTES | SCOPED_PAGES | SELF_WRITES
+
+
+async def _walk_own_side(app, side, role: str) -> set[tuple[str, str]]:
+    """Every walked route, called by `role` of `side` on the side's own objects: those not refused."""
+    opened = set()
+    async with _client(app) as client:
+        assert (await login(client, side.users[role].username)).status_code == 303
+        for method, path in sorted(WALKED):
+            response = await _call(client, method, _fill(path, side))
+            assert response.status_code != 500, (role, method, path)
+            if response.status_code not in (403, 404):
+                opened.add((method, path))
+    return opened
+
+
+@pytest.mark.parametrize("status", [PartnerStatus.PENDING, PartnerStatus.SUSPENDED, PartnerStatus.CLOSED])
+async def test_partner_lifecycle_decides_every_route(app, world, status):
+    left, _right, _admin = world
+    for role in APPROVED_OPENS:
+        principal = await principal_for(left.users[role])
+        assert principal.partner_status in (None, PartnerStatus.APPROVED)
+    await Partner.filter(id=left.partner.id).update(status=status)
+    for role, allowed in LIFECYCLE_ALLOWED[status].items():
+        opened = await _walk_own_side(app, left, role)
+        assert opened == allowed, (status, role, sorted(opened - allowed), sorted(allowed - opened))
+    # Nothing that touches households changed through the walk.
+    request = await ServiceRequest.get(id=left.request.id)
+    assert request.status == "open" and request.claimed_by_id is None
+    visit = await Visit.get(id=left.visit.id)
+    assert (visit.status, visit.schedule_version) == ("scheduled", 1)
+    assert await CheckIn.filter(visit_id=left.visit.id).count() == 0
+    assert (await Event.get(id=left.event.id)).status == "published"
+    assert (await PartnerToken.get(id=left.token.id)).revoked_at is None
+    assert await Offering.filter(partner_id=left.partner.id, title="改名").count() == 0
+
+
+async def test_approved_partner_staff_open_their_pages(app, world):
+    # The control for the lifecycle walk: the same users, approved, do open these.
+    left, _right, _admin = world
+    for role, expected in APPROVED_OPENS.items():
+        async with _client(app) as client:
+            await login(client, left.users[role].username)
+            for method, path in sorted(expected):
+                response = await _call(client, method, _fill(path, left))
+                assert response.status_code == 200, (role, method, path, response.status_code)
+
+
+async def test_deactivated_users_can_do_nothing(app, world):
+    left, _right, admin = world
+    for role, user in [*left.users.items(), ("admin", admin)]:
+        async with _client(app) as client:
+            assert (await login(client, user.username)).status_code == 303
+            await User.filter(id=user.id).update(is_active=False)
+            for method, path in sorted(WALKED | ADMIN_ONLY):
+                response = await _call(client, method, _fill(path, left))
+                # The session ends: every route sends the browser to the login page.
+                assert response.status_code == 303, (role, method, path, response.status_code)
+                assert response.headers["location"].startswith("/login"), (role, method, path)
+            # A job building the principal of a deactivated user gets one allowed nothing.
+            principal = await principal_for(await User.get(id=user.id))
+            assert not any(allows(principal, action) for action in Action)
+            await User.filter(id=user.id).update(is_active=True)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from alliance.core.codes import PartnerStatus
-from alliance.core.models import AuditEntry
+from alliance.core.models import AuditEntry, User
 from alliance.matching.matching import match_all
 from alliance.matching.models import OfferingMonth, ServiceRequest
 from alliance.partners.models import Partner, PartnerToken
@@ -48,10 +48,54 @@ async def test_requests_need_a_valid_unrevoked_token(client):
         f"/api/v1/partner/requests/{world.request.id}/claim", headers=_bearer(created.secret)
     )
     assert claim.status_code == 401
-    # A suspended partner's tokens stop working too.
+
+
+@pytest.mark.parametrize("status", [PartnerStatus.PENDING, PartnerStatus.SUSPENDED, PartnerStatus.CLOSED])
+async def test_tokens_of_a_partner_not_approved_are_refused_with_the_reason(client, status):
+    world = await build_claim_world()
     other = await create_token_for(world.rival.partner.name)
+    assert (await client.get("/api/v1/partner/requests", headers=_bearer(other.secret))).status_code == 200
+    await Partner.filter(id=world.rival.partner.id).update(status=status)
+    listed = await client.get("/api/v1/partner/requests", headers=_bearer(other.secret))
+    assert listed.status_code == 403 and listed.json()["error"] == f"organisation_{status}"
+    assert listed.json()["message"]
+    claim = await client.post(
+        f"/api/v1/partner/requests/{world.request.id}/claim", headers=_bearer(other.secret)
+    )
+    assert claim.status_code == 403 and claim.json()["error"] == f"organisation_{status}"
+    assert (await ServiceRequest.get(id=world.request.id)).claimed_by_id is None
+
+
+async def test_suspended_partner_token_answer_says_the_organisation_is_suspended(client):
+    world = await build_claim_world()
+    secret = await _secret(world.rival.partner.name)
     await Partner.filter(id=world.rival.partner.id).update(status=PartnerStatus.SUSPENDED)
-    assert (await client.get("/api/v1/partner/requests", headers=_bearer(other.secret))).status_code == 401
+    answer = await client.get(
+        "/api/v1/partner/requests", headers={**_bearer(secret), "Accept-Language": "en"}
+    )
+    assert answer.status_code == 403 and "suspended" in answer.json()["message"]
+
+
+async def test_token_of_a_deactivated_creator_stops_and_an_operators_token_does_not(client):
+    world = await build_claim_world()
+    await login(client, "padminA")
+    page = await client.post(
+        "/partner/api-tokens", data={"name": "CRM"}, headers={"X-CSRF-Token": session_csrf(client)}
+    )
+    secret = page.text.split('<code id="new-token">')[1].split("</code>")[0]
+    operator = await _secret(world.home.partner.name)
+    assert (await client.get("/api/v1/partner/requests", headers=_bearer(secret))).status_code == 200
+    await User.filter(username="padminA").update(is_active=False)
+    answer = await client.get("/api/v1/partner/requests", headers=_bearer(secret))
+    assert answer.status_code == 403 and answer.json()["error"] == "token_creator_deactivated"
+    release = await client.post(
+        f"/api/v1/partner/requests/{world.request.id}/release",
+        headers=_bearer(secret),
+        content=json.dumps({"reason": "x"}),
+    )
+    assert release.status_code == 403
+    # A command-line token belongs to no person: it keeps working for the approved partner.
+    assert (await client.get("/api/v1/partner/requests", headers=_bearer(operator))).status_code == 200
 
 
 async def test_requests_are_the_boards_with_the_same_privacy_and_cursor_paging(client):

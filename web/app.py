@@ -69,7 +69,8 @@ def _error_page(status: int, message: str):
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return await _error_page(403, _("You do not have access to this page or action."))(request, exc)
+    reason = exc.reason if isinstance(exc, PermissionDenied) else None
+    return await _error_page(403, reason or _("You do not have access to this page or action."))(request, exc)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

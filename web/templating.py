@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from alliance.core import i18n
+from alliance.core.access import allows
 from alliance.core.labels import label
 from alliance.core.timeutil import to_local
 from web.htmx_hooks import vary_on_htmx, wants_fragment
@@ -34,6 +35,7 @@ def build_environment() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         label=label,
+        allows=allows,
         languages=i18n.LANGUAGES,
         current_language=i18n.current_language,
         htmx_file=f"vendor/htmx-{HTMX_VERSION}.min.js",

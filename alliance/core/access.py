@@ -4,6 +4,10 @@ Every route asks `require(principal, action)` and loads objects through `get_vis
 starts from `visible(principal, action)`, so lists are filtered in the query, never after it.
 Coordinators see their region's subtree (a prefix match on Region.path), community workers their
 community, partner staff their own organisation, volunteers and households themselves.
+
+Lifecycle decides powers: a deactivated user can do nothing; the staff of a pending partner may only
+complete its profile; the staff of a suspended or closed partner may only read it (docs/security.md,
+"Lifecycle and powers"). The principal carries both facts, loaded once, so no check costs a query.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from alliance.core.codes import PARTNER_ROLES, REGION_ROLES, Role
+from alliance.core.codes import PARTNER_ROLES, REGION_ROLES, PartnerStatus, Role, VisitStatus
 from alliance.core.errors import NotFound, PermissionDenied
+from alliance.core.i18n import gettext as _
 from alliance.core.models import Region, User
 from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
@@ -134,6 +139,12 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 
 
+# What the staff of a partner keep while it is not approved: a pending partner completes its profile
+# (nothing that touches households); a suspended or closed one can only read it.
+PENDING_PARTNER_ACTIONS = frozenset({Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE})
+WITHDRAWN_PARTNER_ACTIONS = frozenset({Action.VIEW_PARTNER})
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: int
@@ -146,6 +157,9 @@ class Principal:
     partner_id: int | None = None
     volunteer_id: int | None = None
     household_id: int | None = None
+    # The lifecycle: the user's active flag and, for partner staff, their partner's status.
+    active: bool = True
+    partner_status: PartnerStatus | None = None
 
     @property
     def is_partner_staff(self) -> bool:
@@ -154,6 +168,10 @@ class Principal:
 
 async def principal_for(user: User) -> Principal:
     region = await Region.get_or_none(code=user.region_id) if user.region_id else None  # type: ignore[attr-defined]
+    partner_status = None
+    if user.role in PARTNER_ROLES and user.partner_id is not None:  # type: ignore[attr-defined]
+        status = await Partner.filter(id=user.partner_id).first().values_list("status", flat=True)  # type: ignore[attr-defined]
+        partner_status = PartnerStatus(status) if status else None
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -165,16 +183,54 @@ async def principal_for(user: User) -> Principal:
         partner_id=user.partner_id,  # type: ignore[attr-defined]
         volunteer_id=user.volunteer_id,  # type: ignore[attr-defined]
         household_id=user.household_id,  # type: ignore[attr-defined]
+        active=user.is_active,
+        partner_status=partner_status,
     )
 
 
+def powers(principal: Principal) -> frozenset[Action]:
+    """What the principal may do now: the role's actions, cut down by the lifecycle."""
+    if not principal.active:
+        return frozenset()
+    actions = ROLE_ACTIONS.get(principal.role, frozenset())
+    if not principal.is_partner_staff or principal.partner_status == PartnerStatus.APPROVED:
+        return actions
+    if principal.partner_status == PartnerStatus.PENDING:
+        return actions & PENDING_PARTNER_ACTIONS
+    # Suspended, closed, or a partner that is gone: read the profile at most.
+    return actions & WITHDRAWN_PARTNER_ACTIONS
+
+
 def allows(principal: Principal, action: Action) -> bool:
-    return action in ROLE_ACTIONS.get(principal.role, frozenset())
+    return action in powers(principal)
+
+
+def lifecycle_refusal(principal: Principal) -> str | None:
+    """Why the lifecycle withholds the role's powers, in words for the user; None when it does not."""
+    if not principal.active:
+        return _("This account is deactivated.")
+    if not principal.is_partner_staff or principal.partner_status == PartnerStatus.APPROVED:
+        return None
+    if principal.partner_status == PartnerStatus.PENDING:
+        return _("Your organisation is awaiting approval: until then you can only complete its profile.")
+    if principal.partner_status == PartnerStatus.SUSPENDED:
+        return _("Your organisation is suspended. Contact the civil-affairs bureau.")
+    return _("Your organisation is closed.")
 
 
 def require(principal: Principal, action: Action) -> None:
     if not allows(principal, action):
-        raise PermissionDenied(action)
+        # When the role would allow it, say that the lifecycle is why (suspended, deactivated, ...).
+        reason = lifecycle_refusal(principal) if action in ROLE_ACTIONS.get(principal.role, ()) else None
+        raise PermissionDenied(action, reason=reason)
+
+
+async def partner_in_good_standing(partner_id: int | None) -> bool:
+    """Jobs acting for a partner (event invitations) ask this before they reach any household."""
+    if partner_id is None:
+        return False
+    status = await Partner.filter(id=partner_id).first().values_list("status", flat=True)
+    return status == PartnerStatus.APPROVED
 
 
 def _nothing(query: QuerySet) -> QuerySet:
@@ -271,12 +327,15 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
             principal, Visit.all(), "request__household__region__path", (Role.COMMUNITY_WORKER,)
         )
     if action == Action.CHECK_IN:
+        # A visit for a partner that is not approved takes no new check-in; one already under way
+        # can still be finished (checked out).
         return Visit.filter(
+            Q(partner__status=PartnerStatus.APPROVED) | Q(status=VisitStatus.CHECKED_IN),
             id__in=Subquery(
                 VolunteerBooking.filter(volunteer_id=principal.volunteer_id or 0, active=True).values(
                     "visit_id"
                 )
-            )
+            ),
         )
     if action == Action.OVERSEE_VISITS:
         return _in_region(principal, Visit.all(), "request__household__region__path")

@@ -73,6 +73,8 @@ class PartnerStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     SUSPENDED = "suspended"
+    # Closed for good: like suspended, and never reinstated.
+    CLOSED = "closed"
 
 
 class DeliveryMode(StrEnum):

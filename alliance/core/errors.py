@@ -8,10 +8,13 @@ class AllianceError(Exception):
 
 
 class PermissionDenied(AllianceError):
-    def __init__(self, action: str, object_label: str = "") -> None:
+    # `reason`: words for the user when there is more to say than "not allowed" (e.g. the
+    # organisation is suspended).
+    def __init__(self, action: str, object_label: str = "", reason: str | None = None) -> None:
         super().__init__(f"not allowed: {action} {object_label}".strip())
         self.action = action
         self.object_label = object_label
+        self.reason = reason
 
 
 class NotFound(AllianceError):

@@ -67,6 +67,7 @@ LABELS = {
     "pending": _l("Pending approval"),
     "approved": _l("Approved"),
     "suspended": _l("Suspended"),
+    "closed": _l("Closed"),
     # request statuses
     "open": _l("Open"),
     "claimed": _l("Claimed"),

@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from alliance.core.access import Action, Principal, get_visible, require
+from alliance.core.access import Action, Principal, get_visible, partner_in_good_standing, require
 from alliance.core.audit import record
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
@@ -67,6 +67,9 @@ async def invite_households(event_id: int, secret_key: str, *, now: datetime | N
     run = InvitationRun()
     event = await Event.get_or_none(id=event_id)
     if event is None or not registration_open(event, await _first_start(event.id), now):
+        return run
+    # The job acts for the partner: one pending, suspended or closed reaches no household.
+    if not await partner_in_good_standing(event.partner_id):  # type: ignore[attr-defined]
         return run
     already = set(await EventInvitation.filter(event_id=event.id).values_list("household_id", flat=True))
     already |= set(await Registration.filter(event_id=event.id).values_list("household_id", flat=True))

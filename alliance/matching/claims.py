@@ -87,6 +87,9 @@ class TransitionKind(StrEnum):
     RISK_RESOLVED = "risk_resolved"
     # The cockpit's unserved list (alliance/targets/unserved.py): a coordinator escalates a household's requests.
     ESCALATE = "escalate"
+    # The partner's lifecycle (alliance/visits/partner_lifecycle.py): its claims go back to the board.
+    PARTNER_SUSPENDED = "partner_suspended"
+    PARTNER_CLOSED = "partner_closed"
 
 
 def transition_reason(kind: TransitionKind, text: str = "") -> str:
@@ -132,6 +135,8 @@ def transition_label(kind: str) -> str:
         TransitionKind.FOLLOW_UP: _("Raised by a visit's risk check"),
         TransitionKind.RISK_RESOLVED: _("Closed: a later visit found the risk gone"),
         TransitionKind.ESCALATE: _("Escalated by a coordinator"),
+        TransitionKind.PARTNER_SUSPENDED: _("Released: the partner was suspended"),
+        TransitionKind.PARTNER_CLOSED: _("Released: the partner was closed"),
     }
     return labels.get(kind, _("Changed"))  # type: ignore[call-overload]
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from alliance.core.access import Action, Principal, get_visible, require
+from alliance.core.access import Action, Principal, get_visible, partner_in_good_standing, require
 from alliance.core.audit import record
 from alliance.core.codes import RequestStatus, TransferStatus
 from alliance.core.errors import NotFound
@@ -104,6 +104,9 @@ async def _apply_transfer(transfer: TransferRequest, actor: Principal | None, au
     """Hand the request over (inside the caller's transaction). Raises InvalidTransition when the
     request is no longer held by the transfer's holder, CapacityExhausted when the asker is full."""
     now = utc_now()
+    # The asker may have been suspended or closed since it asked: nothing is handed to it.
+    if not await partner_in_good_standing(transfer.to_partner_id):  # type: ignore[attr-defined]
+        raise InvalidTransition(_("The asking partner is no longer approved."))
     status = TransferStatus.AUTO_APPROVED if auto else TransferStatus.APPROVED
     decided = await TransferRequest.filter(id=transfer.id, status=TransferStatus.PENDING).update(
         status=status, decided_by_id=actor.user_id if actor else None, decided_at=now

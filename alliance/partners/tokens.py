@@ -10,9 +10,10 @@ from datetime import timedelta
 
 from alliance.core.access import Action, Principal, get_visible, require, visible
 from alliance.core.audit import record
-from alliance.core.codes import PartnerStatus, Role
+from alliance.core.codes import PARTNER_ROLES, PartnerStatus, Role
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
+from alliance.core.models import User
 from alliance.core.timeutil import utc_now
 from alliance.partners.models import Partner, PartnerToken
 
@@ -101,19 +102,30 @@ async def create_token_for(reference: str, name: str = "cli") -> NewToken:
 
 
 async def authenticate(secret: str) -> Principal | None:
-    """The principal a bearer token acts as, or None when the token is unknown or revoked, or its
-    partner is no longer approved."""
+    """The principal a bearer token acts as, or None when the token is unknown or revoked. The
+    principal carries its partner's status and whether the token's creator is still active, so
+    `access.require` refuses a token of a pending, suspended or closed partner, or one made by a
+    deactivated person, with the reason (`access.lifecycle_refusal`)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = await PartnerToken.get_or_none(token_hash=hash_token(secret), revoked_at__isnull=True)
     if token is None:
         return None
     partner = await Partner.get(id=token.partner_id)  # type: ignore[attr-defined]
-    if partner.status != PartnerStatus.APPROVED:
-        return None
-    now = utc_now()
-    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
-        await PartnerToken.filter(id=token.id).update(last_used_at=now)
+    # A token made by a person lives no longer than that person's place at the partner: deactivated,
+    # or moved to another organisation or role, and the token stops. A command-line token has no creator.
+    creator_active = True
+    if token.created_by_id is not None:  # type: ignore[attr-defined]
+        creator_active = await User.exists(
+            id=token.created_by_id,  # type: ignore[attr-defined]
+            is_active=True,
+            partner_id=partner.id,
+            role__in=list(PARTNER_ROLES),
+        )
+    if partner.status == PartnerStatus.APPROVED and creator_active:
+        now = utc_now()
+        if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+            await PartnerToken.filter(id=token.id).update(last_used_at=now)
     # The token acts as its partner's dispatcher; its creator (None for a command-line token) is the
     # actor the history and the audit log name.
     return Principal(
@@ -122,4 +134,6 @@ async def authenticate(secret: str) -> Principal | None:
         display_name=token.name or token.prefix,
         role=Role.DISPATCHER,
         partner_id=partner.id,
+        active=creator_active,
+        partner_status=PartnerStatus(partner.status),
     )

@@ -292,6 +292,13 @@ async def cancel_visit(principal: Principal, visit_id: int, reason: str) -> Visi
     ready for a new visit."""
     visit = await _own_visit(principal, visit_id)
     text = _note(reason, "reason", required=True)
+    return await call_off_visit(principal, visit, text)
+
+
+async def call_off_visit(principal: Principal, visit: Visit, text: str) -> VisitOutcome:
+    """Cancel a scheduled visit whose cancelling the caller has already authorised (the holder, or a
+    reviewer suspending the partner): volunteers freed, request claimed again, household and
+    volunteers told, audited. Runs in the caller's transaction when there is one."""
     async with in_transaction():
         visit = await _bump(visit, status=VisitStatus.CANCELLED, notes=_joined(visit.notes, text))
         await VolunteerBooking.filter(visit_id=visit.id, active=True).update(active=False)

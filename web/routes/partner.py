@@ -19,6 +19,7 @@ from alliance.partners.offerings import (
     save_offering,
     update_partner_profile,
 )
+from alliance.partners.review import partner_history
 from web.auth import require_principal
 from web.htmx_hooks import hx_redirect
 from web.jobs import enqueue_quietly
@@ -29,7 +30,12 @@ async def profile(request: Request) -> Response:
     principal = await require_principal(request)
     partner = await get_visible(principal, Action.VIEW_PARTNER, principal.partner_id or 0)
     await partner.fetch_related("region")
-    return render(request, "partner/profile.html", {"partner": partner, "errors": {}, "saved": False})
+    history = await partner_history(principal, partner.id)
+    return render(
+        request,
+        "partner/profile.html",
+        {"partner": partner, "errors": {}, "saved": False, "history": history},
+    )
 
 
 async def profile_submit(request: Request) -> Response:

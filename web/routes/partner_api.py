@@ -1,7 +1,9 @@
 """The partner API (bearer tokens, JSON) and the page where a partner admin manages its tokens.
 
 The API shows the same matched requests with the same privacy as the claim board and claims through
-the same service; errors are {"error": code, ...} with 401, 404, 409 or 422."""
+the same service; errors are {"error": code, ...} with 401, 403, 404, 409 or 422. A token of a
+pending, suspended or closed partner, or one made by a person since deactivated, gets 403 with the
+reason (`access.lifecycle_refusal`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alliance.core.access import Action, Principal, require
+from alliance.core.access import Action, Principal, allows, lifecycle_refusal, require
 from alliance.core.codes import NeedCode
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
@@ -56,10 +58,28 @@ def _unauthorized() -> JSONResponse:
     return _error(401, "unauthorized", _("Send a valid partner API token: Authorization: Bearer <token>."))
 
 
-async def api_requests(request: Request) -> Response:
+def _refusal(principal: Principal) -> JSONResponse:
+    if not principal.active:
+        code = "token_creator_deactivated"
+    else:
+        code = f"organisation_{principal.partner_status or 'unknown'}"
+    return _error(403, code, lifecycle_refusal(principal) or _("This token may not do that."))
+
+
+async def _api_principal(request: Request, action: Action) -> Principal | JSONResponse:
+    """The token's principal when it may do `action`; otherwise the 401 or 403 answer to send."""
     principal = await _token_principal(request)
     if principal is None:
         return _unauthorized()
+    if not allows(principal, action):
+        return _refusal(principal)
+    return principal
+
+
+async def api_requests(request: Request) -> Response:
+    principal = await _api_principal(request, Action.VIEW_BOARD)
+    if isinstance(principal, JSONResponse):
+        return principal
     params = request.query_params
     need = params.get("need", "")
     if need and need not in NeedCode.__members__:
@@ -77,9 +97,9 @@ async def api_requests(request: Request) -> Response:
 
 
 async def api_claim(request: Request) -> Response:
-    principal = await _token_principal(request)
-    if principal is None:
-        return _unauthorized()
+    principal = await _api_principal(request, Action.CLAIM_REQUESTS)
+    if isinstance(principal, JSONResponse):
+        return principal
     request_id = request.path_params["request_id"]
     offering_id = None
     body = await request.body()
@@ -114,9 +134,9 @@ async def api_claim(request: Request) -> Response:
 
 
 async def api_release(request: Request) -> Response:
-    principal = await _token_principal(request)
-    if principal is None:
-        return _unauthorized()
+    principal = await _api_principal(request, Action.HOLD_REQUESTS)
+    if isinstance(principal, JSONResponse):
+        return principal
     try:
         payload = json.loads(await request.body() or b"{}")
         reason = str(payload.get("reason", "")) if isinstance(payload, dict) else ""
