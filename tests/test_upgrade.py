@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,7 @@ async def _previous_release_database(servers, tmp_path: Path) -> tuple[str, call
         with gzip.open(SNAPSHOTS / "sqlite3.gz") as packed, path.open("wb") as unpacked:
             shutil.copyfileobj(packed, unpacked)
         return f"sqlite://{path}", lambda: None
-    name = f"alliance_previous_{tmp_path.name[-12:]}".replace("-", "_").lower()
+    name = f"alliance_previous_{os.getpid()}"
     await _admin_execute(
         servers.database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
     )
