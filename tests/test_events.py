@@ -40,8 +40,10 @@ from tests.conftest import BACKEND, TEST_SECRET
 from tests.events_support import (
     FAR,
     MIDDLE,
+    NEAR,
     add_trainee,
     build_event_world,
+    community_at,
     published,
     start_sessions_now,
 )
@@ -59,10 +61,12 @@ async def _registered_ids(event: Event) -> list[int]:
 async def test_invitations_match_need_eligibility_distance_and_venue_access_best_first():
     world = await build_event_world()
     side = world.left
-    near = await add_trainee(side, "近")
-    middle = await add_trainee(side, "中", at=MIDDLE)
-    urgent_middle = await add_trainee(side, "急", at=MIDDLE, priority=100)
-    await add_trainee(side, "远", at=FAR)
+    near = await add_trainee(side, "近", region_id=await community_at(side, NEAR))
+    middle = await add_trainee(side, "中", at=MIDDLE, region_id=await community_at(side, MIDDLE))
+    urgent_middle = await add_trainee(
+        side, "急", at=MIDDLE, priority=100, region_id=await community_at(side, MIDDLE)
+    )
+    await add_trainee(side, "远", at=FAR, region_id=await community_at(side, FAR))
     await add_trainee(side, "求职", need="JOB_PLACEMENT")
     wheelchair = await add_trainee(side, "轮椅", accessibility=("WHEELCHAIR",))
     await add_trainee(side, "聋", accessibility=("DEAF",))  # the venue has no interpreter

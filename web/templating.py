@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from alliance.core import i18n
 from alliance.core.labels import label
+from alliance.core.privacy import distance_band
 from alliance.core.timeutil import to_local
 from web.htmx_hooks import vary_on_htmx, wants_fragment
 
@@ -34,6 +35,7 @@ def build_environment() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         label=label,
+        distance_band=distance_band,
         languages=i18n.LANGUAGES,
         current_language=i18n.current_language,
         htmx_file=f"vendor/htmx-{HTMX_VERSION}.min.js",

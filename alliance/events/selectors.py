@@ -12,6 +12,7 @@ from alliance.core.codes import RegistrationStatus, RequestStatus
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.models import User
+from alliance.core.privacy import distance_band
 from alliance.core.timeutil import utc_now
 from alliance.events.attendance import ATTENDANCE_OPENS, _session_of
 from alliance.events.codes import EventStatus
@@ -89,7 +90,8 @@ def reason_texts(reasons: list[dict[str, Any]]) -> list[str]:
         if code == "need":
             texts.append(_("Open request: {need}").format(need=label(reason.get("need", ""))))
         elif code == "distance":
-            texts.append(_("{km} km from the venue").format(km=reason.get("km")))
+            band = reason.get("band") or distance_band(float(reason.get("km") or 0))
+            texts.append(_("{band} from the venue").format(band=label(band)))
         elif code == "region":
             texts.append(_("In the offering's area {region}").format(region=reason.get("region")))
         elif code == "eligible":
