@@ -16,11 +16,15 @@ from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.events.forms import EventForm
 from alliance.events.models import Event, EventSession
 from alliance.events.publishing import publish_event
+from alliance.events.registrations import HouseholdAsked
 from alliance.households.models import Flag, Household
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Offering, Partner, Project
 from alliance.partners.offerings import OfferingForm, save_offering
 from tests.factories import PASSWORD, Side, build_two_sides
+
+# What a partner records when a household phoned to be registered.
+ASKED_BY_PHONE = HouseholdAsked(via="phone", note="the household phoned our hotline")
 
 VENUE = (28.015, 120.655)  # the left household's community
 NEAR = (28.020, 120.660)  # ~0.7 km

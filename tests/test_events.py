@@ -38,6 +38,7 @@ from alliance.targets.tallies import recount
 from alliance.visits.cards import CardRefused, card_token, short_code
 from tests.conftest import BACKEND, TEST_SECRET
 from tests.events_support import (
+    ASKED_BY_PHONE,
     FAR,
     MIDDLE,
     NEAR,
@@ -173,12 +174,14 @@ async def test_seats_then_waiting_list_and_a_cancellation_moves_the_first_waitin
     await invite_households(event.id, TEST_SECRET)
     partner = await world.principal("dispatcher")
 
-    outcomes = [await register_by_partner(partner, event.id, household.id) for household in households]
+    outcomes = [
+        await register_by_partner(partner, event.id, household.id, ASKED_BY_PHONE) for household in households
+    ]
 
     statuses = [outcome.registration.status for outcome in outcomes]
     assert statuses == ["registered", "registered", "waitlisted", "waitlisted", "waitlisted"]
     assert [outcome.registration.waitlist_position for outcome in outcomes[2:]] == [1, 2, 3]
-    again = await register_by_partner(partner, event.id, households[0].id)
+    again = await register_by_partner(partner, event.id, households[0].id, ASKED_BY_PHONE)
     assert again.changed is False
     assert (await Event.get(id=event.id)).seats_taken == 2
 
@@ -260,10 +263,13 @@ async def _race(households: int, seats: int, cancellers: int) -> None:
     event = await published(world, seats=str(seats), waitlist_margin=str(households))
     await invite_households(event.id, TEST_SECRET)
     partner = await world.principal("dispatcher")
-    early = [await register_by_partner(partner, event.id, household.id) for household in people[:cancellers]]
+    early = [
+        await register_by_partner(partner, event.id, household.id, ASKED_BY_PHONE)
+        for household in people[:cancellers]
+    ]
 
     async def register(household: Household):
-        return await register_by_partner(partner, event.id, household.id)
+        return await register_by_partner(partner, event.id, household.id, ASKED_BY_PHONE)
 
     async def cancel(registration: Registration):
         return await cancel_registration(partner, registration.id)
@@ -412,7 +418,7 @@ async def test_other_partners_and_workers_cannot_touch_the_event():
     sessions = await start_sessions_now(event)
     stranger = await principal_for(world.right.users["dispatcher"])
     for attempt in (
-        register_by_partner(stranger, event.id, household.id),
+        register_by_partner(stranger, event.id, household.id, ASKED_BY_PHONE),
         cancel_registration(stranger, registration.id),
         record_attendance(stranger, sessions[0].id, [registration.id]),
         record_outcome(stranger, event.id, household.id, "interview"),

@@ -110,6 +110,9 @@ async def test_upgrade_of_a_previous_release_database_keeps_every_row(servers, t
     report = json.loads(done.stdout.strip().splitlines()[-1])
 
     before, after = report["before"], report["after"]
+    # The migrations' own bookkeeping gains one row per migration newer than the snapshot.
+    newer = len(list((ROOT / "alliance" / "migrations").glob("0*.py"))) - before["tortoise_migrations"]
+    assert after.pop("tortoise_migrations") == before.pop("tortoise_migrations") + newer
     assert before == after, "the upgrade changed row counts"
     assert before["household"] == 120 and before["service_request"] > 300 and before["region"] == 1042
 

@@ -19,6 +19,7 @@ from workers.jobs import (
     escalate_unclaimed_requests,
     geocode_intake_batch,
     invite_event_households,
+    lapse_unconfirmed_registrations,
     mark_missed_visits,
     match_all_job,
     match_intake_batch,
@@ -60,6 +61,7 @@ FUNCTIONS = [
     send_daily_digest,
     invite_event_households,
     send_session_reminder,
+    lapse_unconfirmed_registrations,
 ]
 CRON_JOBS = [
     cron(relay_pending_notifications, second={0}, unique=True, run_at_startup=True),
@@ -75,6 +77,10 @@ CRON_JOBS = [
     cron(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
     cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
+    # Event registrations a partner made that the household did not confirm in time free their seat.
+    cron(
+        lapse_unconfirmed_registrations, minute=set(range(7, 60, 15)), second={20}, unique=True, timeout=600
+    ),
 ]
 
 
