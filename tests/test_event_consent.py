@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
+from alliance.core.errors import NotFound
 from alliance.core.models import AuditEntry
 from alliance.events import notices
 from alliance.events.invitations import invite_households
 from alliance.events.models import Event, EventSession, Registration
+from alliance.events.outcomes import record_outcome
 from alliance.events.registrations import (
     lapse_unconfirmed_registrations,
     register_by_link,
@@ -85,6 +88,9 @@ async def test_partner_registration_holds_a_seat_but_shows_no_contact_until_the_
     assert audit.actor_id == world.users["partner_admin"].id  # type: ignore[attr-defined]
     assert audit.details["asked"]["via"] == "phone" and audit.details["confirmed"] is False
     assert await _contact_views(household.id) == 0
+    # Nor can the partner attach an outcome (which would show the name) before the confirmation.
+    with pytest.raises(NotFound):
+        await record_outcome(await world.principal(), event.id, household.id, "interview")
 
 
 async def test_partner_registration_needs_how_the_household_asked(app):

@@ -9,6 +9,8 @@ import re
 from geopy.distance import geodesic
 
 from alliance.core.privacy import distance_band
+from alliance.events.invitations import invite_households
+from alliance.events.models import EventInvitation
 from alliance.households.models import Household
 from alliance.matching.board import BoardFilters, board_page
 from alliance.matching.matching import match_all, match_offering
@@ -16,6 +18,8 @@ from alliance.matching.models import Match
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from tests.claims_support import add_household_request, build_claim_world
+from tests.conftest import TEST_SECRET
+from tests.events_support import MIDDLE, NEAR, add_trainee, build_event_world, published
 from tests.factories import login
 
 # The left community's centre (tests.factories.build_two_sides).
@@ -151,3 +155,20 @@ async def test_the_board_shows_a_band_and_a_rank_never_kilometres_or_a_score(cli
     assert f'id="request-{world.request.id}"' in bisecting and f'id="request-{extra.id}"' in bisecting
     assert (await board_page(dispatcher, BoardFilters(max_distance_km=3.0))).total == 2
     assert (await board_page(dispatcher, BoardFilters(max_distance_km=1.0))).total == 0
+
+
+async def test_event_invitations_measure_from_the_community_not_the_home():
+    # The partner places the venue (and can move it): invitations and their reasons must not tell
+    # two homes of one community apart.
+    world = await build_event_world()
+    near = await add_trainee(world.left, "近家", at=NEAR)
+    middle = await add_trainee(world.left, "远家", at=MIDDLE)
+    event = await published(world)
+    await invite_households(event.id, TEST_SECRET)
+    invitations = {
+        invitation.household_id: invitation for invitation in await EventInvitation.filter(event_id=event.id)
+    }
+    assert set(invitations) == {near.id, middle.id}
+    assert invitations[near.id].reasons == invitations[middle.id].reasons
+    assert invitations[near.id].distance_km == invitations[middle.id].distance_km
+    assert {"code": "distance", "band": "0-1"} in invitations[near.id].reasons

@@ -31,7 +31,7 @@ from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
-from alliance.core.privacy import distance_band
+from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import aware, utc_now
 from alliance.households.models import Flag, Household
 from alliance.matching.assignment import assignable_offerings
@@ -293,11 +293,13 @@ async def _count_ahead(ranked, score_field: str, score: float, request_id: int, 
 
 
 def _approximate(row: dict) -> tuple[float | None, float | None]:
-    if row["household__region__lat"] is not None and row["household__region__lon"] is not None:
-        return row["household__region__lat"], row["household__region__lon"]
-    if row["household__lat"] is not None and row["household__lon"] is not None:
-        return round(row["household__lat"], 2), round(row["household__lon"], 2)
-    return None, None
+    # The map marker stands where matching measures from: the household's public point.
+    return public_point(
+        row["household__region__lat"],
+        row["household__region__lon"],
+        row["household__lat"],
+        row["household__lon"],
+    )
 
 
 _REQUEST_VALUES = (
