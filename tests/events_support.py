@@ -9,16 +9,22 @@ from datetime import timedelta
 
 from alliance.core.access import Principal, principal_for
 from alliance.core.accounts import create_user
-from alliance.core.codes import PartnerStatus, Role
+from alliance.core.codes import PartnerStatus, RegionLevel, Role
+from alliance.core.models import Region
+from alliance.core.regions import add_region
 from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.events.forms import EventForm
 from alliance.events.models import Event, EventSession
 from alliance.events.publishing import publish_event
+from alliance.events.registrations import HouseholdAsked
 from alliance.households.models import Flag, Household
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Offering, Partner, Project
 from alliance.partners.offerings import OfferingForm, save_offering
 from tests.factories import PASSWORD, Side, build_two_sides
+
+# What a partner records when a household phoned to be registered.
+ASKED_BY_PHONE = HouseholdAsked(via="phone", note="the household phoned our hotline")
 
 VENUE = (28.015, 120.655)  # the left household's community
 NEAR = (28.020, 120.660)  # ~0.7 km
@@ -104,6 +110,18 @@ async def add_trainee(
         household=household, need_id=need, priority=priority, active_key=f"{household.id}:{need}"
     )
     return household
+
+
+async def community_at(side: Side, point: tuple[float, float]) -> str:
+    """A community of the side's town centred on `point` (one per point): matching measures from the
+    community's centre, never the home, so a test about distances places households in these."""
+    town = side.community[:-3]
+    found = await Region.get_or_none(parent_id=town, lat=point[0], lon=point[1])
+    if found is not None:
+        return found.code
+    code = f"{town}{100 + await Region.filter(parent_id=town).count():03d}"
+    await add_region(code, f"社区{code[-3:]}", RegionLevel.COMMUNITY, town, lat=point[0], lon=point[1])
+    return code
 
 
 def session_line(days: int, hour: int, hours: int = 2) -> str:

@@ -124,8 +124,11 @@ async def test_board_filters_rank_and_pages(client):
     page = await board_page(dispatcher, BoardFilters(), page_size=2)
     assert page.total == 5 and page.pages == 3 and len(page.items) == 2
     assert page.items[0].request_id == extra[0].id  # highest priority scores best
-    scores = [item.score for item in (await board_page(dispatcher, BoardFilters(), page_size=10)).items]
-    assert scores == sorted(scores, reverse=True)
+    assert [item.rank for item in page.items] == [1, 2]
+    second = await board_page(dispatcher, BoardFilters(page=2), page_size=2)
+    assert [item.rank for item in second.items] == [3, 4]
+    whole = (await board_page(dispatcher, BoardFilters(), page_size=10)).items
+    assert [item.request_id for item in whole[:2] + second.items] == [item.request_id for item in whole[:4]]
     assert (await board_page(dispatcher, BoardFilters(min_priority=80))).total == 1
     assert (await board_page(dispatcher, BoardFilters(need="HEALTH_SUPPORT"))).total == 0
     assert (await board_page(dispatcher, BoardFilters(region_code=world.right.district))).total == 0

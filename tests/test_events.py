@@ -38,10 +38,13 @@ from alliance.targets.tallies import recount
 from alliance.visits.cards import CardRefused, card_token, short_code
 from tests.conftest import BACKEND, TEST_SECRET
 from tests.events_support import (
+    ASKED_BY_PHONE,
     FAR,
     MIDDLE,
+    NEAR,
     add_trainee,
     build_event_world,
+    community_at,
     published,
     start_sessions_now,
 )
@@ -59,10 +62,12 @@ async def _registered_ids(event: Event) -> list[int]:
 async def test_invitations_match_need_eligibility_distance_and_venue_access_best_first():
     world = await build_event_world()
     side = world.left
-    near = await add_trainee(side, "近")
-    middle = await add_trainee(side, "中", at=MIDDLE)
-    urgent_middle = await add_trainee(side, "急", at=MIDDLE, priority=100)
-    await add_trainee(side, "远", at=FAR)
+    near = await add_trainee(side, "近", region_id=await community_at(side, NEAR))
+    middle = await add_trainee(side, "中", at=MIDDLE, region_id=await community_at(side, MIDDLE))
+    urgent_middle = await add_trainee(
+        side, "急", at=MIDDLE, priority=100, region_id=await community_at(side, MIDDLE)
+    )
+    await add_trainee(side, "远", at=FAR, region_id=await community_at(side, FAR))
     await add_trainee(side, "求职", need="JOB_PLACEMENT")
     wheelchair = await add_trainee(side, "轮椅", accessibility=("WHEELCHAIR",))
     await add_trainee(side, "聋", accessibility=("DEAF",))  # the venue has no interpreter
@@ -169,12 +174,14 @@ async def test_seats_then_waiting_list_and_a_cancellation_moves_the_first_waitin
     await invite_households(event.id, TEST_SECRET)
     partner = await world.principal("dispatcher")
 
-    outcomes = [await register_by_partner(partner, event.id, household.id) for household in households]
+    outcomes = [
+        await register_by_partner(partner, event.id, household.id, ASKED_BY_PHONE) for household in households
+    ]
 
     statuses = [outcome.registration.status for outcome in outcomes]
     assert statuses == ["registered", "registered", "waitlisted", "waitlisted", "waitlisted"]
     assert [outcome.registration.waitlist_position for outcome in outcomes[2:]] == [1, 2, 3]
-    again = await register_by_partner(partner, event.id, households[0].id)
+    again = await register_by_partner(partner, event.id, households[0].id, ASKED_BY_PHONE)
     assert again.changed is False
     assert (await Event.get(id=event.id)).seats_taken == 2
 
@@ -256,10 +263,13 @@ async def _race(households: int, seats: int, cancellers: int) -> None:
     event = await published(world, seats=str(seats), waitlist_margin=str(households))
     await invite_households(event.id, TEST_SECRET)
     partner = await world.principal("dispatcher")
-    early = [await register_by_partner(partner, event.id, household.id) for household in people[:cancellers]]
+    early = [
+        await register_by_partner(partner, event.id, household.id, ASKED_BY_PHONE)
+        for household in people[:cancellers]
+    ]
 
     async def register(household: Household):
-        return await register_by_partner(partner, event.id, household.id)
+        return await register_by_partner(partner, event.id, household.id, ASKED_BY_PHONE)
 
     async def cancel(registration: Registration):
         return await cancel_registration(partner, registration.id)
@@ -408,7 +418,7 @@ async def test_other_partners_and_workers_cannot_touch_the_event():
     sessions = await start_sessions_now(event)
     stranger = await principal_for(world.right.users["dispatcher"])
     for attempt in (
-        register_by_partner(stranger, event.id, household.id),
+        register_by_partner(stranger, event.id, household.id, ASKED_BY_PHONE),
         cancel_registration(stranger, registration.id),
         record_attendance(stranger, sessions[0].id, [registration.id]),
         record_outcome(stranger, event.id, household.id, "interview"),

@@ -69,6 +69,20 @@ def point_at(km: float, bearing: float = 90.0, origin: tuple[float, float] = HOM
 _counter = iter(range(1, 1_000_000))
 
 
+async def community_at(point: tuple[float, float]) -> str:
+    """A community of 五马街道 centred on `point` (one per point)."""
+    from alliance.core.models import Region
+
+    found = await Region.get_or_none(parent_id=LUCHENG_TOWN, lat=point[0], lon=point[1])
+    if found is not None:
+        return found.code
+    code = f"{LUCHENG_TOWN}{100 + await Region.filter(parent_id=LUCHENG_TOWN).count():03d}"
+    await add_region(
+        code, f"社区{code[-3:]}", RegionLevel.COMMUNITY, LUCHENG_TOWN, lat=point[0], lon=point[1]
+    )
+    return code
+
+
 async def make_request(
     need: str = "HOME_CARE",
     *,
@@ -80,6 +94,10 @@ async def make_request(
     age_days: int = 0,
 ) -> ServiceRequest:
     number = next(_counter)
+    if point is not None and point != HOME and region == LUCHENG_COMMUNITY:
+        # Matching measures from the community's centre (never the home): a household placed
+        # elsewhere lives in a community of its own, centred on its point.
+        region = await community_at(point)
     household = await Household.create(
         external_id=f"M-{number}",
         head_name=f"王{number}",
@@ -265,10 +283,10 @@ async def test_ranking_prefers_near_and_unbusy_partners_and_reasons_read_in_both
     assert await matched_offerings(request) == [free.id, busy.id, far.id]
     match = await Match.get(request_id=request.id, offering_id=free.id)
     with i18n.language("zh_CN"):
-        assert reason_texts(match) == ["3.2 公里", "剩余名额 4/10", "符合条件：低保"]
+        assert reason_texts(match) == ["距离：3–5 公里", "剩余名额 4/10", "符合条件：低保"]
     with i18n.language("en"):
         assert reason_texts(match) == [
-            "3.2 km",
+            "distance: 3–5 km",
             "4 of 10 places left",
             "eligible: Subsistence allowance (dibao)",
         ]

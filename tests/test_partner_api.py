@@ -130,8 +130,10 @@ async def test_requests_are_the_boards_with_the_same_privacy_and_cursor_paging(c
         "flags",
         "member_count",
         "accessibility",
-        "distance_km",
+        "distance_band",
+        "rank",
     }
+    assert not {"distance_km", "score"} & set(item)
     assert not {"head_name", "phone", "address", "id_number"} & set(item)
     assert (await client.get("/api/v1/partner/requests?need=LEGAL_AID", headers=_bearer(secret))).json() == {
         "requests": [],

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from alliance.core import i18n
 from alliance.core.access import allows
 from alliance.core.labels import label
+from alliance.core.privacy import distance_band
 from alliance.core.timeutil import to_local
 from web.htmx_hooks import vary_on_htmx, wants_fragment
 
@@ -36,6 +37,7 @@ def build_environment() -> Environment:
     env.globals.update(
         label=label,
         allows=allows,
+        distance_band=distance_band,
         languages=i18n.LANGUAGES,
         current_language=i18n.current_language,
         htmx_file=f"vendor/htmx-{HTMX_VERSION}.min.js",

@@ -10,7 +10,7 @@ from arq import Retry
 import alliance.visits.notices
 from alliance.core import retention
 from alliance.core.timeutil import utc_now
-from alliance.events import invitations, notices
+from alliance.events import invitations, notices, registrations
 from alliance.households import geocoding
 from alliance.matching import allocation, match_storage, matching, transfers, unscheduled_claims
 from alliance.notifications import escalation, notifications, outbox
@@ -232,6 +232,16 @@ async def invite_event_households(ctx: dict[str, Any], event_id: int) -> dict[st
     run = await invitations.invite_households(event_id, secret_key)
     await _deliver_notices(ctx, run.notification_ids)
     return run.as_json()
+
+
+async def lapse_unconfirmed_registrations(ctx: dict[str, Any]) -> dict[str, int]:
+    """Give up event registrations a partner made that the household did not confirm in time (the
+    seat is handed on), and ask households whose older partner registration has no deadline yet."""
+    from alliance.core.config import load_settings
+
+    secret_key = ctx.get("secret_key") or load_settings().secret_key
+    # The notices' delivery jobs wait in the outbox; the relay cron queues them within seconds.
+    return (await registrations.lapse_unconfirmed_registrations(secret_key)).as_json()
 
 
 async def send_session_reminder(

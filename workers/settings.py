@@ -21,6 +21,7 @@ from workers.jobs import (
     escalate_unclaimed_requests,
     geocode_intake_batch,
     invite_event_households,
+    lapse_unconfirmed_registrations,
     mark_missed_visits,
     match_all_job,
     match_intake_batch,
@@ -64,6 +65,7 @@ FUNCTIONS = [
     send_daily_digest,
     invite_event_households,
     send_session_reminder,
+    lapse_unconfirmed_registrations,
 ]
 CRON_JOBS = [
     cron(relay_pending_notifications, second={0}, unique=True, run_at_startup=True),
@@ -81,6 +83,10 @@ CRON_JOBS = [
     cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
     # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.
     cron(apply_retention_job, hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
+    # Event registrations a partner made that the household did not confirm in time free their seat.
+    cron(
+        lapse_unconfirmed_registrations, minute=set(range(7, 60, 15)), second={20}, unique=True, timeout=600
+    ),
 ]
 
 

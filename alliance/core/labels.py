@@ -117,6 +117,12 @@ LABELS = {
     "job_fair": _l("Job fair"),
     "published": _l("Published"),
     "registered": _l("Registered"),
+    # distance bands (alliance.core.privacy.BANDS): what a partner sees before a claim
+    "0-1": _l("under 1 km"),
+    "1-3": _l("1–3 km"),
+    "3-5": _l("3–5 km"),
+    "5-10": _l("5–10 km"),
+    "10+": _l("over 10 km"),
     "waitlisted": _l("On the waiting list"),
     "step_free": _l("Step-free access"),
     "sign_interpreter": _l("Sign-language interpreter"),

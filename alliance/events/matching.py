@@ -22,6 +22,7 @@ from alliance.core.codes import Accessibility, RequestStatus
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.models import Region
+from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import utc_now
 from alliance.events.codes import VenueFeature
 from alliance.events.models import Event
@@ -123,7 +124,7 @@ def _assess(
         return None, "area"
     reasons: list[dict[str, Any]] = [{"code": "need", "need": str(offering.need_id)}]  # type: ignore[attr-defined]
     if distance is not None:
-        reasons.append({"code": "distance", "km": round(distance, 2)})
+        reasons.append({"code": "distance", "band": distance_band(distance)})
     if region is not None and not within:
         reasons.append({"code": "region", "region": region})
     if required:
@@ -150,12 +151,23 @@ async def _cases(event: Event, offering: Offering, household_ids: list[int] | No
         lon_span = offering.radius_km / (
             110.0 * max(math.cos(math.radians(min(abs(event.venue_lat) + lat_span, 89.0))), 0.01)
         )
+        # Distances are measured from the household's public point (its community's centre, else the
+        # home rounded to 0.01°), so the box is tried on both; _assess decides exactly.
         area.append(
             Q(
-                household__lat__gte=event.venue_lat - lat_span,
-                household__lat__lte=event.venue_lat + lat_span,
-                household__lon__gte=event.venue_lon - lon_span,
-                household__lon__lte=event.venue_lon + lon_span,
+                household__region__lat__gte=event.venue_lat - lat_span,
+                household__region__lat__lte=event.venue_lat + lat_span,
+                household__region__lon__gte=event.venue_lon - lon_span,
+                household__region__lon__lte=event.venue_lon + lon_span,
+            )
+        )
+        area.append(
+            Q(
+                household__region__lat__isnull=True,
+                household__lat__gte=event.venue_lat - lat_span - 0.01,
+                household__lat__lte=event.venue_lat + lat_span + 0.01,
+                household__lon__gte=event.venue_lon - lon_span - 0.01,
+                household__lon__lte=event.venue_lon + lon_span + 0.01,
             )
         )
     for region in offering.regions:
@@ -172,21 +184,27 @@ async def _cases(event: Event, offering: Offering, household_ids: list[int] | No
         "household__region_id",
         "household__region__path",
         "household__accessibility",
+        "household__region__lat",
+        "household__region__lon",
     )
-    return [
-        _Case(
-            request_id=row[0],
-            household_id=row[1],
-            priority=row[2] or 0,
-            created_at=row[3],
-            lat=row[4],
-            lon=row[5],
-            region_code=str(row[6]),
-            region_path=str(row[7] or ""),
-            accessibility=_json_list(row[8]),
+    cases = []
+    for row in rows:
+        # Partners see who is invited (and the band from the venue they place): never the home.
+        lat, lon = public_point(row[9], row[10], row[4], row[5])
+        cases.append(
+            _Case(
+                request_id=row[0],
+                household_id=row[1],
+                priority=row[2] or 0,
+                created_at=row[3],
+                lat=lat,
+                lon=lon,
+                region_code=str(row[6]),
+                region_path=str(row[7] or ""),
+                accessibility=_json_list(row[8]),
+            )
         )
-        for row in rows
-    ]
+    return cases
 
 
 async def _active_flags(household_ids: list[int]) -> dict[int, set[str]]:
@@ -230,14 +248,15 @@ async def why_not(event: Event, household: Household) -> str:
     )
     if request is None:
         return _("The household has no open request for {need}.").format(need=label(offering.need_id))  # type: ignore[attr-defined]
-    path = await Region.get(code=household.region_id).values_list("path", flat=True)  # type: ignore[attr-defined]
+    path, region_lat, region_lon = await Region.get(code=household.region_id).values_list(  # type: ignore[attr-defined]
+        "path", "lat", "lon"
+    )
     case = _Case(
         request.id,
         household.id,
         request.priority,
         request.created_at,
-        household.lat,
-        household.lon,
+        *public_point(region_lat, region_lon, household.lat, household.lon),
         str(household.region_id),  # type: ignore[attr-defined]
         str(path),
         _json_list(household.accessibility),

@@ -71,11 +71,22 @@ class Registration(Model):
     )
     cancelled_at = fields.DatetimeField(null=True)
     cancel_reason = fields.CharField(max_length=255, default="")
+    # The household's own yes: its personal link, its login, its community worker. NULL while a
+    # registration the partner made waits for it: the seat is held, the contact stays hidden, and
+    # the registration lapses at `confirm_by` (alliance/events/registrations.py).
+    confirmed_at = fields.DatetimeField(null=True)
+    confirmed_via = fields.CharField(max_length=16, default="")
+    confirm_by = fields.DatetimeField(null=True)
+    # A partner's registration records how and when the household asked it to (e.g. by phone).
+    asked_via = fields.CharField(max_length=16, default="")
+    asked_at = fields.DatetimeField(null=True)
+    asked_note = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "registration"
+        indexes = (("confirmed_at", "confirm_by"),)
         unique_together = (("event", "household"),)
 
 

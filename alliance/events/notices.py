@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from alliance.core.codes import NotificationChannel, RegistrationStatus
 from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
-from alliance.core.timeutil import utc_now
+from alliance.core.timeutil import to_local, utc_now
 from alliance.events.models import Event, EventSession, Registration
 from alliance.households.models import Household
 from alliance.notifications import outbox
@@ -40,7 +40,18 @@ PROMOTED = "event_promoted"
 REGISTRATION_CANCELLED = "event_registration_cancelled"
 EVENT_CANCELLED = "event_cancelled"
 EVENT_MOVED = "event_moved"
-KINDS = (INVITATION, REGISTERED, WAITLISTED, PROMOTED, REGISTRATION_CANCELLED, EVENT_CANCELLED, EVENT_MOVED)
+# A partner registered the household (it says the household asked it to): the household confirms.
+CONFIRMATION_REQUEST = "event_confirmation_request"
+KINDS = (
+    INVITATION,
+    REGISTERED,
+    WAITLISTED,
+    PROMOTED,
+    REGISTRATION_CANCELLED,
+    EVENT_CANCELLED,
+    EVENT_MOVED,
+    CONFIRMATION_REQUEST,
+)
 
 
 def public_url(path: str) -> str:
@@ -78,7 +89,12 @@ def _sentences(*sentences: str) -> str:
 
 
 def household_message(
-    facts: EventFacts, kind: str, *, link: str = "", position: int | None = None
+    facts: EventFacts,
+    kind: str,
+    *,
+    link: str = "",
+    position: int | None = None,
+    until: datetime | None = None,
 ) -> Message:
     """The household's message: short text, or short spoken sentences with the time in words."""
 
@@ -98,6 +114,24 @@ def household_message(
                 else _("To take part, tell your community worker.")
             )
             return _sentences(greeting, text, how)
+        if kind == CONFIRMATION_REQUEST:
+            deadline = ""
+            if until is not None:
+                deadline = (
+                    spoken_datetime(until, current_language())
+                    if voice
+                    else to_local(until).strftime("%Y-%m-%d %H:%M")
+                )
+            text = _(
+                "{partner} says you asked to take part in {title} at {venue}, starting {when}, "
+                "and holds a place for you."
+            ).format(partner=partner, title=title, venue=venue, when=when)
+            how = (
+                _("If you want it, confirm by {until}: open {link}").format(until=deadline, link=link)
+                if link and not voice
+                else _("If you want it, tell your community worker by {until}.").format(until=deadline)
+            )
+            return _sentences(greeting, text, how, _("Without your answer the place is given up."))
         if kind in (REGISTERED, PROMOTED):
             text = (
                 _("A place became free: you are now registered for {title} at {venue}, starting {when}.")
@@ -139,11 +173,12 @@ async def tell_household(
     *,
     link: str = "",
     position: int | None = None,
+    until: datetime | None = None,
     dedupe_prefix: str | None = None,
 ) -> list[int]:
     """Write one household's notice (inside the change's transaction); returns the notification ids."""
     outgoing: list[Outgoing] = await to_household(
-        household, household_message(facts, kind, link=link, position=position)
+        household, household_message(facts, kind, link=link, position=position, until=until)
     )
     return await write_notices(outgoing, kind=kind, dedupe_prefix=dedupe_prefix)
 

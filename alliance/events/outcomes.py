@@ -46,7 +46,10 @@ async def record_outcome(
     else:
         raise PermissionDenied(Action.MANAGE_EVENTS)
     registration = await Registration.get_or_none(event_id=event.id, household_id=household_id)
-    if registration is None:
+    # A partner knows a registrant (and its outcome shows its name) only once the household confirmed.
+    if registration is None or (
+        registration.confirmed_at is None and allows(principal, Action.MANAGE_EVENTS)
+    ):
         raise NotFound(f"registration of {household_id} at {event_id}")
     errors: dict[str, str] = {}
     if kind not in {value.value for value in OutcomeKind}:

@@ -6,12 +6,22 @@ on the waiting list. Every registration change first locks the event row (FOR NO
 PostgreSQL; SQLite serialises writers), so waiting-list positions are handed out in order, and a
 cancelled seat goes to the first on the waiting list in the same transaction: the seat count is
 never passed and never left free while someone waits.
+
+Consent: registering is the household's choice. A registration the household makes (its personal
+link) or its community worker makes is confirmed at once. One the partner makes (the household
+asked it to, e.g. by phone; how and when are recorded) holds its seat or waiting place "awaiting
+the household's confirmation": the household is sent a confirmation request with its personal link
+and confirms there or through its community worker; until then the partner sees no name or phone,
+and at `confirm_by` (CONFIRM_WITHIN, at the latest the first session's start) the registration
+lapses and its seat is handed on (`lapse_unconfirmed_registrations`, a worker cron).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -21,9 +31,9 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Action, Principal, allows, get_visible, require, visible
 from alliance.core.audit import record
 from alliance.core.codes import RegistrationStatus
-from alliance.core.errors import NotFound
+from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
-from alliance.core.timeutil import utc_now
+from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.events import notices as event_notices
 from alliance.events.codes import EventError, EventOutcome, EventStatus, RegistrationClosed
 from alliance.events.matching import why_not
@@ -36,6 +46,76 @@ from alliance.visits.links import LinkExpired, LinkInvalid
 REGISTRATION_SALT = "alliance.event-registration"
 # A household's personal link stays valid until this long after the last session ends.
 LINK_GRACE = timedelta(days=2)
+# How long a household has to confirm a registration a partner made for it (at most until the
+# first session starts): long enough for someone who reads messages once a day, or waits for the
+# community worker's round, short enough that an unwanted seat returns to others in time.
+CONFIRM_WITHIN = timedelta(hours=float(os.environ.get("ALLIANCE_EVENT_CONFIRM_HOURS", "72")))
+LAPSED_REASON = "lapsed: the household did not confirm"
+
+
+class AskedVia(StrEnum):
+    """How a household asked a partner to register it."""
+
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+    MESSAGE = "message"
+
+
+class ConfirmedVia(StrEnum):
+    """How a registration became the household's own."""
+
+    LINK = "link"
+    COMMUNITY_WORKER = "community_worker"
+    # Made before consent was recorded, by the household or its community worker (migration 0012).
+    BEFORE = "before"
+
+
+@dataclass(frozen=True)
+class HouseholdAsked:
+    """What the partner records when it registers a household: how, when, and a note."""
+
+    via: str
+    at: datetime | None = None
+    note: str = ""
+
+
+def _check_asked(asked: HouseholdAsked, now: datetime | None = None) -> None:
+    errors: dict[str, str] = {}
+    if asked.via not in AskedVia.__members__.values():
+        errors["asked_via"] = _(
+            "Say how the household asked you to register it: by phone, in person or by message."
+        )
+    if asked.at is not None and asked.at > (now or utc_now()) + timedelta(minutes=5):
+        errors["asked_at"] = _("When the household asked cannot be in the future.")
+    if len(asked.note.strip()) > 255:
+        errors["asked_note"] = _("The note is too long: at most 255 characters.")
+    if errors:
+        raise InvalidInput(errors)
+
+
+def parse_asked(via: str, at_text: str, note: str) -> HouseholdAsked:
+    """The partner's record of how the household asked, from form fields; InvalidInput names each
+    wrong field. `at_text` is local (Asia/Shanghai) "YYYY-MM-DDTHH:MM"; empty means now."""
+    errors: dict[str, str] = {}
+    at = None
+    if at_text.strip():
+        try:
+            at = datetime.fromisoformat(at_text.strip()).replace(tzinfo=LOCAL_TZ).astimezone(UTC)
+        except ValueError:
+            errors["asked_at"] = _("When the household asked: give a date and time, e.g. 2026-12-04 10:30.")
+    asked = HouseholdAsked(via=via, at=at, note=note.strip())
+    try:
+        _check_asked(asked)
+    except InvalidInput as invalid:
+        errors = {**invalid.errors, **errors}
+    if errors:
+        raise InvalidInput(errors)
+    return asked
+
+
+def confirm_deadline(now: datetime, first_start: datetime | None) -> datetime:
+    deadline = now + CONFIRM_WITHIN
+    return min(deadline, first_start) if first_start is not None and first_start > now else deadline
 
 
 def registration_open(event: Event, first_start: datetime | None, now: datetime | None = None) -> bool:
@@ -121,18 +201,65 @@ async def _tell_promoted(event: Event, promoted: list[Registration]) -> list[int
     return notices
 
 
-async def _register(
-    event_id: int, household: Household, principal: Principal | None, *, now: datetime | None = None
+async def _confirm(
+    event: Event, registration: Registration, household: Household, principal: Principal | None, via: str
 ) -> EventOutcome:
+    """The household's yes to a registration a partner made (inside the locked transaction)."""
+    now = utc_now()
+    await Registration.filter(id=registration.id, confirmed_at__isnull=True).update(
+        confirmed_at=now, confirmed_via=str(via), confirm_by=None, updated_at=now
+    )
+    await registration.refresh_from_db()
+    facts = await event_notices.event_facts(event)
+    kind = (
+        event_notices.REGISTERED
+        if registration.status == RegistrationStatus.REGISTERED
+        else event_notices.WAITLISTED
+    )
+    notices = await event_notices.tell_household(
+        facts, household, kind, position=await waitlist_rank(registration)
+    )
+    job_ids = await event_notices.delivery_job(event.id, notices)
+    await record(
+        principal,
+        "event.confirm_registration",
+        "registration",
+        registration.id,
+        {"event": event.id, "household": household.id, "via": str(via)},
+    )
+    return EventOutcome(event, job_ids, registration)
+
+
+async def _register(
+    event_id: int,
+    household: Household,
+    principal: Principal | None,
+    *,
+    confirmed_via: str | None,
+    asked: HouseholdAsked | None = None,
+    secret_key: str = "",
+    now: datetime | None = None,
+) -> EventOutcome:
+    """Register (or, with `confirmed_via`, confirm) the household. Without `confirmed_via` (the
+    partner) the registration awaits the household's confirmation."""
     now = now or utc_now()
     async with in_transaction():
         event = await _locked_event(event_id)
-        if not registration_open(event, await _first_start(event.id), now):
+        existing = await Registration.get_or_none(event_id=event.id, household_id=household.id)
+        active = existing is not None and existing.status != RegistrationStatus.CANCELLED
+        if (
+            active
+            and existing.confirmed_at is None
+            and confirmed_via
+            and event.status == EventStatus.PUBLISHED
+        ):  # type: ignore[union-attr]
+            return await _confirm(event, existing, household, principal, confirmed_via)  # type: ignore[arg-type]
+        first_start = await _first_start(event.id)
+        if not registration_open(event, first_start, now):
             if event.status != EventStatus.PUBLISHED:
                 raise RegistrationClosed(_("This event is cancelled."))
             raise RegistrationClosed(_("Registration for this event has closed."))
-        existing = await Registration.get_or_none(event_id=event.id, household_id=household.id)
-        if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+        if active:
             return EventOutcome(event, [], existing, changed=False)
         offering_need = await Offering.get(id=event.offering_id).values_list("need_id", flat=True)  # type: ignore[attr-defined]
         request_id = (
@@ -147,6 +274,12 @@ async def _register(
             "request_id": request_id[0] if request_id else None,
             "cancelled_at": None,
             "cancel_reason": "",
+            "confirmed_at": now if confirmed_via else None,
+            "confirmed_via": str(confirmed_via or ""),
+            "confirm_by": None if confirmed_via else confirm_deadline(now, first_start),
+            "asked_via": str(asked.via) if asked else "",
+            "asked_at": (asked.at or now) if asked else None,
+            "asked_note": asked.note.strip()[:255] if asked else "",
         }
         if await _take_seat(event):
             fields.update(status=RegistrationStatus.REGISTERED, waitlist_position=None)
@@ -165,23 +298,50 @@ async def _register(
             await Registration.filter(id=existing.id).update(updated_at=now, **fields)
             registration = await Registration.get(id=existing.id)
         facts = await event_notices.event_facts(event)
-        kind = (
-            event_notices.REGISTERED
-            if registration.status == RegistrationStatus.REGISTERED
-            else event_notices.WAITLISTED
-        )
-        notices = await event_notices.tell_household(
-            facts, household, kind, position=await waitlist_rank(registration)
-        )
+        if registration.confirmed_at is None:
+            notices = await _ask_confirmation(facts, registration, household, secret_key)
+        else:
+            kind = (
+                event_notices.REGISTERED
+                if registration.status == RegistrationStatus.REGISTERED
+                else event_notices.WAITLISTED
+            )
+            notices = await event_notices.tell_household(
+                facts, household, kind, position=await waitlist_rank(registration)
+            )
         job_ids = await event_notices.delivery_job(event.id, notices)
-        await record(
-            principal,
-            "event.register",
-            "registration",
-            registration.id,
-            {"event": event.id, "household": household.id, "status": str(registration.status)},
-        )
+        details: dict[str, Any] = {
+            "event": event.id,
+            "household": household.id,
+            "status": str(registration.status),
+            "confirmed": registration.confirmed_at is not None,
+        }
+        if asked is not None:
+            details["asked"] = {
+                "via": registration.asked_via,
+                "at": registration.asked_at.isoformat() if registration.asked_at else None,
+                "note": registration.asked_note,
+            }
+        await record(principal, "event.register", "registration", registration.id, details)
     return EventOutcome(event, job_ids, registration)
+
+
+async def _ask_confirmation(
+    facts: event_notices.EventFacts, registration: Registration, household: Household, secret_key: str
+) -> list[int]:
+    """The household's confirmation request, with its personal link and the deadline."""
+    link = ""
+    if secret_key:
+        last_end = await _last_end(facts.event.id)
+        link = event_notices.public_url(registration_path(secret_key, facts.event.id, household.id, last_end))
+    return await event_notices.tell_household(
+        facts,
+        household,
+        event_notices.CONFIRMATION_REQUEST,
+        link=link,
+        until=registration.confirm_by,
+        dedupe_prefix=f"event:{facts.event.id}:confirm:{registration.id}:{int(registration.updated_at.timestamp())}",
+    )
 
 
 async def waitlist_rank(registration: Registration) -> int | None:
@@ -202,11 +362,20 @@ async def waitlist_rank(registration: Registration) -> int | None:
     return ahead + 1
 
 
-async def _cancel(registration: Registration, principal: Principal | None, reason: str) -> EventOutcome:
+async def _cancel(
+    registration: Registration,
+    principal: Principal | None,
+    reason: str,
+    *,
+    action: str = "event.cancel_registration",
+    only_unconfirmed: bool = False,
+) -> EventOutcome:
     async with in_transaction():
         event = await _locked_event(registration.event_id)  # type: ignore[attr-defined]
         registration = await Registration.get(id=registration.id)
-        if registration.status == RegistrationStatus.CANCELLED:
+        if registration.status == RegistrationStatus.CANCELLED or (
+            only_unconfirmed and registration.confirmed_at is not None
+        ):
             return EventOutcome(event, [], registration, changed=False)
         was = registration.status
         now = utc_now()
@@ -229,7 +398,7 @@ async def _cancel(registration: Registration, principal: Principal | None, reaso
         job_ids = await event_notices.delivery_job(event.id, notices)
         await record(
             principal,
-            "event.cancel_registration",
+            action,
             "registration",
             registration.id,
             {"event": event.id, "was": str(was), "promoted": [r.id for r in promoted]},
@@ -238,15 +407,22 @@ async def _cancel(registration: Registration, principal: Principal | None, reaso
     return EventOutcome(event, job_ids, registration)
 
 
-async def register_by_partner(principal: Principal, event_id: int, household_id: int) -> EventOutcome:
-    """The partner registers a household it invited (e.g. one that phoned the partner)."""
+async def register_by_partner(
+    principal: Principal, event_id: int, household_id: int, asked: HouseholdAsked, secret_key: str = ""
+) -> EventOutcome:
+    """The partner registers a household it invited that asked it to (e.g. by phone), recorded as
+    such. The seat is held awaiting the household's confirmation; the partner sees no contact until
+    then (docs/security.md, "Personal data before claim and consent")."""
     require(principal, Action.MANAGE_EVENTS)
     event = await get_visible(principal, Action.MANAGE_EVENTS, event_id)
     invitation = await EventInvitation.get_or_none(event_id=event.id, household_id=household_id)
     if invitation is None:
         raise EventError(_("Only invited households can be registered by the organisation."))
+    _check_asked(asked)
     household = await Household.get(id=household_id)
-    return await _register(event.id, household, principal)
+    return await _register(
+        event.id, household, principal, confirmed_via=None, asked=asked, secret_key=secret_key
+    )
 
 
 async def register_on_behalf(principal: Principal, household_id: int, event_id: int) -> EventOutcome:
@@ -261,7 +437,7 @@ async def register_on_behalf(principal: Principal, household_id: int, event_id: 
         refusal = await why_not(event, household)
         if refusal:
             raise EventError(refusal)
-    return await _register(event.id, household, principal)
+    return await _register(event.id, household, principal, confirmed_via=ConfirmedVia.COMMUNITY_WORKER)
 
 
 async def cancel_registration(principal: Principal, registration_id: int, reason: str = "") -> EventOutcome:
@@ -331,6 +507,15 @@ class HouseholdEventView:
     def status(self) -> str:
         return str(self.registration.status) if self.registration else ""
 
+    @property
+    def awaiting(self) -> bool:
+        """A registration the partner made that waits for the household's confirmation."""
+        return (
+            self.registration is not None
+            and self.registration.status != RegistrationStatus.CANCELLED
+            and self.registration.confirmed_at is None
+        )
+
 
 async def _household_view(event: Event, household_id: int) -> HouseholdEventView:
     sessions = await EventSession.filter(event_id=event.id).order_by("starts_at")
@@ -361,7 +546,7 @@ async def register_by_link(secret_key: str, token: str) -> EventOutcome:
     household = await Household.get_or_none(id=household_id)
     if household is None:
         raise NotFound("household")
-    return await _register(event_id, household, None)
+    return await _register(event_id, household, None, confirmed_via=ConfirmedVia.LINK, secret_key=secret_key)
 
 
 async def cancel_by_link(secret_key: str, token: str) -> EventOutcome:
@@ -370,3 +555,54 @@ async def cancel_by_link(secret_key: str, token: str) -> EventOutcome:
     if registration is None:
         raise NotFound("registration")
     return await _cancel(registration, None, "by the household")
+
+
+# --- registrations nobody confirmed ------------------------------------------------------------------
+
+
+@dataclass
+class LapseRun:
+    lapsed: int = 0
+    asked: int = 0
+    job_ids: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, int]:
+        return {"lapsed": self.lapsed, "asked": self.asked}
+
+
+async def lapse_unconfirmed_registrations(secret_key: str, now: datetime | None = None) -> LapseRun:
+    """Give up the registrations whose household did not confirm by `confirm_by` (the seat goes to the
+    first on the waiting list), and ask the households of partner registrations made before consent
+    was recorded (no `confirm_by` yet). Safe to run twice."""
+    now = now or utc_now()
+    run = LapseRun()
+    active = [RegistrationStatus.REGISTERED, RegistrationStatus.WAITLISTED]
+    due = await Registration.filter(
+        confirmed_at__isnull=True, confirm_by__lte=now, status__in=active
+    ).order_by("confirm_by", "id")
+    for registration in due:
+        outcome = await _cancel(
+            registration, None, LAPSED_REASON, action="event.registration_lapsed", only_unconfirmed=True
+        )
+        if outcome.changed:
+            run.lapsed += 1
+            run.job_ids += outcome.job_ids
+    for registration in await Registration.filter(
+        confirmed_at__isnull=True, confirm_by__isnull=True, status__in=active
+    ).order_by("id"):
+        async with in_transaction():
+            event = await _locked_event(registration.event_id)  # type: ignore[attr-defined]
+            deadline = confirm_deadline(now, await _first_start(event.id))
+            set_now = await Registration.filter(
+                id=registration.id, confirmed_at__isnull=True, confirm_by__isnull=True
+            ).update(confirm_by=deadline, updated_at=now)
+            if not set_now:
+                continue
+            await registration.refresh_from_db()
+            household = await Household.get(id=registration.household_id)  # type: ignore[attr-defined]
+            notices = await _ask_confirmation(
+                await event_notices.event_facts(event), registration, household, secret_key
+            )
+            run.job_ids += await event_notices.delivery_job(event.id, notices)
+            run.asked += 1
+    return run

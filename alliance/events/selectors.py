@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from alliance.core.access import Action, Principal, get_visible, visible
+from alliance.core.audit import record
 from alliance.core.codes import RegistrationStatus, RequestStatus
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.models import User
+from alliance.core.privacy import distance_band
 from alliance.core.timeutil import utc_now
 from alliance.events.attendance import ATTENDANCE_OPENS, _session_of
 from alliance.events.codes import EventStatus
@@ -89,7 +91,8 @@ def reason_texts(reasons: list[dict[str, Any]]) -> list[str]:
         if code == "need":
             texts.append(_("Open request: {need}").format(need=label(reason.get("need", ""))))
         elif code == "distance":
-            texts.append(_("{km} km from the venue").format(km=reason.get("km")))
+            band = reason.get("band") or distance_band(float(reason.get("km") or 0))
+            texts.append(_("{band} from the venue").format(band=label(band)))
         elif code == "region":
             texts.append(_("In the offering's area {region}").format(region=reason.get("region")))
         elif code == "eligible":
@@ -116,13 +119,15 @@ class InvitationRow:
     reasons: list[str]
     notified: bool
     status: str  # registration status or ""
-    name: str  # shown once the household registered
+    name: str  # shown once the household registered and confirmed
+    confirmed: bool = False
 
 
 @dataclass
 class PersonRow:
     registration_id: int
     household_id: int
+    # Name and phone only once the household confirmed (each view audited); "" until then.
     name: str
     community: str
     phone: str
@@ -130,6 +135,17 @@ class PersonRow:
     waitlist_rank: int | None
     registered_by: str
     attended: int
+    confirmed: bool = True
+    confirm_by: datetime | None = None
+    asked_via: str = ""
+    asked_at: datetime | None = None
+    asked_note: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the page names the registrant: the name, or a number while the household's
+        confirmation is awaited."""
+        return self.name or _("Household #{number}").format(number=self.household_id)
 
 
 @dataclass
@@ -151,6 +167,22 @@ class EventPage:
     outcomes: list[EmploymentOutcome]
     registration_open: bool
     deadline: datetime | None
+
+
+async def _audit_contacts(
+    principal: Principal, event: Event, rows: list[PersonRow], what: str, address: str
+) -> None:
+    """One audit entry per registrant whose contact the page shows."""
+    for row in rows:
+        if row.confirmed:
+            await record(
+                principal,
+                "registration.contact_view",
+                "household",
+                row.household_id,
+                {"event": event.id, "registration": row.registration_id, "shown": what},
+                address=address,
+            )
 
 
 async def _people(event: Event) -> list[PersonRow]:
@@ -177,25 +209,34 @@ async def _people(event: Event) -> list[PersonRow]:
         if registration.status == RegistrationStatus.WAITLISTED:
             waiting_rank += 1
         household = registration.household
+        # The household's contact only once the registration is its own choice.
+        confirmed = registration.confirmed_at is not None
         rows.append(
             PersonRow(
                 registration_id=registration.id,
                 household_id=household.id,
-                name=household.head_name,
+                name=household.head_name if confirmed else "",
                 community=household.region.name,
-                phone=household.phone or "",
+                phone=(household.phone or "") if confirmed else "",
                 status=str(registration.status),
                 waitlist_rank=waiting_rank if registration.status == RegistrationStatus.WAITLISTED else None,
                 registered_by=users.get(registration.registered_by_id, "")
                 if registration.registered_by_id
                 else "",  # type: ignore[attr-defined]
                 attended=attended.get(registration.id, 0),
+                confirmed=confirmed,
+                confirm_by=registration.confirm_by,
+                asked_via=registration.asked_via,
+                asked_at=registration.asked_at,
+                asked_note=registration.asked_note,
             )
         )
     return rows
 
 
-async def event_page(principal: Principal, event_id: int) -> EventPage:
+async def event_page(principal: Principal, event_id: int, address: str = "") -> EventPage:
+    """The partner's event page. Registrants' names and phones show once the household confirmed,
+    and every page view writes one audit entry per contact shown."""
     event = await get_visible(principal, Action.MANAGE_EVENTS, event_id)
     offering = await Offering.get(id=event.offering_id)  # type: ignore[attr-defined]
     partner = await Partner.get(id=event.partner_id)  # type: ignore[attr-defined]
@@ -224,8 +265,10 @@ async def event_page(principal: Principal, event_id: int) -> EventPage:
                 status=person.status if person else "",
                 # Partners see a name only once the household chose to take part.
                 name=person.name if person and person.status != RegistrationStatus.CANCELLED else "",
+                confirmed=person.confirmed if person else False,
             )
         )
+    await _audit_contacts(principal, event, people, "name_phone", address)
     return EventPage(
         event=event,
         offering=offering,
@@ -262,7 +305,9 @@ class SessionPage:
     open: bool
 
 
-async def session_page(principal: Principal, session_id: int) -> SessionPage:
+async def session_page(principal: Principal, session_id: int, address: str = "") -> SessionPage:
+    """A session's attendance list: names of confirmed registrants (each view audited), a number
+    for those whose confirmation is awaited."""
     session, event = await _session_of(principal, session_id)
     ids = await EventSession.filter(event_id=event.id).order_by("starts_at").values_list("id", flat=True)
     recorded = {
@@ -272,11 +317,25 @@ async def session_page(principal: Principal, session_id: int) -> SessionPage:
     registrations = await Registration.filter(
         event_id=event.id, status=RegistrationStatus.REGISTERED
     ).prefetch_related("household__region")
+    for registration in registrations:
+        if registration.confirmed_at is not None:
+            await record(
+                principal,
+                "registration.contact_view",
+                "household",
+                registration.household_id,  # type: ignore[attr-defined]
+                {"event": event.id, "registration": registration.id, "shown": "name", "session": session.id},
+                address=address,
+            )
     rows = sorted(
         (
             AttendanceRow(
                 registration_id=registration.id,
-                name=registration.household.head_name,
+                name=registration.household.head_name
+                if registration.confirmed_at is not None
+                else _("Household #{number} (awaiting confirmation)").format(
+                    number=registration.household_id
+                ),  # type: ignore[attr-defined]
                 community=registration.household.region.name,
                 attended=registration.id in recorded,
                 method=recorded[registration.id].method if registration.id in recorded else "",

@@ -3,7 +3,9 @@ one request's page, and a coordinator's requests. Selectors take the viewer's sc
 data; they never recompute matching (Match rows are stored by alliance.matching).
 
 Privacy: before a claim a partner sees only community, need, flags, member count, accessibility
-needs and distance (BoardItem); a map marker sits at the community's centre, never at the home.
+needs, a distance band and a rank (BoardItem), all measured from the community's centre (matching
+uses alliance.core.privacy.public_point); a map marker sits at that centre, never at the home. No
+score and no kilometres: docs/security.md, "Personal data before claim and consent".
 Contact details (ContactDetails) are for the holder only, and every view of them is audited.
 """
 
@@ -29,6 +31,7 @@ from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
+from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import aware, utc_now
 from alliance.households.models import Flag, Household
 from alliance.matching.assignment import assignable_offerings
@@ -50,6 +53,7 @@ def reason_texts_of(match: Match | dict) -> list[str]:
 class BoardFilters:
     need: str = ""
     region_code: str = ""
+    # One of alliance.core.privacy.BAND_LIMITS_KM ("within 3 km": the bands below 3 km).
     max_distance_km: float | None = None
     min_priority: int | None = None
     page: int = 1
@@ -69,8 +73,10 @@ class BoardItem:
     accessibility: list[str]
     priority: int
     waiting_days: int
-    distance_km: float | None = None
-    score: float | None = None
+    # "0-1", "1-3", "3-5", "5-10" or "10+" km from the community's centre (None: no point known).
+    distance_band: str | None = None
+    # Position in the partner's list as listed (1 = first); None outside a list.
+    rank: int | None = None
     offering_id: int | None = None
     offering_title: str = ""
     reasons: list[str] = field(default_factory=list)
@@ -79,9 +85,7 @@ class BoardItem:
     lon: float | None = None
 
     def as_json(self) -> dict:
-        found = asdict(self)
-        found["distance_km"] = None if self.distance_km is None else round(self.distance_km, 2)
-        return found
+        return asdict(self)
 
 
 @dataclass
@@ -115,7 +119,7 @@ async def _open_matches(principal: Principal, need: str = "", filters: BoardFilt
         region = await _region_path(filters.region_code)
         query = query.filter(request__household__region__path__startswith=region or "/none/")
     if filters.max_distance_km is not None:
-        query = query.filter(distance_km__lte=filters.max_distance_km)
+        query = query.filter(distance_km__lt=filters.max_distance_km)
     if filters.min_priority is not None:
         query = query.filter(request__priority__gte=filters.min_priority)
     return query, partner_id
@@ -208,6 +212,7 @@ async def board_page(principal: Principal, filters: BoardFilters, page_size: int
     items = await _build_items(
         [{name: row[f"request__{name}"] for name in _REQUEST_VALUES} for row in rows],
         {row["request_id"]: row for row in rows},
+        first_rank=(page - 1) * page_size + 1,
     )
     built = BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
     _keep(page_key, built, generation)
@@ -225,7 +230,7 @@ async def _admin_page(query, filters: BoardFilters, page_size: int) -> BoardPage
         .limit(page_size)
         .values("request_id")
     )
-    items = await _items([row["request_id"] for row in rows], None)
+    items = await _items([row["request_id"] for row in rows], None, first_rank=(page - 1) * page_size + 1)
     return BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
 
 
@@ -267,17 +272,34 @@ async def board_after(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = await _items([row["request_id"] for row in rows], partner_id)
+    first_rank = None
+    if rows:
+        top, top_id = rows[0][score_field], rows[0]["request_id"]
+        whole = _grouped(query) if partner_id is None else query
+        first_rank = 1 + await _count_ahead(whole, score_field, top, top_id, grouped=partner_id is None)
+    items = await _items([row["request_id"] for row in rows], partner_id, first_rank=first_rank)
     next_cursor = encode_cursor(rows[-1][score_field], rows[-1]["request_id"]) if more else None
     return items, next_cursor
 
 
+async def _count_ahead(ranked, score_field: str, score: float, request_id: int, *, grouped: bool) -> int:
+    """How many requests come before (score, request_id) in the list: the rank of the next page."""
+    ahead = ranked.filter(
+        Q(**{f"{score_field}__gt": score}) | Q(**{score_field: score, "request_id__lt": request_id})
+    )
+    if grouped:
+        return len(await ahead.values("request_id"))
+    return await ahead.count()
+
+
 def _approximate(row: dict) -> tuple[float | None, float | None]:
-    if row["household__region__lat"] is not None and row["household__region__lon"] is not None:
-        return row["household__region__lat"], row["household__region__lon"]
-    if row["household__lat"] is not None and row["household__lon"] is not None:
-        return round(row["household__lat"], 2), round(row["household__lon"], 2)
-    return None, None
+    # The map marker stands where matching measures from: the household's public point.
+    return public_point(
+        row["household__region__lat"],
+        row["household__region__lon"],
+        row["household__lat"],
+        row["household__lon"],
+    )
 
 
 _REQUEST_VALUES = (
@@ -299,7 +321,9 @@ _REQUEST_VALUES = (
 _MATCH_VALUES = ("request_id", "score", "distance_km", "reasons", "offering_id", "offering__title")
 
 
-async def _items(request_ids: list[int], partner_id: int | None) -> list[BoardItem]:
+async def _items(
+    request_ids: list[int], partner_id: int | None, first_rank: int | None = None
+) -> list[BoardItem]:
     """BoardItems in the order of `request_ids`, with the partner's best match of each."""
     if not request_ids:
         return []
@@ -312,10 +336,14 @@ async def _items(request_ids: list[int], partner_id: int | None) -> list[BoardIt
         matches = matches.filter(partner_id=partner_id)
     for match in await matches.order_by("-score", "id").values(*_MATCH_VALUES):
         best.setdefault(match["request_id"], match)
-    return await _build_items([requests[id] for id in request_ids if id in requests], best)
+    return await _build_items(
+        [requests[id] for id in request_ids if id in requests], best, first_rank=first_rank
+    )
 
 
-async def _build_items(requests: list[dict], best: dict[int, dict]) -> list[BoardItem]:
+async def _build_items(
+    requests: list[dict], best: dict[int, dict], first_rank: int | None = None
+) -> list[BoardItem]:
     """BoardItems from request rows (_REQUEST_VALUES), in their order, with the household's active
     flags and the given match of each."""
     flags: dict[int, list[str]] = {}
@@ -327,7 +355,7 @@ async def _build_items(requests: list[dict], best: dict[int, dict]) -> list[Boar
             flags.setdefault(household_id, []).append(str(code))
     now = utc_now()
     items = []
-    for row in requests:
+    for position, row in enumerate(requests):
         request_id = row["id"]
         lat, lon = _approximate(row)
         match = best.get(request_id)
@@ -346,8 +374,8 @@ async def _build_items(requests: list[dict], best: dict[int, dict]) -> list[Boar
                 accessibility=list(accessibility),
                 priority=row["priority"],
                 waiting_days=max(0, (now - aware(row["created_at"])).days),
-                distance_km=match["distance_km"] if match else None,
-                score=match["score"] if match else None,
+                distance_band=distance_band(match["distance_km"]) if match else None,
+                rank=None if first_rank is None else first_rank + position,
                 offering_id=match["offering_id"] if match else None,
                 offering_title=match["offering__title"] if match else "",
                 reasons=reason_texts_of(match) if match else [],

@@ -15,6 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from alliance.core.codes import PartnerStatus, RequestStatus
 from alliance.core.models import Region
+from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
 from alliance.matching.distances import _KM_PER_DEGREE, fast_distance_km, within_radius
 
@@ -307,7 +308,7 @@ class OfferingIndex:
                 continue
             pieces: list[str] = []
             if distance is not None:
-                pieces.append(f'{{"code": "distance", "km": {round(distance, 2)!r}}}')
+                pieces.append(f'{{"code": "distance", "band": "{distance_band(distance)}"}}')
             if region_code is not None:
                 pieces.append(self._region_reason(region_code))
             pieces.append(offering.capacity_json)
@@ -341,12 +342,16 @@ class OfferingIndex:
 
 _REQUEST_COLUMNS = (
     'SELECT r."id", r."need_id", r."priority", r."created_at", r."matched_at", h."id", h."lat", h."lon", '
-    'g."path" FROM "service_request" r JOIN "household" h ON h."id" = r."household_id" '
+    'g."path", g."lat", g."lon" FROM "service_request" r JOIN "household" h ON h."id" = r."household_id" '
     'JOIN "region" g ON g."code" = h."region_id" '
 )
 
 
 def _request_case(row: Any) -> RequestCase:
+    # Matching measures from the household's public point (its community's centre), never the home:
+    # what partners see before a claim (being matched, the band, the rank) must not move with the
+    # home. See alliance/core/privacy.py and docs/security.md.
+    lat, lon = public_point(row[9], row[10], row[6], row[7])
     return RequestCase(
         id=row[0],
         need=str(row[1]),
@@ -354,8 +359,8 @@ def _request_case(row: Any) -> RequestCase:
         created_at=aware(row[3]),
         matched_at=aware(row[4]),
         household_id=row[5],
-        lat=row[6],
-        lon=row[7],
+        lat=lat,
+        lon=lon,
         region_codes=_region_codes(row[8]),
     )
 

@@ -106,12 +106,23 @@ async def requests_in_area_of(offering_id: int) -> list[int]:
         lon_span = offering.radius_km / (
             _KM_PER_DEGREE * max(math.cos(math.radians(min(widest, 89.0))), 0.01)
         )
+        # Matching measures from the community's centre (the home rounded to 0.01° when the
+        # community has none): the box is tried on both.
         ids.update(
             await query.filter(
-                household__lat__gte=offering.base_lat - lat_span,
-                household__lat__lte=offering.base_lat + lat_span,
-                household__lon__gte=offering.base_lon - lon_span,
-                household__lon__lte=offering.base_lon + lon_span,
+                household__region__lat__gte=offering.base_lat - lat_span,
+                household__region__lat__lte=offering.base_lat + lat_span,
+                household__region__lon__gte=offering.base_lon - lon_span,
+                household__region__lon__lte=offering.base_lon + lon_span,
+            ).values_list("id", flat=True)
+        )
+        ids.update(
+            await query.filter(
+                household__region__lat__isnull=True,
+                household__lat__gte=offering.base_lat - lat_span - 0.01,
+                household__lat__lte=offering.base_lat + lat_span + 0.01,
+                household__lon__gte=offering.base_lon - lon_span - 0.01,
+                household__lon__lte=offering.base_lon + lon_span + 0.01,
             ).values_list("id", flat=True)
         )
     for path in await Region.filter(offerings__id=offering_id).values_list("path", flat=True):

@@ -15,6 +15,7 @@ from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.models import Region
+from alliance.core.privacy import distance_band
 from alliance.matching.candidates import _region_codes
 from alliance.matching.models import Match
 
@@ -38,7 +39,10 @@ def reason_texts(match: Match | dict[str, Any] | list[dict[str, Any]]) -> list[s
     for reason in reasons or []:
         code = reason.get("code")
         if code == "distance":
-            texts.append(_("{km} km").format(km=f"{float(reason['km']):.1f}"))
+            # A band, never kilometres: partners read these reasons before a claim (rows from
+            # before bands carry "km", shown as its band).
+            band = reason.get("band") or distance_band(float(reason["km"]))
+            texts.append(_("distance: {band}").format(band=label(band)))
         elif code == "region":
             name = (
                 reason.get("name")

@@ -14,6 +14,7 @@ from alliance.core.access import Action, Principal, require
 from alliance.core.codes import CloseReason, NeedCode, RequestStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
+from alliance.core.privacy import BAND_LIMITS_KM
 from alliance.core.timeutil import to_local
 from alliance.matching.assignment import assign_request
 from alliance.matching.board import (
@@ -54,6 +55,12 @@ def _number(value: str | None, kind: type = float) -> float | int | None:
     return found if found is None or found >= 0 else None
 
 
+def _band_limit(value: str | None) -> float | None:
+    # Only the band limits: a free "within x km" filter would let a partner bisect distances.
+    found = _number(value)
+    return found if found in BAND_LIMITS_KM else None
+
+
 def _board_filters(request: Request) -> BoardFilters:
     params = request.query_params
     need = params.get("need", "")
@@ -61,7 +68,7 @@ def _board_filters(request: Request) -> BoardFilters:
     return BoardFilters(
         need=need if need in NeedCode.__members__ else "",
         region_code=params.get("region", "").strip()[:12],
-        max_distance_km=_number(params.get("distance")),  # type: ignore[arg-type]
+        max_distance_km=_band_limit(params.get("distance")),
         min_priority=_number(params.get("priority"), int),  # type: ignore[arg-type]
         page=int(page) if page.isdigit() else 1,
     )
@@ -75,6 +82,7 @@ async def _board_context(request: Request, principal: Principal, **extra: object
         "view": view,
         "regions": await board_regions(principal),
         "need_codes": list(NeedCode),
+        "distance_limits": BAND_LIMITS_KM,
         "tile_url": request.app.state.settings.tile_url or "",
         "query": _query_string(filters, view),
         "filter_query": _query_string(filters, ""),

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.core.access import Action, require
+from alliance.core.access import Action, get_visible, require
 from alliance.core.codes import EventKind, FlagCode
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
@@ -21,7 +21,7 @@ from alliance.events.forms import EventForm
 from alliance.events.models import EventSession, Registration
 from alliance.visits.cards import CardRefused
 from alliance.visits.links import LinkExpired, LinkInvalid
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import relay_outbox
@@ -129,9 +129,9 @@ async def event_create(request: Request) -> Response:
 
 async def event_edit(request: Request) -> Response:
     principal = await require_principal(request)
-    page = await selectors.event_page(principal, request.path_params["event_id"])
-    sessions = await EventSession.filter(event_id=page.event.id).order_by("starts_at")
-    return await _editor(request, forms.event_form_of(page.event, sessions), event_id=page.event.id)
+    event = await get_visible(principal, Action.MANAGE_EVENTS, request.path_params["event_id"])
+    sessions = await EventSession.filter(event_id=event.id).order_by("starts_at")
+    return await _editor(request, forms.event_form_of(event, sessions), event_id=event.id)
 
 
 async def event_update(request: Request) -> Response:
@@ -151,7 +151,7 @@ async def _event_detail(
     request: Request, *, errors: dict[str, str] | None = None, message: str = ""
 ) -> Response:
     principal = await require_principal(request)
-    page = await selectors.event_page(principal, request.path_params["event_id"])
+    page = await selectors.event_page(principal, request.path_params["event_id"], client_address(request))
     response = render(
         request,
         "events/event.html",
@@ -161,6 +161,7 @@ async def _event_detail(
             "message": message,
             "outcome_kinds": list(OutcomeKind),
             "employers": page.event.employers or [],
+            "asked_vias": list(registrations.AskedVia),
         },
         status_code=422 if errors else 200,
     )
@@ -204,6 +205,11 @@ async def event_invite(request: Request) -> Response:
 
 def _registered_message(outcome: EventOutcome) -> str:
     registration = outcome.registration
+    if registration is not None and registration.confirmed_at is None:
+        return _(
+            "The place is held, awaiting the household's confirmation: we sent it a message with its "
+            "link. Its name and phone show here once it confirms."
+        )
     if registration is not None and registration.status == "waitlisted":
         return _("The event is full: the household is on the waiting list.")
     return _("The household is registered.")
@@ -211,7 +217,16 @@ def _registered_message(outcome: EventOutcome) -> str:
 
 async def event_register(request: Request) -> Response:
     async def change(principal, event_id, form):
-        outcome = await registrations.register_by_partner(principal, event_id, _int(form.get("household_id")))
+        asked = registrations.parse_asked(
+            str(form.get("asked_via", "")), str(form.get("asked_at", "")), str(form.get("asked_note", ""))
+        )
+        outcome = await registrations.register_by_partner(
+            principal,
+            event_id,
+            _int(form.get("household_id")),
+            asked,
+            request.app.state.settings.secret_key,
+        )
         return outcome.job_ids, _registered_message(outcome)
 
     return await _event_change(request, change)
@@ -255,7 +270,7 @@ async def _session(
     request: Request, *, errors: dict[str, str] | None = None, message: str = "", status: int = 200
 ) -> Response:
     principal = await require_principal(request)
-    page = await selectors.session_page(principal, request.path_params["session_id"])
+    page = await selectors.session_page(principal, request.path_params["session_id"], client_address(request))
     response = render(
         request,
         "events/attendance.html",
