@@ -171,3 +171,18 @@ async def test_the_event_loop_stays_responsive_while_passwords_are_checked(app):
     assert all_logins > 2 * one_hash
     assert static_times and max(static_times) < one_hash, (static_times, one_hash)
     assert max(lags) < 0.75 * one_hash, (max(lags), one_hash)
+
+
+async def test_old_counters_and_sessions_are_forgotten_by_the_daily_job(app):
+    from alliance.core.models import UserSession
+    from workers.jobs import forget_old_login_records
+
+    await build_two_sides()
+    assert await authenticate("coordA", "wrong-password", "192.0.2.40") is None
+    async with _client(app, "192.0.2.41") as client:
+        assert (await _post_login(client, await _login_form(client), "coordA", PASSWORD)).status_code == 303
+    assert await forget_old_login_records({}) == {"counters": 0, "sessions": 0}
+    await LoginThrottle.filter(key__contains="192.0.2.40").update(touched_at=utc_now() - timedelta(days=2))
+    await UserSession.all().update(ended_at=utc_now() - timedelta(days=91))
+    assert await forget_old_login_records({}) == {"counters": 2, "sessions": 1}
+    assert await LoginThrottle.filter(key__contains="192.0.2.41").count() == 2

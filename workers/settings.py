@@ -17,6 +17,7 @@ from workers.jobs import (
     deliver_notification,
     deliver_notifications,
     escalate_unclaimed_requests,
+    forget_old_login_records,
     geocode_intake_batch,
     invite_event_households,
     mark_missed_visits,
@@ -75,6 +76,8 @@ CRON_JOBS = [
     cron(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
     cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
+    # Login-limit counters and old sessions (alliance/core/login_limits.py, sessions.py).
+    cron(forget_old_login_records, hour={19}, minute={45}, second={0}, unique=True, timeout=600),
 ]
 
 

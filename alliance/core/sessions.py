@@ -129,3 +129,14 @@ async def live_session_counts(user_ids: list[int]) -> dict[int, int]:
     for user_id in rows:
         counts[user_id] = counts.get(user_id, 0) + 1
     return counts
+
+
+# Ended sessions stay listed this long (who was signed in from where), then they are deleted.
+KEEP_ENDED_SESSIONS = timedelta(days=90)
+
+
+async def forget_old_sessions(keep: timedelta = KEEP_ENDED_SESSIONS) -> int:
+    """Delete sessions that ended, or passed their absolute lifetime, longer than `keep` ago."""
+    before = utc_now() - keep
+    ended = await UserSession.filter(ended_at__lt=before).delete()
+    return ended + await UserSession.filter(ended_at__isnull=True, expires_at__lt=before).delete()
