@@ -4,6 +4,7 @@ and argon2 off the event loop."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from datetime import timedelta
 
@@ -165,12 +166,14 @@ async def test_the_event_loop_stays_responsive_while_passwords_are_checked(app):
     for client in clients:
         await client.aclose()
     assert [response.status_code for response in responses] == [303] * 16
-    # On the loop, each hash stalls everything else for a whole hash (measured: a static file took
-    # ten hashes' time); in worker threads the loop only waits for its own short steps. Loose bounds:
-    # the machine is shared, and the hashing threads compete with the loop for its cores.
+    # On the loop, each hash stalls everything else for a whole hash, and hashes that become due
+    # together run back to back (measured: a static file took ten hashes' time, 8 s). In worker
+    # threads the loop only waits for its own short steps. Loose bounds: the machine is shared, and
+    # the hashing threads compete with the loop for its cores.
     assert all_logins > 2 * one_hash
-    assert static_times and max(static_times) < one_hash, (static_times, one_hash)
-    assert max(lags) < 0.75 * one_hash, (max(lags), one_hash)
+    assert static_times and statistics.median(static_times) < one_hash / 2, (static_times, one_hash)
+    assert max(static_times) < 2.5 * one_hash, (static_times, one_hash)
+    assert max(lags) < 2.5 * one_hash, (max(lags), one_hash)
 
 
 async def test_old_counters_and_sessions_are_forgotten_by_the_daily_job(app):
