@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route
 
 from alliance.core.access import Action, allows, principal_for, visible
 from alliance.core.codes import PartnerStatus
-from alliance.core.models import User
+from alliance.core.models import PasswordReset, User, UserSession
 from alliance.core.timeutil import utc_now
 from alliance.events.models import Attendance, EmploymentOutcome, Event, Registration
 from alliance.households.models import Household
@@ -53,6 +53,9 @@ PUBLIC = {
     # The household's signed event link: tests/test_event_pages.py walks it.
     ("GET", "/event-registration/{token}"),
     ("POST", "/event-registration/{token}"),
+    # The signed single-use password-reset link: tests/test_sessions.py walks it.
+    ("GET", "/reset-password/{token}"),
+    ("POST", "/reset-password/{token}"),
 }
 # Routes that act on one object of side A: any user of side B is refused (403 or 404).
 OBJECT_ROUTES = {
@@ -111,6 +114,9 @@ OBJECT_ROUTES = {
     ("POST", "/households/{household_id:int}/events/{event_id:int}/register"),
     ("POST", "/households/{household_id:int}/registrations/{registration_id:int}/cancel"),
     ("POST", "/households/{household_id:int}/events/{event_id:int}/outcomes"),
+    ("POST", "/admin/accounts/{user_id:int}/active"),
+    ("POST", "/admin/accounts/{user_id:int}/sign-out"),
+    ("POST", "/admin/accounts/{user_id:int}/reset-link"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -142,6 +148,8 @@ SCOPED_PAGES = {
     ("GET", "/partner/events/new"),
     ("GET", "/my-household/events"),
     ("GET", "/events/hires"),
+    ("GET", "/account"),
+    ("GET", "/admin/accounts"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -158,6 +166,8 @@ SELF_WRITES = {
     ("POST", "/matching/proposals"),
     ("POST", "/partner/api-tokens"),
     ("POST", "/partner/events/new"),
+    ("POST", "/account/password"),
+    ("POST", "/account/sessions/end-others"),
 }
 
 
@@ -255,6 +265,7 @@ def _fill(path: str, side) -> str:
         .replace("{event_id:int}", str(side.event.id))
         .replace("{session_id:int}", str(side.session.id))
         .replace("{registration_id:int}", str(side.registration.id))
+        .replace("{user_id:int}", str(side.users["community_worker"].id))
     )
 
 
@@ -310,6 +321,12 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
     assert (event.status, event.title, event.seats_taken) == ("published", left.event.title, 1)
     assert (await Registration.get(id=left.registration.id)).status == "registered"
     assert await Attendance.all().count() == 0 and await EmploymentOutcome.all().count() == 0
+    worker = left.users["community_worker"]
+    assert (await User.get(id=worker.id)).is_active
+    assert (
+        not await PasswordReset.exists()
+        and not await UserSession.filter(end_reason="signed_out_everywhere").exists()
+    )
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):
@@ -338,6 +355,7 @@ async def test_owners_do_see_their_own(app, world):
         ("community_worker", "/households", left.household.head_name),
         ("coordinator", f"/households/{left.household.id}", left.household.external_id),
         ("coordinator", "/admin/partners", left.partner.name),
+        ("coordinator", "/admin/accounts", left.users["community_worker"].username),
         ("partner_admin", "/partner", left.partner.name),
         ("partner_admin", "/partner/offerings", left.offering.title),
         ("partner_admin", f"/partner/offerings/{left.offering.id}/edit", left.offering.title),

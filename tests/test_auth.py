@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from alliance.core.accounts import MAX_FAILURES_PER_ACCOUNT
+from alliance.core.login_limits import FREE_FAILURES
 from alliance.core.models import AuditEntry, LoginAttempt
 from tests.factories import PASSWORD, build_two_sides, csrf_from, login, session_csrf
 
@@ -37,16 +37,21 @@ async def test_wrong_password_is_refused_with_a_message(client):
     assert (await client.get("/households")).status_code == 303
 
 
-async def test_login_is_rate_limited_per_account_even_with_the_right_password(client):
+async def test_failures_slow_the_address_down_for_that_account_even_with_the_right_password(client):
     await build_two_sides()
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+    for _ in range(FREE_FAILURES):
         assert (await login(client, "coordA", "nope-nope")).status_code == 401
     throttled = await login(client, "coordA", PASSWORD)
     assert throttled.status_code == 429
+    assert "Try again in 1 second." in throttled.text and throttled.headers["retry-after"] == "1"
     assert (await client.get("/households")).status_code == 303
-    # Another account from the same address is not locked by coordA's failures.
+    # Another account from the same address is not held up by coordA's failures.
     assert (await login(client, "coordB", PASSWORD)).status_code == 303
-    assert await LoginAttempt.filter(username="coordA", succeeded=False).count() == MAX_FAILURES_PER_ACCOUNT
+    assert (
+        await LoginAttempt.filter(username="coordA", succeeded=False, throttled=False).count()
+        == FREE_FAILURES
+    )
+    assert await LoginAttempt.filter(username="coordA", throttled=True).count() == 1
 
 
 async def test_post_without_csrf_token_is_refused(client):

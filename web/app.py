@@ -1,4 +1,4 @@
-"""The Starlette application. Stateless: sessions are signed cookies, limits live in the database,
+"""The Starlette application. Stateless: sessions and limits live in the database,
 jobs go through Redis, so any number of these processes can serve behind one load balancer."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from web import jobs
 from web.auth import LoginRequired
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
 from web.routes import (
+    account,
     admin,
     api,
     auth,
@@ -45,7 +46,6 @@ from web.security import CSRFMiddleware, LanguageMiddleware, SecureHeadersMiddle
 from web.templating import build_environment, render
 
 STATIC_DIR = Path(__file__).parent / "static"
-SESSION_MAX_AGE = 12 * 3600
 
 
 async def _login_required(request: Request, _exc: Exception) -> Response:
@@ -109,7 +109,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
             SessionMiddleware,
             secret_key=settings.secret_key,
             session_cookie="alliance_session",
-            max_age=SESSION_MAX_AGE,
+            # The cookie outlives no session; the server-side row (web/auth.py) is what decides.
+            max_age=settings.session_absolute_seconds,
             same_site="lax",
             https_only=settings.https_only,
         ),
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
     ]
     routes = [
         *auth.routes,
+        *account.routes,
         *home.routes,
         *coordinator.routes,
         *cockpit.routes,

@@ -248,3 +248,13 @@ async def send_session_reminder(
     _ctx: dict[str, Any], session_id: int, starts_at: int, kind: str
 ) -> dict[str, Any]:
     return (await notices.send_session_reminder(session_id, starts_at, kind)).as_json()
+
+
+async def forget_old_login_records(_ctx: dict[str, Any]) -> dict[str, int]:
+    """Daily: login-limit counters untouched for a day and sessions over for 90 days."""
+    from alliance.core import login_limits, sessions
+
+    return {
+        "counters": await login_limits.forget_stale_counters(),
+        "sessions": await sessions.forget_old_sessions(),
+    }

@@ -19,6 +19,7 @@ from workers.jobs import (
     deliver_notification,
     deliver_notifications,
     escalate_unclaimed_requests,
+    forget_old_login_records,
     geocode_intake_batch,
     invite_event_households,
     lapse_unconfirmed_registrations,
@@ -87,6 +88,8 @@ CRON_JOBS = [
     cron(
         lapse_unconfirmed_registrations, minute=set(range(7, 60, 15)), second={20}, unique=True, timeout=600
     ),
+    # Login-limit counters and old sessions (alliance/core/login_limits.py, sessions.py).
+    cron(forget_old_login_records, hour={19}, minute={45}, second={0}, unique=True, timeout=600),
 ]
 
 

@@ -78,6 +78,11 @@ class Action(StrEnum):
     # regions of their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
     VIEW_TARGETS = "view_targets"
     EDIT_TARGETS = "edit_targets"
+    # Accounts (alliance/core/accounts.py, password_resets.py): an admin lists every account,
+    # deactivates, reactivates and signs it out everywhere; an admin, or a coordinator for the users
+    # of their region's subtree, issues a single-use password-reset link.
+    MANAGE_ACCOUNTS = "manage_accounts"
+    ISSUE_PASSWORD_RESETS = "issue_password_resets"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -108,6 +113,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.OVERSEE_VISITS,
             Action.VIEW_EVENT_HIRES,
             Action.VIEW_TARGETS,
+            Action.ISSUE_PASSWORD_RESETS,
         }
     ),
     Role.COMMUNITY_WORKER: frozenset(
@@ -366,7 +372,30 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _nothing(query)
     if action in (Action.MANAGE_EVENTS, Action.REGISTER_FOR_HOUSEHOLDS, Action.VIEW_EVENT_HIRES):
         return _event_scope(principal, action)
+    if action in (Action.MANAGE_ACCOUNTS, Action.ISSUE_PASSWORD_RESETS):
+        return _account_scope(principal)
     raise PermissionDenied(action)
+
+
+def _account_scope(principal: Principal) -> QuerySet[Any]:
+    # Admins: every account. A coordinator: the accounts bound to their subtree (a region, or a
+    # partner, volunteer or household there), never an admin's and never a coordinator's of their own
+    # region or above: a reset link hands over the account, so no one takes over a peer's.
+    query = User.all()
+    if principal.role == Role.ADMIN:
+        return query
+    if principal.role != Role.COORDINATOR or not principal.region_path:
+        return _nothing(query)
+    # Subqueries, not joins: each account is bound through one of four relations, the others null.
+    regions = Subquery(Region.filter(path__startswith=principal.region_path).values("code"))
+    in_subtree = (
+        Q(region_id__in=regions)
+        | Q(partner_id__in=Subquery(Partner.filter(region_id__in=regions).values("id")))
+        | Q(volunteer_id__in=Subquery(Volunteer.filter(region_id__in=regions).values("id")))
+        | Q(household_id__in=Subquery(Household.filter(region_id__in=regions).values("id")))
+    )
+    peers = Subquery(User.filter(role=Role.COORDINATOR, region_id=principal.region_code).values("id"))
+    return query.filter(in_subtree).exclude(role=Role.ADMIN).exclude(id__in=peers)
 
 
 def _event_scope(principal: Principal, action: Action) -> QuerySet[Any]:

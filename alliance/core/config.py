@@ -30,6 +30,11 @@ class Settings:
     # Notification providers: "module:attr" for every channel, or "sms=module:attr,voice=module:attr";
     # unset: the log provider (no SMS or voice gateway is reachable here).
     notification_providers: str = ""
+    # Sessions (alliance/core/sessions.py): one ends after this long without a request (idle), and
+    # this long after login whatever happens (absolute). A password-reset link lives this long.
+    session_idle_seconds: int = 2 * 3600
+    session_absolute_seconds: int = 12 * 3600
+    password_reset_seconds: int = 24 * 3600
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -61,7 +66,17 @@ def load_settings() -> Settings:
         transfer_auto_approve_hours=int(os.environ.get("TRANSFER_AUTO_APPROVE_HOURS") or 36),
         reminder_time_scale=reminder_time_scale(),
         notification_providers=os.environ.get("ALLIANCE_NOTIFICATION_PROVIDERS", ""),
+        session_idle_seconds=_positive_int("ALLIANCE_SESSION_IDLE_MINUTES", 120) * 60,
+        session_absolute_seconds=_positive_int("ALLIANCE_SESSION_MAX_HOURS", 12) * 3600,
+        password_reset_seconds=_positive_int("ALLIANCE_PASSWORD_RESET_HOURS", 24) * 3600,
     )
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = int(os.environ.get(name) or default)
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive whole number")
+    return value
 
 
 def reminder_time_scale() -> float:

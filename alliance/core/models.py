@@ -36,17 +36,76 @@ class User(Model):
 
 
 class LoginAttempt(Model):
-    # Every login attempt, so the rate limit is shared by all web processes.
+    # Every login attempt, a history for the admin; the limits themselves are kept in LoginThrottle.
 
     id = fields.BigIntField(primary_key=True)
     username = fields.CharField(max_length=64)
     address = fields.CharField(max_length=64)
     succeeded = fields.BooleanField()
+    # Refused by a login limit before the password was looked at.
+    throttled = fields.BooleanField(default=False)
     at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "login_attempt"
         indexes = (("username", "at"), ("address", "at"))
+
+
+class LoginThrottle(Model):
+    # One counter per client address ("address:<ip>") and per account from an address
+    # ("pair:<ip>|<username>"), changed under a row lock so parallel attempts are all counted.
+
+    key = fields.CharField(max_length=160, primary_key=True)
+    failures = fields.IntField(default=0)
+    # Address counters: failures since this moment (a fixed window).
+    window_started_at = fields.DatetimeField(null=True)
+    # Account-and-address counters: the last failure, and when the next attempt may come.
+    last_failure_at = fields.DatetimeField(null=True)
+    next_allowed_at = fields.DatetimeField(null=True)
+    touched_at = fields.DatetimeField(null=True, db_index=True)
+
+    class Meta:
+        table = "login_throttle"
+
+
+class UserSession(Model):
+    # A signed-in browser. The cookie holds a random key; only its SHA-256 is stored, so a database
+    # dump opens no session. Ending the row ends the session on every web process at once.
+
+    id = fields.BigIntField(primary_key=True)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    user = fields.ForeignKeyField("models.User", related_name="sessions", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+    end_reason = fields.CharField(max_length=32, default="")
+    address = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=128, default="")
+
+    class Meta:
+        table = "user_session"
+        indexes = (("user_id", "ended_at"),)
+
+
+class PasswordReset(Model):
+    # A single-use password-reset link issued by an admin or coordinator; the link carries a random
+    # secret signed with SECRET_KEY, the row keeps its SHA-256 and whether it was used.
+
+    id = fields.BigIntField(primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="password_resets", on_delete=fields.CASCADE)
+    issued_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="issued_password_resets", on_delete=fields.SET_NULL
+    )
+    secret_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    # Set when a newer link for the same user replaced this one.
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "password_reset"
 
 
 class AuditEntry(Model):

@@ -8,9 +8,10 @@ from starlette.routing import Route
 
 from alliance.core.accounts import authenticate
 from alliance.core.errors import LoginThrottled
-from alliance.core.i18n import LANGUAGES
+from alliance.core.i18n import LANGUAGES, ngettext
 from alliance.core.i18n import gettext as _
 from web.auth import client_address, current_principal, end_session, start_session
+from web.flash import take_flash
 from web.htmx_hooks import hx_redirect
 from web.templating import render
 
@@ -25,7 +26,11 @@ def _safe_next(target: str | None) -> str:
 async def login_page(request: Request) -> Response:
     if await current_principal(request):
         return RedirectResponse("/", status_code=303)
-    return render(request, "auth/login.html", {"next": _safe_next(request.query_params.get("next"))})
+    return render(
+        request,
+        "auth/login.html",
+        {"next": _safe_next(request.query_params.get("next")), "message": take_flash(request)},
+    )
 
 
 async def login_submit(request: Request) -> Response:
@@ -35,37 +40,46 @@ async def login_submit(request: Request) -> Response:
     target = _safe_next(str(form.get("next", "")))
     error = None
     status = 200
+    retry_after = 0
     try:
         user = await authenticate(username, password, client_address(request))
     except LoginThrottled as throttled:
         user = None
-        error = _("Too many failed attempts. Wait {minutes} minutes and try again.").format(
-            minutes=throttled.retry_after_seconds // 60
-        )
+        error = ngettext(
+            "Too many failed attempts. Try again in {seconds} second.",
+            "Too many failed attempts. Try again in {seconds} seconds.",
+            throttled.retry_after_seconds,
+        ).format(seconds=throttled.retry_after_seconds)
         status = 429
+        retry_after = throttled.retry_after_seconds
     if user is None:
         error = error or _("Wrong user name or password.")
-        return render(
+        response = render(
             request,
             "auth/login.html",
             {"error": error, "username": username, "next": target},
             status_code=status if status != 200 else 401,
         )
-    start_session(request, user)
+        if status == 429:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+    await start_session(request, user)
     return hx_redirect(target, request)
 
 
 async def logout(request: Request) -> Response:
-    end_session(request)
+    await end_session(request)
     return hx_redirect("/login", request)
 
 
 async def choose_language(request: Request) -> Response:
+    # Checked first: a cookie whose session has ended loses its key here, so this route (which
+    # re-signs the cookie) cannot keep an ended session's cookie alive.
+    principal = await current_principal(request)
     form = await request.form()
     language = str(form.get("language", ""))
     if language in LANGUAGES:
         request.session["lang"] = language
-        principal = await current_principal(request)
         if principal:
             from alliance.core.models import User
 
