@@ -28,7 +28,10 @@ async def relay_pending_notifications(ctx: dict[str, Any]) -> int:
     ids = await notifications.pending_notification_ids()
     for notification_id in ids:
         await ctx["redis"].enqueue_job(
-            "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
+            "deliver_notification",
+            notification_id,
+            _job_id=notifications.delivery_job_id(notification_id),
+            **outbox.job_kwargs(),
         )
     return len(ids)
 
@@ -58,7 +61,10 @@ async def relay_pending_geocoding(ctx: dict[str, Any]) -> int:
 async def _deliver(ctx: dict[str, Any], run: match_storage.MatchRun) -> dict[str, Any]:
     for notification_id in run.notification_ids:
         await ctx["redis"].enqueue_job(
-            "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
+            "deliver_notification",
+            notification_id,
+            _job_id=notifications.delivery_job_id(notification_id),
+            **outbox.job_kwargs(),
         )
     return run.as_json()
 
@@ -86,7 +92,10 @@ async def match_all_job(ctx: dict[str, Any]) -> dict[str, Any]:
 async def _deliver_notices(ctx: dict[str, Any], notification_ids: list[int]) -> None:
     for notification_id in notification_ids:
         await ctx["redis"].enqueue_job(
-            "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
+            "deliver_notification",
+            notification_id,
+            _job_id=notifications.delivery_job_id(notification_id),
+            **outbox.job_kwargs(),
         )
 
 
@@ -148,7 +157,9 @@ async def relay_outbox(ctx: dict[str, Any]) -> dict[str, int]:
     Redis was down at the commit) go to arq under their own job ids, deferred as planned."""
 
     async def enqueue(name: str, args: list[Any], job_id: str, defer_until: Any) -> None:
-        await ctx["redis"].enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)
+        await ctx["redis"].enqueue_job(
+            name, *args, _job_id=job_id, _defer_until=defer_until, **outbox.job_kwargs()
+        )
 
     await _requeue_if_the_queue_lost_its_data(ctx)
     total = outbox.RelayResult()

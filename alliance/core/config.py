@@ -64,6 +64,15 @@ def load_settings() -> Settings:
     )
 
 
+def delivery_lease_seconds() -> float:
+    """ALLIANCE_DELIVERY_LEASE_SECONDS: how long a worker may hold a notification it is handing to
+    the gateway before another delivery takes it again (read on each use)."""
+    value = float(os.environ.get("ALLIANCE_DELIVERY_LEASE_SECONDS") or 120)
+    if value <= 0:
+        raise ValueError("ALLIANCE_DELIVERY_LEASE_SECONDS must be positive")
+    return value
+
+
 def reminder_time_scale() -> float:
     """ALLIANCE_REMINDER_TIME_SCALE, read on each use (cheap; no key file touched)."""
     value = float(os.environ.get("ALLIANCE_REMINDER_TIME_SCALE") or 1.0)
