@@ -49,6 +49,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = load_settings()
     providers.configure_providers(settings.notification_providers)
     await db.connect(settings.database_url)
+    _serve_metrics()
     ctx["heartbeat"] = asyncio.create_task(_beat_forever(ctx["redis"], heartbeats.worker_name()))
 
 
@@ -61,6 +62,28 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):
             await heartbeats.forget(ctx["redis"], heartbeats.worker_name())
     await db.disconnect()
+
+
+_metrics_served = False
+
+
+def _serve_metrics() -> None:
+    """ALLIANCE_WORKER_METRICS_PORT: this worker's job metrics on http://127.0.0.1:PORT/ (for a
+    worker on a host without a web process; beside one, a shared PROMETHEUS_MULTIPROC_DIR puts them
+    in the web's /metrics instead)."""
+    global _metrics_served
+    port = os.environ.get("ALLIANCE_WORKER_METRICS_PORT")
+    if not port or _metrics_served:
+        return
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    start_http_server(int(port), addr="127.0.0.1", registry=registry)
+    _metrics_served = True
 
 
 async def _beat_forever(redis: Any, name: str) -> None:

@@ -73,6 +73,10 @@ class Action(StrEnum):
     # regions of their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
     VIEW_TARGETS = "view_targets"
     EDIT_TARGETS = "edit_targets"
+    # Operations (docs/operations.md): the details of /healthz and /readyz and the workers'
+    # heartbeats on the admin page; administrators only (local callers and the metrics token see
+    # the probes' details too, web/operations.py).
+    VIEW_OPERATIONS = "view_operations"
 
 
 _PARTNER_CLAIM_ACTIONS = (

@@ -30,6 +30,11 @@ class Settings:
     # Notification providers: "module:attr" for every channel, or "sms=module:attr,voice=module:attr";
     # unset: the log provider (no SMS or voice gateway is reachable here).
     notification_providers: str = ""
+    # ALLIANCE_METRICS_TOKEN: a caller sending `Authorization: Bearer <token>` may read /metrics and
+    # the health details from anywhere; unset, only local addresses may (docs/operations.md).
+    metrics_token: str = ""
+    # /readyz fails when the oldest job or notification waiting in the outbox is older than this.
+    ready_outbox_max_age_seconds: int = 300
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -61,6 +66,8 @@ def load_settings() -> Settings:
         transfer_auto_approve_hours=int(os.environ.get("TRANSFER_AUTO_APPROVE_HOURS") or 36),
         reminder_time_scale=reminder_time_scale(),
         notification_providers=os.environ.get("ALLIANCE_NOTIFICATION_PROVIDERS", ""),
+        metrics_token=os.environ.get("ALLIANCE_METRICS_TOKEN", ""),
+        ready_outbox_max_age_seconds=int(os.environ.get("ALLIANCE_READY_OUTBOX_MAX_AGE_SECONDS") or 300),
     )
 
 

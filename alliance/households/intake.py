@@ -38,6 +38,7 @@ from tortoise.transactions import in_transaction
 
 from alliance.core.codes import BatchStatus, IntakeChannel
 from alliance.core.i18n import gettext as _
+from alliance.core.metrics import intake_rows_counted
 from alliance.core.models import AuditEntry
 from alliance.core.timeutil import utc_now
 from alliance.households.bulk_statements import _next_ids
@@ -121,6 +122,7 @@ async def import_households(
         object_id=str(batch.id),
         details={**result.as_json(), "rejected": len(result.rejected), "source": context.source_name},
     )
+    intake_rows_counted(channel, result.created + result.updated + result.unchanged, len(result.rejected))
     return result
 
 
