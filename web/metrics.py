@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.applications import Starlette
@@ -28,6 +28,10 @@ def _process_registry() -> CollectorRegistry:
         MultiProcessCollector(registry)
         return registry
     return REGISTRY
+
+
+# The classic text format, which every Prometheus (and generate_latest) speaks.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _Snapshot:
@@ -100,4 +104,4 @@ async def _state_gauges(app: Starlette) -> list[GaugeMetricFamily]:
 async def exposition(app: Starlette) -> tuple[bytes, str]:
     snapshot = CollectorRegistry(auto_describe=False)
     snapshot.register(_Snapshot(await _state_gauges(app)))
-    return generate_latest(_process_registry()) + generate_latest(snapshot), CONTENT_TYPE_LATEST
+    return generate_latest(_process_registry()) + generate_latest(snapshot), CONTENT_TYPE
