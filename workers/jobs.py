@@ -133,7 +133,8 @@ async def _retrying(ctx: dict[str, Any], work: Any) -> Any:
         tries = ctx.get("job_try", 1)
         if tries >= OUTBOX_JOB_TRIES:
             raise
-        logger.warning("%s failed (try %s), retrying: %s", ctx.get("job_id"), tries, error)
+        # The error's type only: a database's message may quote a row's values (personal data).
+        logger.warning("%s failed (try %s), retrying: %s", ctx.get("job_id"), tries, type(error).__name__)
         raise Retry(defer=min(2**tries, 60)) from error
 
 

@@ -332,7 +332,13 @@ async def _flush_in_turn(
                         await _write_households(connection, chunk, context, single)
                     outcome.add(single)
                 except (IntegrityError, OperationalError) as error:
-                    logger.warning("intake batch %s row %s not saved: %r", context.batch_id, row.row, error)
+                    # The error's type only: a database's message quotes the row's values (personal data).
+                    logger.warning(
+                        "intake batch %s row %s not saved: %s",
+                        context.batch_id,
+                        row.row,
+                        type(error).__name__,
+                    )
                     refused.append(
                         RejectedRow(
                             row=row.row,
