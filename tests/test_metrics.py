@@ -18,7 +18,9 @@ import httpx
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from alliance.core.access import principal_for
 from alliance.core.timeutil import utc_now
+from alliance.matching.assignment import assign_request
 from alliance.matching.claims import claim_request, release_claim
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.notifications.outbox import add_job
@@ -143,6 +145,10 @@ async def test_claims_and_releases_are_counted_where_the_services_complete():
     await release_claim(dispatcher, world.request.id, "家属已安排")
     assert _value("alliance_claims_total", outcome="claimed") == claimed + 1
     assert _value("alliance_claims_total", outcome="released") == released + 1
+    assigned = _value("alliance_claims_total", outcome="assign")
+    coordinator = await principal_for(world.left.users["coordinator"])
+    await assign_request(coordinator, world.request.id, world.rival.offering.id, "离得最近")
+    assert _value("alliance_claims_total", outcome="assign") == assigned + 1
 
 
 async def test_check_ins_are_counted_once_by_method_a_repeat_not_again():

@@ -110,6 +110,8 @@ async def test_upgrade_of_a_previous_release_database_keeps_every_row(servers, t
     report = json.loads(done.stdout.strip().splitlines()[-1])
 
     before, after = report["before"], report["after"]
+    # The migration log grows by the migrations added since that release; every other table keeps its rows.
+    assert after.pop("tortoise_migrations") >= before.pop("tortoise_migrations")
     assert before == after, "the upgrade changed row counts"
     assert before["household"] == 120 and before["service_request"] > 300 and before["region"] == 1042
 

@@ -19,7 +19,8 @@ from typing import Any
 # middleware and the job wrapper, read when a job is enqueued or an outbox row written.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "fields"}
+# uvicorn adds `color_message` (the same text with terminal colours) to its records.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "fields", "color_message"}
 
 
 def new_request_id() -> str:

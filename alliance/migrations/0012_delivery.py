@@ -39,6 +39,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="OutboxJob",
             name="request_id",
-            field=fields.CharField(default="", max_length=32),
+            field=fields.CharField(default="", db_default="", max_length=32),
         ),
     ]

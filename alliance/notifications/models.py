@@ -58,7 +58,7 @@ class OutboxJob(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     enqueued_at = fields.DatetimeField(null=True)
     # The web request that planned the job (alliance/core/logs.py): the job's log lines carry it.
-    request_id = fields.CharField(max_length=32, default="")
+    request_id = fields.CharField(max_length=32, default="", db_default="")
 
     class Meta:
         table = "job_outbox"
