@@ -17,6 +17,7 @@ from alliance.core import heartbeats
 from alliance.core.timeutil import utc_now
 from alliance.notifications.models import OutboxJob
 from alliance.notifications.outbox import add_job
+from tests.conftest import _free_port
 from tests.factories import build_two_sides, login
 from tests.reminders_support import start_worker
 
@@ -120,14 +121,31 @@ async def test_a_worker_that_stops_beating_shows_on_the_admin_page_and_fails_rea
             worker.kill()
 
 
-async def test_a_worker_stopping_cleanly_leaves_no_silent_entry(servers, redis, tmp_path, monkeypatch):
+async def test_a_worker_stopping_cleanly_leaves_no_silent_entry_and_serves_its_own_metrics(
+    servers, redis, tmp_path, monkeypatch
+):
     monkeypatch.setenv("ALLIANCE_WORKER_HEARTBEAT_SECONDS", "1")
     log = tmp_path / "worker.log"
-    worker = start_worker(servers.database_url, servers.redis_url, log, ALLIANCE_WORKER_HEARTBEAT_SECONDS="1")
+    port = _free_port()
+    worker = start_worker(
+        servers.database_url,
+        servers.redis_url,
+        log,
+        ALLIANCE_WORKER_HEARTBEAT_SECONDS="1",
+        ALLIANCE_WORKER_METRICS_PORT=str(port),
+    )
     try:
         deadline = time.monotonic() + 60
         while not await heartbeats.worker_beats(redis):
             assert time.monotonic() < deadline and worker.poll() is None, log.read_text()
+            await asyncio.sleep(0.2)
+        # The relay cron runs at the worker's start: its run is counted on the worker's own port.
+        while True:
+            async with httpx.AsyncClient() as scraper:
+                text = (await scraper.get(f"http://127.0.0.1:{port}/")).text
+            if 'alliance_job_runs_total{function="relay_outbox",outcome="complete"}' in text:
+                break
+            assert time.monotonic() < deadline, text
             await asyncio.sleep(0.2)
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
