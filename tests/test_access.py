@@ -38,6 +38,10 @@ PUBLIC = {
     ("POST", "/logout"),
     ("POST", "/language"),
     ("GET", "/healthz"),
+    # Probes and metrics: details only for local callers, the metrics token or an administrator
+    # (tests/test_health.py and tests/test_metrics.py walk them).
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/"),
     # Signed by the assistance system (HMAC), no session: tests/test_intake_api.py walks them.
     ("POST", "/api/v1/intake/households"),
@@ -154,6 +158,7 @@ SCOPED_PAGES = {
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
     ("GET", "/admin/need-rules"),
+    ("GET", "/admin/workers"),
     ("POST", "/admin/need-rules"),
     ("GET", "/admin/targets"),
     ("POST", "/admin/targets"),

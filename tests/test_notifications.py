@@ -99,10 +99,13 @@ async def test_with_redis_down_approval_still_works_and_the_notice_waits_in_the_
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             await _approve_pending_partner(client, left)
             health = await client.get("/healthz")
+            ready = await client.get("/readyz")
     assert (await Partner.get(id=left.partner.id)).status == PartnerStatus.APPROVED
     assert await Notification.filter(status=NotificationStatus.PENDING).count() == 2
-    assert health.status_code == 503
-    assert health.json()["database"]["ok"] is True and health.json()["redis"]["ok"] is False
+    # Pages are still served (the load balancer keeps the process), but the service is not ready.
+    assert health.status_code == 200 and health.json()["redis"]["ok"] is False
+    assert ready.status_code == 503 and "redis" in ready.json()["failing"]
+    assert ready.json()["database"]["ok"] is True and ready.json()["redis"]["ok"] is False
 
 
 # --- channels, providers and the coordinators' outbox page ------------------------------------------

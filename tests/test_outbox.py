@@ -118,8 +118,7 @@ async def test_health_reports_queue_depth_and_the_oldest_waiting_job(client, ser
         defer_until=utc_now() + timedelta(hours=1),
     )
     assert (await relay_all(servers.redis_url, ["reminder:8:v1:2h"])).enqueued == 1
-    response = await client.get("/healthz")
-    assert response.status_code == 200
+    response = await client.get("/readyz")
     body = response.json()
     assert body["queue"] == {"depth": 1, "due": 0}
     assert body["outbox"]["pending_jobs"] == 1

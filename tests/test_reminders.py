@@ -19,6 +19,8 @@ from alliance.core.models import User
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.notifications.models import Notification, OutboxJob
+from alliance.notifications.notifications import idempotency_key
+from alliance.notifications.providers import journal_deliveries
 from alliance.notifications.speech import spoken_datetime
 from alliance.partners.models import Volunteer
 from alliance.visits.household_responses import respond_by_link
@@ -213,23 +215,32 @@ async def test_reminders_planned_twice_and_relayed_twice_go_out_once_through_the
     assert await Notification.filter(status=NotificationStatus.PENDING).count() == 0
 
 
-async def test_a_worker_killed_in_the_middle_of_a_reminder_is_retried_and_each_message_goes_out_once(
-    servers, redis, tmp_path
+@pytest.mark.parametrize(
+    ("provider", "gateway_took_it"),
+    [("StallBeforeGatewayProvider", False), ("StallOnceProvider", True)],
+    ids=["killed-before-the-gateway-took-it", "killed-after-the-gateway-took-it"],
+)
+async def test_a_worker_killed_in_the_middle_of_a_reminder_loses_nothing_and_each_key_is_delivered_once(
+    servers, redis, tmp_path, provider, gateway_took_it
 ):
-    """A real worker process takes the reminder, the gateway accepts the first message, and the
-    process is killed (SIGKILL) before the job finishes. A new worker retries the job: the message
-    already sent is not sent again and the others go out, each once."""
+    """A real worker process takes the reminder and is killed (SIGKILL) in the gateway call of its
+    first message: before the gateway got the message, or right after it accepted it and before the
+    row was marked sent. The row stays `sending` under its lease; a new worker retries the job once
+    the lease ran out and sends it again under the same idempotency key. The gateway (the journal,
+    which honours the key) delivers every message exactly once: the one killed before is not lost,
+    the one killed after is dropped as a duplicate attempt, never sent twice."""
     scheduled = await scheduled_visit()
     job_id = reminder_job_id(scheduled.visit.id, 1, "2h")
     # Due now, for the test: the job as the relay would queue it, under its own id.
     await OutboxJob.filter(job_id=job_id).update(defer_until=None)
     assert (await relay_all(servers.redis_url, [job_id])).enqueued == 1
     journal = tmp_path / "sent.jsonl"
-    provider = {
-        "ALLIANCE_NOTIFICATION_PROVIDERS": "tests.stall_provider:StallOnceProvider",
+    environment = {
+        "ALLIANCE_NOTIFICATION_PROVIDERS": f"tests.stall_provider:{provider}",
         "ALLIANCE_NOTIFICATION_JOURNAL": str(journal),
+        "ALLIANCE_DELIVERY_LEASE_SECONDS": "10",
     }
-    first = start_worker(servers.database_url, servers.redis_url, tmp_path / "worker1.log", **provider)
+    first = start_worker(servers.database_url, servers.redis_url, tmp_path / "worker1.log", **environment)
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(str(journal) + ".stalled"):
@@ -242,13 +253,17 @@ async def test_a_worker_killed_in_the_middle_of_a_reminder_is_retried_and_each_m
         if first.poll() is None:
             first.kill()
     rows = await reminder_rows(scheduled.visit.id, "2h")
-    assert len(rows) == 2 and sorted(row.status for row in rows) == ["pending", "sent"]
+    assert len(rows) == 2 and sorted(row.status for row in rows) == ["pending", "sending"]
+    stalled = next(row for row in rows if row.status == NotificationStatus.SENDING)
+    assert stalled.lease_until is not None and stalled.sent_at is None
+    accepted_before = journal_deliveries(str(journal)) if journal.exists() else {}
+    assert accepted_before == ({idempotency_key(stalled.id): 1} if gateway_took_it else {})
 
-    second = start_worker(servers.database_url, servers.redis_url, tmp_path / "worker2.log", **provider)
+    second = start_worker(servers.database_url, servers.redis_url, tmp_path / "worker2.log", **environment)
     try:
         deadline = time.monotonic() + 90
-        # Until the job ran again and finished (its pending message may also be sent earlier by the
-        # notification sweep: either way once).
+        # Until the job ran again and finished (the expired lease may also be taken earlier by the
+        # notification relay: either way under the same key).
         while f"← {job_id}:send_visit_reminder ●" not in (tmp_path / "worker2.log").read_text():
             assert time.monotonic() < deadline, (tmp_path / "worker2.log").read_text()
             assert second.poll() is None, (tmp_path / "worker2.log").read_text()
@@ -259,13 +274,20 @@ async def test_a_worker_killed_in_the_middle_of_a_reminder_is_retried_and_each_m
             second.wait(timeout=15)
         except Exception:
             second.kill()
-    sent = [json.loads(line) for line in journal.read_text().splitlines()]
-    reminder_ids = [line["id"] for line in sent if line["kind"] == "reminder_2h"]
-    assert sorted(reminder_ids) == sorted(row.id for row in rows)  # each once: no duplicate, no loss
+    delivered = journal_deliveries(str(journal))
+    # Nothing lost, nothing twice (the visit's other notices may go out meanwhile too: once each).
+    assert {key: delivered.get(key) for key in map(idempotency_key, [row.id for row in rows])} == {
+        idempotency_key(row.id): 1 for row in rows
+    }
+    assert set(delivered.values()) == {1}
+    attempts = [json.loads(line) for line in journal.read_text().splitlines()]
+    duplicates = [line["key"] for line in attempts if line["duplicate"]]
+    assert duplicates == ([idempotency_key(stalled.id)] if gateway_took_it else [])
     assert await Notification.filter(visit_id=scheduled.visit.id, kind="reminder_2h").count() == 2
     retried = f"{job_id}:send_visit_reminder({scheduled.visit.id}, 1, '2h') try=2"
     assert retried in (tmp_path / "worker2.log").read_text()
-    assert await Notification.filter(visit_id=scheduled.visit.id, status="pending").count() == 0
+    for row in await reminder_rows(scheduled.visit.id, "2h"):
+        assert row.status == NotificationStatus.SENT and row.lease_until is None and row.sent_at
 
 
 @pytest.mark.parametrize(

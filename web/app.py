@@ -20,9 +20,11 @@ from alliance.core import db
 from alliance.core.config import Settings, load_settings
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
+from alliance.core.logs import configure_logging
 from web import jobs
 from web.auth import LoginRequired
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
+from web.observe import ObserveRequests
 from web.routes import (
     account,
     admin,
@@ -37,6 +39,7 @@ from web.routes import (
     intake,
     matching,
     notifications,
+    operations,
     partner,
     partner_api,
     people,
@@ -104,6 +107,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
                 await db.disconnect()
 
     middleware = [
+        # Outermost: times and logs the whole answer, error pages included, under one request id.
+        Middleware(ObserveRequests),
         Middleware(SecureHeadersMiddleware),
         Middleware(
             SessionMiddleware,
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *door.routes,
         *events.routes,
         *notifications.routes,
+        *operations.routes,
         *partner_api.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
@@ -158,4 +164,5 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
 
 def asgi() -> Starlette:
     """Factory for `uvicorn --factory web.app:asgi` (several worker processes)."""
+    configure_logging()
     return create_app(manage_database=True)

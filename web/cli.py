@@ -447,10 +447,31 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        # Our own JSON lines (alliance/core/logs.py): one per request by route template
+        # (web/observe.py), so uvicorn's access log, which prints raw paths with ids and personal
+        # link tokens, stays off.
+        log_config=None,
+        access_log=False,
     )
 
 
+def _shared_metrics_dir(processes: int) -> None:
+    """Several processes on this host (web workers, or web and worker for `alliance run`): they
+    keep their metrics in files under PROMETHEUS_MULTIPROC_DIR, and /metrics adds them up. When the
+    operator has not set one, a fresh directory under the data directory (emptied here: a
+    previous run's files would count twice)."""
+    if processes < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    import shutil
+
+    directory = load_settings().data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _shared_metrics_dir(args.workers)
     server = _ensure_redis()
     try:
         _uvicorn(args.host, args.port, args.workers)
@@ -484,6 +505,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             await build_demo_city(households=2000, seed=20261124)
 
     _run_db(prepare)
+    _shared_metrics_dir(2)
     server = _ensure_redis()
     worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=os.environ.copy())
     print(f"arq worker started (pid {worker.pid}); web app on http://{args.host}:{args.port}", flush=True)
@@ -674,9 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(name)s %(message)s"
-    )
+    from alliance.core.logs import configure_logging
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     sys.exit(args.func(args))
 

@@ -42,9 +42,11 @@ async def queue(app: Starlette) -> ArqRedis:
 async def enqueue_quietly(app: Starlette, job: str, *args: object, job_id: str | None = None) -> bool:
     """Enqueue, but never fail the user's request because Redis is down: the row stays pending and
     is picked up by the worker's sweep (the transactional-outbox relay)."""
+    from alliance.notifications.outbox import job_kwargs
+
     try:
         pool = await queue(app)
-        await pool.enqueue_job(job, *args, _job_id=job_id)
+        await pool.enqueue_job(job, *args, _job_id=job_id, **job_kwargs())
         return True
     except Exception:
         logger.warning("could not enqueue %s%r; it stays pending in the database", job, args, exc_info=True)
@@ -63,6 +65,7 @@ async def relay_outbox(app: Starlette, job_ids: list[str] | None = None) -> bool
     """Right after a commit: move the change's outbox jobs to arq. When Redis is down they stay
     pending and the worker's relay cron queues them once it is back. Never fails the request."""
     from alliance.notifications import outbox
+    from alliance.notifications.outbox import job_kwargs
 
     try:
         pool = await queue(app)
@@ -71,7 +74,7 @@ async def relay_outbox(app: Starlette, job_ids: list[str] | None = None) -> bool
         return False
 
     async def enqueue(name: str, args: list[object], job_id: str, defer_until: object) -> None:
-        await pool.enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)
+        await pool.enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until, **job_kwargs())
 
     result = await outbox.relay(enqueue, job_ids=job_ids)
     return result.failed == 0

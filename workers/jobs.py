@@ -29,7 +29,10 @@ async def relay_pending_notifications(ctx: dict[str, Any]) -> int:
     ids = await notifications.pending_notification_ids()
     for notification_id in ids:
         await ctx["redis"].enqueue_job(
-            "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
+            "deliver_notification",
+            notification_id,
+            _job_id=notifications.delivery_job_id(notification_id),
+            **outbox.job_kwargs(),
         )
     return len(ids)
 
@@ -59,7 +62,10 @@ async def relay_pending_geocoding(ctx: dict[str, Any]) -> int:
 async def _deliver(ctx: dict[str, Any], run: match_storage.MatchRun) -> dict[str, Any]:
     for notification_id in run.notification_ids:
         await ctx["redis"].enqueue_job(
-            "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
+            "deliver_notification",
+            notification_id,
+            _job_id=notifications.delivery_job_id(notification_id),
+            **outbox.job_kwargs(),
         )
     return run.as_json()
 
@@ -87,7 +93,10 @@ async def match_all_job(ctx: dict[str, Any]) -> dict[str, Any]:
 async def _deliver_notices(ctx: dict[str, Any], notification_ids: list[int]) -> None:
     for notification_id in notification_ids:
         await ctx["redis"].enqueue_job(
-            "deliver_notification", notification_id, _job_id=notifications.delivery_job_id(notification_id)
+            "deliver_notification",
+            notification_id,
+            _job_id=notifications.delivery_job_id(notification_id),
+            **outbox.job_kwargs(),
         )
 
 
@@ -145,7 +154,8 @@ async def _retrying(ctx: dict[str, Any], work: Any) -> Any:
         tries = ctx.get("job_try", 1)
         if tries >= OUTBOX_JOB_TRIES:
             raise
-        logger.warning("%s failed (try %s), retrying: %s", ctx.get("job_id"), tries, error)
+        # The error's type only: a database's message may quote a row's values (personal data).
+        logger.warning("%s failed (try %s), retrying: %s", ctx.get("job_id"), tries, type(error).__name__)
         raise Retry(defer=min(2**tries, 60)) from error
 
 
@@ -169,7 +179,9 @@ async def relay_outbox(ctx: dict[str, Any]) -> dict[str, int]:
     Redis was down at the commit) go to arq under their own job ids, deferred as planned."""
 
     async def enqueue(name: str, args: list[Any], job_id: str, defer_until: Any) -> None:
-        await ctx["redis"].enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)
+        await ctx["redis"].enqueue_job(
+            name, *args, _job_id=job_id, _defer_until=defer_until, **outbox.job_kwargs()
+        )
 
     await _requeue_if_the_queue_lost_its_data(ctx)
     total = outbox.RelayResult()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 from typing import Any
 
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from alliance.core import db
+from alliance.core import db, heartbeats
 from alliance.core.config import load_settings
+from alliance.core.logs import configure_logging
 from alliance.notifications import providers
 from workers.jobs import (
     OUTBOX_JOB_TRIES,
@@ -36,60 +40,113 @@ from workers.jobs import (
     send_session_reminder,
     send_visit_reminder,
 )
+from workers.observe import observed
+
+logger = logging.getLogger("alliance.workers")
 
 
-async def startup(_ctx: dict[str, Any]) -> None:
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging()
+    # arq's CLI gives its own logger a text handler: keep its lines out of the JSON stream.
+    if logging.getLogger("arq").handlers:
+        logging.getLogger("arq").propagate = False
     settings = load_settings()
     providers.configure_providers(settings.notification_providers)
     await db.connect(settings.database_url)
+    _serve_metrics()
+    ctx["heartbeat"] = asyncio.create_task(_beat_forever(ctx["redis"], heartbeats.worker_name()))
 
 
-async def shutdown(_ctx: dict[str, Any]) -> None:
+async def shutdown(ctx: dict[str, Any]) -> None:
+    task = ctx.pop("heartbeat", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        with contextlib.suppress(Exception):
+            await heartbeats.forget(ctx["redis"], heartbeats.worker_name())
     await db.disconnect()
 
 
+_metrics_served = False
+
+
+def _serve_metrics() -> None:
+    """ALLIANCE_WORKER_METRICS_PORT: this worker's job metrics on http://127.0.0.1:PORT/ (for a
+    worker on a host without a web process; beside one, a shared PROMETHEUS_MULTIPROC_DIR puts them
+    in the web's /metrics instead)."""
+    global _metrics_served
+    port = os.environ.get("ALLIANCE_WORKER_METRICS_PORT")
+    if not port or _metrics_served:
+        return
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    start_http_server(int(port), addr="127.0.0.1", registry=registry)
+    _metrics_served = True
+
+
+async def _beat_forever(redis: Any, name: str) -> None:
+    """The worker's heartbeat (alliance/core/heartbeats.py), beside the jobs on the same loop: a
+    worker whose loop hangs stops beating too."""
+    while True:
+        try:
+            await heartbeats.beat(redis, name)
+        except Exception:
+            logger.warning("heartbeat: Redis did not answer", exc_info=True)
+        await asyncio.sleep(heartbeats.heartbeat_seconds())
+
+
 FUNCTIONS = [
-    deliver_notification,
-    geocode_intake_batch,
-    match_requests_job,
-    match_intake_batch,
-    match_offering_job,
-    match_all_job,
+    observed(deliver_notification),
+    observed(geocode_intake_batch),
+    observed(match_requests_job),
+    observed(match_intake_batch),
+    observed(match_offering_job),
+    observed(match_all_job),
     # A city's proposal takes 15-20 s of CPU; a worker killed meanwhile frees it again within two minutes.
-    func(compute_allocation_job, timeout=110),
-    auto_approve_transfers,
-    release_unscheduled_claims,
-    func(deliver_notifications, max_tries=OUTBOX_JOB_TRIES),
-    func(send_visit_reminder, max_tries=OUTBOX_JOB_TRIES),
-    escalate_unclaimed_requests,
-    mark_missed_visits,
-    send_daily_digest,
-    invite_event_households,
-    send_session_reminder,
-    lapse_unconfirmed_registrations,
+    func(observed(compute_allocation_job), timeout=110),
+    observed(auto_approve_transfers),
+    observed(release_unscheduled_claims),
+    func(observed(deliver_notifications), max_tries=OUTBOX_JOB_TRIES),
+    func(observed(send_visit_reminder), max_tries=OUTBOX_JOB_TRIES),
+    observed(escalate_unclaimed_requests),
+    observed(mark_missed_visits),
+    observed(send_daily_digest),
+    observed(invite_event_households),
+    observed(send_session_reminder),
+    observed(lapse_unconfirmed_registrations),
 ]
 CRON_JOBS = [
-    cron(relay_pending_notifications, second={0}, unique=True, run_at_startup=True),
-    cron(relay_pending_geocoding, second={30}, unique=True, run_at_startup=True),
+    cron(observed(relay_pending_notifications), second={0}, unique=True, run_at_startup=True),
+    cron(observed(relay_pending_geocoding), second={30}, unique=True, run_at_startup=True),
     # Nightly full re-match at 02:30 Asia/Shanghai (18:30 UTC; arq reads the worker's clock, kept in UTC).
-    cron(match_all_job, hour={18}, minute={30}, second={0}, unique=True, timeout=1800),
+    cron(observed(match_all_job), hour={18}, minute={30}, second={0}, unique=True, timeout=1800),
     # Transfers fall due at any minute; claims are checked hourly (their deadlines are in days).
-    cron(auto_approve_transfers, minute=set(range(0, 60, 5)), second={10}, unique=True),
-    cron(release_unscheduled_claims, minute={20}, second={0}, unique=True, timeout=1200),
+    cron(observed(auto_approve_transfers), minute=set(range(0, 60, 5)), second={10}, unique=True),
+    cron(observed(release_unscheduled_claims), minute={20}, second={0}, unique=True, timeout=1200),
     # The job outbox (reminders, visit notices): what the web process could not queue at its commit.
-    cron(relay_outbox, second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120),
-    cron(escalate_unclaimed_requests, minute={40}, second={0}, unique=True, timeout=1200),
-    cron(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
+    cron(observed(relay_outbox), second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120),
+    cron(observed(escalate_unclaimed_requests), minute={40}, second={0}, unique=True, timeout=1200),
+    cron(observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
-    cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
+    cron(observed(send_daily_digest), hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
     # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.
-    cron(apply_retention_job, hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
+    cron(observed(apply_retention_job), hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
     # Event registrations a partner made that the household did not confirm in time free their seat.
     cron(
-        lapse_unconfirmed_registrations, minute=set(range(7, 60, 15)), second={20}, unique=True, timeout=600
+        observed(lapse_unconfirmed_registrations),
+        minute=set(range(7, 60, 15)),
+        second={20},
+        unique=True,
+        timeout=600,
     ),
     # Login-limit counters and old sessions (alliance/core/login_limits.py, sessions.py).
-    cron(forget_old_login_records, hour={19}, minute={45}, second={0}, unique=True, timeout=600),
+    cron(observed(forget_old_login_records), hour={19}, minute={45}, second={0}, unique=True, timeout=600),
 ]
 
 
@@ -114,8 +171,10 @@ class QuickRetryWorkerSettings:
 
     functions = FUNCTIONS
     cron_jobs = [
-        cron(relay_outbox, second=set(range(0, 60, 2)), unique=True, run_at_startup=True, timeout=15),
-        cron(relay_pending_notifications, second={0, 30}, unique=True, timeout=15),
+        cron(
+            observed(relay_outbox), second=set(range(0, 60, 2)), unique=True, run_at_startup=True, timeout=15
+        ),
+        cron(observed(relay_pending_notifications), second={0, 30}, unique=True, timeout=15),
     ]
     on_startup = startup
     on_shutdown = shutdown

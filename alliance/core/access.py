@@ -83,6 +83,10 @@ class Action(StrEnum):
     # of their region's subtree, issues a single-use password-reset link.
     MANAGE_ACCOUNTS = "manage_accounts"
     ISSUE_PASSWORD_RESETS = "issue_password_resets"
+    # Operations (docs/operations.md): the details of /healthz and /readyz and the workers'
+    # heartbeats on the admin page; administrators only (local callers and the metrics token see
+    # the probes' details too, web/operations.py).
+    VIEW_OPERATIONS = "view_operations"
 
 
 _PARTNER_CLAIM_ACTIONS = (

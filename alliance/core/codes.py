@@ -167,6 +167,9 @@ class NotificationChannel(StrEnum):
 
 class NotificationStatus(StrEnum):
     PENDING = "pending"
+    # Claimed by a worker and handed to the gateway, until `Notification.lease_until`; a lease that
+    # expires (the worker died mid-call) is taken again and sent with the same idempotency key.
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
 

@@ -35,6 +35,11 @@ class Settings:
     session_idle_seconds: int = 2 * 3600
     session_absolute_seconds: int = 12 * 3600
     password_reset_seconds: int = 24 * 3600
+    # ALLIANCE_METRICS_TOKEN: a caller sending `Authorization: Bearer <token>` may read /metrics and
+    # the health details from anywhere; unset, only local addresses may (docs/operations.md).
+    metrics_token: str = ""
+    # /readyz fails when the oldest job or notification waiting in the outbox is older than this.
+    ready_outbox_max_age_seconds: int = 300
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -69,6 +74,8 @@ def load_settings() -> Settings:
         session_idle_seconds=_positive_int("ALLIANCE_SESSION_IDLE_MINUTES", 120) * 60,
         session_absolute_seconds=_positive_int("ALLIANCE_SESSION_MAX_HOURS", 12) * 3600,
         password_reset_seconds=_positive_int("ALLIANCE_PASSWORD_RESET_HOURS", 24) * 3600,
+        metrics_token=os.environ.get("ALLIANCE_METRICS_TOKEN", ""),
+        ready_outbox_max_age_seconds=int(os.environ.get("ALLIANCE_READY_OUTBOX_MAX_AGE_SECONDS") or 300),
     )
 
 
@@ -76,6 +83,15 @@ def _positive_int(name: str, default: int) -> int:
     value = int(os.environ.get(name) or default)
     if value <= 0:
         raise ValueError(f"{name} must be a positive whole number")
+    return value
+
+
+def delivery_lease_seconds() -> float:
+    """ALLIANCE_DELIVERY_LEASE_SECONDS: how long a worker may hold a notification it is handing to
+    the gateway before another delivery takes it again (read on each use)."""
+    value = float(os.environ.get("ALLIANCE_DELIVERY_LEASE_SECONDS") or 120)
+    if value <= 0:
+        raise ValueError("ALLIANCE_DELIVERY_LEASE_SECONDS must be positive")
     return value
 
 

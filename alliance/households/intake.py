@@ -38,6 +38,7 @@ from tortoise.transactions import in_transaction
 
 from alliance.core.codes import BatchStatus, IntakeChannel
 from alliance.core.i18n import gettext as _
+from alliance.core.metrics import intake_rows_counted
 from alliance.core.models import AuditEntry
 from alliance.core.timeutil import utc_now
 from alliance.households.bulk_statements import _next_ids
@@ -121,6 +122,7 @@ async def import_households(
         object_id=str(batch.id),
         details={**result.as_json(), "rejected": len(result.rejected), "source": context.source_name},
     )
+    intake_rows_counted(channel, result.created + result.updated + result.unchanged, len(result.rejected))
     return result
 
 
@@ -330,7 +332,13 @@ async def _flush_in_turn(
                         await _write_households(connection, chunk, context, single)
                     outcome.add(single)
                 except (IntegrityError, OperationalError) as error:
-                    logger.warning("intake batch %s row %s not saved: %r", context.batch_id, row.row, error)
+                    # The error's type only: a database's message quotes the row's values (personal data).
+                    logger.warning(
+                        "intake batch %s row %s not saved: %s",
+                        context.batch_id,
+                        row.row,
+                        type(error).__name__,
+                    )
                     refused.append(
                         RejectedRow(
                             row=row.row,

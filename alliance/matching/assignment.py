@@ -9,6 +9,7 @@ from alliance.core.audit import record
 from alliance.core.codes import PartnerStatus, RequestStatus
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
+from alliance.core.metrics import claim_counted
 from alliance.core.timeutil import utc_now
 from alliance.matching.claims import (
     CapacityExhausted,
@@ -108,5 +109,6 @@ async def assign_request(
             request.id,
             {"offering": offering.id, "from_partner": request.claimed_by_id},  # type: ignore[attr-defined]
         )
+    claim_counted(str(kind))  # a coordinator's assign or move
     await request.refresh_from_db()
     return request

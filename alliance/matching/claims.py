@@ -30,6 +30,7 @@ from alliance.core.codes import (
 )
 from alliance.core.errors import AllianceError, InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
+from alliance.core.metrics import claim_counted
 from alliance.core.timeutil import utc_now
 from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
@@ -264,6 +265,7 @@ async def claim_request(principal: Principal, request_id: int, offering_id: int 
             await record(principal, "request.claim", "service_request", request.id, {"offering": chosen.id})
     if not won:
         raise ClaimConflict(*await _holder_name(request.id))
+    claim_counted("claimed")
     await request.refresh_from_db()
     return ClaimResult(request=request, offering=chosen, partner=partner)
 
@@ -338,6 +340,7 @@ async def release_claim(principal: Principal, request_id: int, reason: str) -> S
         if not released:
             raise InvalidTransition(_("This request changed hands meanwhile; reload the page."))
         await record(principal, "request.release", "service_request", request.id, {"reason": text})
+    claim_counted("released")
     await request.refresh_from_db()
     return request
 
@@ -372,5 +375,6 @@ async def close_request(
         )
         await _deny_pending_transfers(request.id, "request closed")
         await record(principal, "request.close", "service_request", request.id, {"reason": str(close_reason)})
+    claim_counted("closed")
     await request.refresh_from_db()
     return request

@@ -12,6 +12,7 @@ from alliance.core.audit import record
 from alliance.core.codes import RequestStatus
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
+from alliance.core.metrics import claim_counted
 from alliance.core.regions import inherited_setting
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
@@ -112,3 +113,4 @@ async def _release_unscheduled(row: dict, days: int, now: datetime, result: Swee
             ),
         )
         await record(None, "request.unscheduled_release", "service_request", request.id, {"days": days})
+    claim_counted("released_unscheduled")

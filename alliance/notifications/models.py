@@ -32,6 +32,9 @@ class Notification(Model):
     attempts = fields.SmallIntField(default=0)
     error = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # While `sending`: the worker holding the row may call the gateway until then; after it, the
+    # relay hands the row to another delivery, which sends it again under the same idempotency key.
+    lease_until = fields.DatetimeField(null=True)
     sent_at = fields.DatetimeField(null=True)
     read_at = fields.DatetimeField(null=True)
 
@@ -54,6 +57,8 @@ class OutboxJob(Model):
     error = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     enqueued_at = fields.DatetimeField(null=True)
+    # The web request that planned the job (alliance/core/logs.py): the job's log lines carry it.
+    request_id = fields.CharField(max_length=32, default="", db_default="")
 
     class Meta:
         table = "job_outbox"

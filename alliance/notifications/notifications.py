@@ -1,16 +1,20 @@
 """The notification outbox: rows written in the same transaction as the change they announce, then
-delivered by a worker through a pluggable provider. Delivery is a conditional claim, so a job that
-runs twice (retried, or enqueued by both the route and the sweep) sends once."""
+delivered by a worker through a pluggable provider. Delivery claims a row under a lease (a
+conditional update), so a job that runs twice (retried, or enqueued by both the route and the sweep)
+sends once, and a worker killed mid-send leaves a lease that expires and is delivered again under
+the same idempotency key."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.functions import Count
 
 from alliance.core.access import Action, Principal, visible
@@ -21,9 +25,11 @@ from alliance.core.codes import (
     NotificationStatus,
     Role,
 )
+from alliance.core.config import delivery_lease_seconds
 from alliance.core.i18n import DEFAULT_LANGUAGE, language
 from alliance.core.i18n import gettext as _
 from alliance.core.i18n import lazy_gettext as _l
+from alliance.core.metrics import delivery_finished
 from alliance.core.models import User
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
@@ -41,33 +47,68 @@ def delivery_job_id(notification_id: int) -> str:
     return f"notification:{notification_id}"
 
 
-async def deliver_notification(notification_id: int) -> bool:
-    """Send one notification if it is still pending. True when this call sent it."""
-    notification = await Notification.get_or_none(id=notification_id, status=NotificationStatus.PENDING)
-    if notification is None:
-        return False
-    # Claim first: of two concurrent deliveries only one turns pending into sent. The row is loaded
-    # before the claim, so between the claim and the gateway nothing else waits (a process killed in
-    # that instant loses the message rather than sending it twice: see docs/notifications.md).
-    sent_at = utc_now()
-    claimed = await Notification.filter(id=notification_id, status=NotificationStatus.PENDING).update(
-        status=NotificationStatus.SENT, sent_at=sent_at, attempts=F("attempts") + 1
+def idempotency_key(notification_id: int) -> str:
+    """What the gateway deduplicates on: the same for every attempt at one notification."""
+    return f"notification:{notification_id}"
+
+
+async def claim_for_delivery(notification_id: int, now: datetime | None = None) -> Notification | None:
+    """Take the row for one delivery attempt: pending, or sending under a lease that expired (its
+    worker died in the gateway call). A conditional update, so of concurrent deliveries one wins."""
+    now = now or utc_now()
+    lease_until = now + timedelta(seconds=delivery_lease_seconds())
+    claimable = Q(status=NotificationStatus.PENDING) | Q(
+        status=NotificationStatus.SENDING, lease_until__lte=now
+    )
+    claimed = await Notification.filter(claimable, id=notification_id).update(
+        status=NotificationStatus.SENDING, lease_until=lease_until, attempts=F("attempts") + 1
     )
     if not claimed:
+        return None
+    return await Notification.get_or_none(id=notification_id, status=NotificationStatus.SENDING)
+
+
+async def deliver_notification(notification_id: int) -> bool:
+    """Send one notification if it is still pending (or its last attempt's lease ran out). True when
+    the gateway accepted it in this call.
+
+    At least once, never lost: the row is `sending` under a lease while the gateway call runs and
+    becomes `sent` only after the gateway accepted. A worker killed before or during the call leaves
+    the row `sending`; once the lease expires the relay delivers it again under the same idempotency
+    key, so a gateway that honours the key sends it once (docs/operations.md)."""
+    notification = await claim_for_delivery(notification_id)
+    if notification is None:
         return False
-    notification.status, notification.sent_at = NotificationStatus.SENT, sent_at
-    notification.attempts += 1
+    lease_until = notification.lease_until
+    # Ours while the lease lasts: a delivery that outlived its lease (another took the row over)
+    # writes nothing, and the taker's outcome stands.
+    held = Notification.filter(id=notification_id, status=NotificationStatus.SENDING, lease_until=lease_until)
+    started = time.perf_counter()
     try:
-        await provider_for(notification.channel).send(notification)
+        # Give up well before the lease ends, so two attempts rarely overlap at the gateway.
+        await asyncio.wait_for(
+            provider_for(notification.channel).send(notification, idempotency_key(notification_id)),
+            timeout=delivery_lease_seconds() / 2,
+        )
     except Exception as error:
         give_up = notification.attempts >= MAX_ATTEMPTS
-        await Notification.filter(id=notification_id).update(
+        await held.update(
             status=NotificationStatus.FAILED if give_up else NotificationStatus.PENDING,
-            sent_at=None,
+            lease_until=None,
             error=f"{type(error).__name__}: {error}"[:255],
         )
-        logger.warning("notification %s failed (attempt %s)", notification_id, notification.attempts)
+        logger.warning(
+            "notification %s failed (attempt %s): %s",
+            notification_id,
+            notification.attempts,
+            type(error).__name__,
+        )
+        delivery_finished(
+            notification.channel, "failed" if give_up else "retry", time.perf_counter() - started
+        )
         return False
+    await held.update(status=NotificationStatus.SENT, sent_at=utc_now(), lease_until=None, error="")
+    delivery_finished(notification.channel, "sent", time.perf_counter() - started)
     return True
 
 
@@ -82,10 +123,14 @@ async def deliver_all(notification_ids: Iterable[int]) -> int:
 async def pending_notification_ids(
     older_than: timedelta = timedelta(seconds=30), limit: int = 500
 ) -> list[int]:
-    """Pending rows the relay should (re-)enqueue: those whose first enqueue was lost or failed."""
-    cutoff = utc_now() - older_than
+    """Rows the relay should (re-)enqueue: pending ones whose first enqueue was lost or failed, and
+    those whose delivery's lease expired (the worker died before the gateway answered)."""
+    now = utc_now()
     return (
-        await Notification.filter(status=NotificationStatus.PENDING, created_at__lte=cutoff)
+        await Notification.filter(
+            Q(status=NotificationStatus.PENDING, created_at__lte=now - older_than)
+            | Q(status=NotificationStatus.SENDING, lease_until__lte=now)
+        )
         .order_by("id")
         .limit(limit)
         .values_list("id", flat=True)
@@ -291,6 +336,7 @@ def _fields(item: Outgoing, kind: str, visit_id: int | None, dedupe_key: str | N
 _NOTICE_LABELS = {
     # delivery states
     NotificationStatus.PENDING: _l("Waiting to be sent"),
+    NotificationStatus.SENDING: _l("Being sent"),
     NotificationStatus.SENT: _l("Sent"),
     NotificationStatus.FAILED: _l("Failed"),
     # channels

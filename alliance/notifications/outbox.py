@@ -15,6 +15,7 @@ from typing import Any
 from tortoise.expressions import F, Q
 
 from alliance.core.codes import OutboxStatus
+from alliance.core.logs import current_request_id, request_id_var
 from alliance.core.timeutil import utc_now
 from alliance.notifications.models import OutboxJob
 
@@ -28,9 +29,22 @@ async def add_job(job_name: str, *args: Any, job_id: str, defer_until: datetime 
     """Record a job to run. Call it inside the transaction of the change that needs the job; a job
     id recorded before is kept as it is (the same work is not planned twice)."""
     job, _created = await OutboxJob.get_or_create(
-        job_id=job_id, defaults={"job_name": job_name, "args": list(args), "defer_until": defer_until}
+        job_id=job_id,
+        defaults={
+            "job_name": job_name,
+            "args": list(args),
+            "defer_until": defer_until,
+            "request_id": current_request_id() or "",
+        },
     )
     return job
+
+
+def job_kwargs() -> dict[str, str]:
+    """The keyword arguments every enqueue adds: the id of the request the job serves, which the
+    worker's job wrapper takes off and logs (workers/observe.py)."""
+    request_id = current_request_id()
+    return {"request_id": request_id} if request_id else {}
 
 
 @dataclass
@@ -51,6 +65,8 @@ async def relay(enqueue: Enqueue, job_ids: Iterable[str] | None = None, limit: i
     rows = await query.order_by("id").limit(limit)
     result = RelayResult()
     for row in rows:
+        # The enqueue passes the planning request's id on to the job (job_kwargs), for its logs.
+        planned_by = request_id_var.set(row.request_id or current_request_id())
         try:
             await enqueue(row.job_name, list(row.args), row.job_id, row.defer_until)
         except Exception as error:
@@ -60,6 +76,8 @@ async def relay(enqueue: Enqueue, job_ids: Iterable[str] | None = None, limit: i
             logger.warning("outbox: could not enqueue %s (%s); it stays pending", row.job_id, error)
             result.failed += 1
             break
+        finally:
+            request_id_var.reset(planned_by)
         await OutboxJob.filter(id=row.id, status=OutboxStatus.PENDING).update(
             status=OutboxStatus.ENQUEUED, enqueued_at=utc_now(), attempts=F("attempts") + 1, error=""
         )

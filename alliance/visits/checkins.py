@@ -23,6 +23,7 @@ from alliance.core.audit import record
 from alliance.core.codes import CheckInMethod, LocationPrecision, RequestStatus, VisitStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
+from alliance.core.metrics import check_in_counted
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.matching.claims import InvalidTransition, TransitionKind, append_transition, transition_reason
@@ -162,6 +163,7 @@ async def _write(
         if existing is None:
             raise
         return CheckInOutcome(existing, False, visit)
+    check_in_counted(str(method), needs_review)
     await visit.refresh_from_db()
     return CheckInOutcome(check_in, True, visit)
 

@@ -1,4 +1,4 @@
-"""Machine APIs under /api/: health, and household intake for the assistance system (signed, no
+"""Machine APIs under /api/: household intake for the assistance system (signed, no
 session, exempt from CSRF). Answers are JSON; errors are {"error": code, "message": text}."""
 
 from __future__ import annotations
@@ -17,18 +17,10 @@ from alliance.households.intake_format import MAX_API_RECORDS, UnreadableFile, r
 from alliance.households.models import IntakeSource
 from alliance.households.sources import SignatureRejected, verify_signed_request
 from alliance.matching.matching import match_job_id
-from web.health import health_report
 from web.jobs import enqueue_quietly
 
 # 10,000 records of about a kilobyte each, with room to spare.
 MAX_INTAKE_BODY_BYTES = 32 * 1024 * 1024
-
-
-async def healthz(request: Request) -> Response:
-    report = await health_report(request.app)
-    return JSONResponse(
-        report, status_code=200 if report["ok"] else 503, headers={"Cache-Control": "no-store"}
-    )
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -102,7 +94,6 @@ async def intake_household(request: Request) -> Response:
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"], name="healthz"),
     Route("/api/v1/intake/households", intake_households, methods=["POST"], name="api_intake_households"),
     Route(
         "/api/v1/intake/households/{external_id}",
