@@ -18,7 +18,7 @@ from tortoise.queryset import QuerySet
 
 from alliance.core.codes import PARTNER_ROLES, REGION_ROLES, Role
 from alliance.core.errors import NotFound, PermissionDenied
-from alliance.core.models import Region, User
+from alliance.core.models import AuditEntry, Region, User
 from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
 from alliance.notifications.models import Notification
@@ -73,6 +73,9 @@ class Action(StrEnum):
     # regions of their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
     VIEW_TARGETS = "view_targets"
     EDIT_TARGETS = "edit_targets"
+    # The audit trail (alliance/core/audit.py): an admin reads all of it, a coordinator the entries
+    # about the households, partners and people of the region's subtree.
+    VIEW_AUDIT = "view_audit"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -103,6 +106,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.OVERSEE_VISITS,
             Action.VIEW_EVENT_HIRES,
             Action.VIEW_TARGETS,
+            Action.VIEW_AUDIT,
         }
     ),
     Role.COMMUNITY_WORKER: frozenset(
@@ -146,6 +150,8 @@ class Principal:
     partner_id: int | None = None
     volunteer_id: int | None = None
     household_id: int | None = None
+    # Set when a partner API token acts: the audit trail names the token, not its creator.
+    token_id: int | None = None
 
     @property
     def is_partner_staff(self) -> bool:
@@ -307,6 +313,16 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _nothing(query)
     if action in (Action.MANAGE_EVENTS, Action.REGISTER_FOR_HOUSEHOLDS, Action.VIEW_EVENT_HIRES):
         return _event_scope(principal, action)
+    if action == Action.VIEW_AUDIT:
+        # Entries about the region's households, partners and places (AuditEntry.region_path), and
+        # what the region's own staff did.
+        query = AuditEntry.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            prefix = principal.region_path
+            return query.filter(Q(region_path__startswith=prefix) | Q(actor__region__path__startswith=prefix))
+        return _nothing(query)
     raise PermissionDenied(action)
 
 
