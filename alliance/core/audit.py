@@ -26,8 +26,10 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Action, Principal, visible
 from alliance.core.models import AuditChainHead, AuditEntry, AuditHousehold, Region, User
 from alliance.core.timeutil import utc_now
+from alliance.events.models import Registration
 from alliance.households.models import Household
 from alliance.matching.models import ServiceRequest
+from alliance.notifications.models import Notification
 from alliance.partners.models import Partner, Volunteer
 from alliance.visits.models import Visit
 
@@ -278,14 +280,41 @@ async def viewed(
     subject: tuple[str, object] | None = None,
     *,
     households: Iterable[Any] = (),
+    visits: Iterable[Any] = (),
+    requests: Iterable[Any] = (),
+    notifications: Iterable[Any] = (),
+    registrations: Iterable[Any] = (),
     volunteers: Iterable[Any] = (),
     address: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEntry | None:
     """THE way personal data is shown: one entry naming who saw the personal data of which
-    households (or volunteers), on what (`what`, e.g. "visit.view"), and from where. A page that
-    shows nobody's personal data (an empty list) writes nothing."""
-    household_ids = _ids(households)
+    households (given directly, or through the visits, requests, notifications or event registrations
+    shown) or
+    volunteers, on what (`what`, e.g. "visit.view"), and from where. A page that shows nobody's
+    personal data (an empty list) writes nothing."""
+    household_ids = set(_ids(households))
+    if visit_ids := _ids(visits):
+        household_ids.update(
+            await Visit.filter(id__in=visit_ids).values_list("request__household_id", flat=True)
+        )
+    if request_ids := _ids(requests):
+        household_ids.update(
+            await ServiceRequest.filter(id__in=request_ids).values_list("household_id", flat=True)
+        )
+    if notification_ids := _ids(notifications):
+        household_ids.update(
+            pk
+            for pk in await Notification.filter(id__in=notification_ids).values_list(
+                "household_id", flat=True
+            )
+            if pk is not None
+        )
+    if registration_ids := _ids(registrations):
+        household_ids.update(
+            await Registration.filter(id__in=registration_ids).values_list("household_id", flat=True)
+        )
+    household_ids = sorted(household_ids)
     volunteer_ids = _ids(volunteers)
     if subject is None:
         if not household_ids and not volunteer_ids:

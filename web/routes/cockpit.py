@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, Principal, allows, require
 from alliance.core.codes import TargetMetric
 from alliance.core.errors import InvalidInput
@@ -22,7 +23,7 @@ from alliance.partners.models import Project
 from alliance.targets import cockpit, progress, scopes, targets
 from alliance.targets.models import Target, TargetChange
 from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household, unserved_households
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
 from web.htmx_hooks import is_htmx
 from web.templating import render
@@ -132,6 +133,15 @@ async def cockpit_page(request: Request) -> Response:
         else None,
         **_charts(report),
     }
+    await audit.viewed(
+        principal,
+        "cockpit.view",
+        households=[
+            *(row.id for row in report.unserved.rows),
+            *(row.household_id for row in (context["hires"].rows if context["hires"] else [])),
+        ],
+        address=client_address(request),
+    )
     return render(request, "cockpit/cockpit.html", context, block="body")
 
 
@@ -152,6 +162,12 @@ async def unserved_page(request: Request) -> Response:
     scope = await _scope(request, principal)
     days = _days(request)
     unserved = await unserved_households(scope, days, limit=MAX_UNSERVED_SHOWN)
+    await audit.viewed(
+        principal,
+        "unserved.list_view",
+        households=[row.id for row in unserved.rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "cockpit/unserved.html",
@@ -235,6 +251,12 @@ async def monthly_report(request: Request) -> Response:
     default_month = now.month if now.year == year else 12
     month = int(text) if text.isdigit() and 1 <= int(text) <= 12 else default_month
     report = await cockpit.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
+    await audit.viewed(
+        principal,
+        "report.view",
+        households=[row.id for row in report.unserved.rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "cockpit/report.html",

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, require
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
 from alliance.households.intake_history import batch_detail, intake_history, rejected_rows_csv
@@ -34,6 +35,15 @@ async def batch(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_INTAKE)
     detail = await batch_detail(principal, request.path_params["batch_id"], _page(request))
+    if detail.rejected:
+        # The refused rows as sent: names, ID numbers, phones and addresses.
+        await audit.viewed(
+            principal,
+            "intake.rejected_view",
+            ("intake_batch", request.path_params["batch_id"]),
+            details={"rows": [row.row for row in detail.rejected]},
+            address=client_address(request),
+        )
     return render(request, "intake/batch.html", {"detail": detail}, block="rejected")
 
 
@@ -41,8 +51,16 @@ async def rejected_csv(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_INTAKE)
     batch_id = request.path_params["batch_id"]
+    rows = list(await rejected_rows_csv(principal, batch_id))
+    await audit.viewed(
+        principal,
+        "intake.rejected_download",
+        ("intake_batch", batch_id),
+        details={"rows": len(rows) - 1},
+        address=client_address(request),
+    )
     out = io.StringIO()
-    csv.writer(out).writerows(await rejected_rows_csv(principal, batch_id))
+    csv.writer(out).writerows(rows)
     # With a BOM, so Excel opens the Chinese text as UTF-8.
     return Response(
         "\ufeff" + out.getvalue(),
@@ -58,6 +76,14 @@ async def duplicates(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.MERGE_HOUSEHOLDS)
     result = await possible_duplicates(principal, _page(request))
+    await audit.viewed(
+        principal,
+        "duplicates.list_view",
+        households=[
+            summary.id for pair in result.pairs for summary in (pair.duplicate, pair.original) if summary
+        ],
+        address=client_address(request),
+    )
     return render(request, "intake/duplicates.html", {"result": result}, block="results")
 
 
