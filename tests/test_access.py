@@ -136,6 +136,8 @@ SCOPED_PAGES = {
     ("GET", "/partner/events/new"),
     ("GET", "/my-household/events"),
     ("GET", "/events/hires"),
+    ("GET", "/audit"),
+    ("GET", "/audit/export.csv"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {

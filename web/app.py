@@ -41,6 +41,9 @@ from web.routes import (
     people,
     visits,
 )
+from web.routes import (
+    audit as audit_routes,
+)
 from web.security import CSRFMiddleware, LanguageMiddleware, SecureHeadersMiddleware
 from web.templating import build_environment, render
 
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *door.routes,
         *events.routes,
         *notifications.routes,
+        *audit_routes.routes,
         *partner_api.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

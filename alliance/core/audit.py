@@ -24,7 +24,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from alliance.core.access import Action, Principal, visible
-from alliance.core.models import AuditChainHead, AuditEntry, AuditHousehold, Region, User
+from alliance.core.models import AuditChainHead, AuditEntry, AuditHousehold, User
 from alliance.core.timeutil import utc_now
 from alliance.events.models import Registration
 from alliance.households.models import Household
@@ -354,11 +354,12 @@ def visible_entries(principal: Principal) -> QuerySet[AuditEntry]:
 
 @dataclass(frozen=True)
 class AuditFilter:
-    actor: str = ""  # a username, or an API token's "api:<prefix>"
+    actor: str = ""  # a user name, or an API token's "api:<prefix>"
     household_id: int | None = None
-    action: str = ""
+    action: str = ""  # an action, or its area ("visit" matches "visit.view", "visit.door_view", …)
     since: datetime | None = None
-    until: datetime | None = None
+    until: datetime | None = None  # exclusive
+    page: int = 1
 
 
 def filtered(principal: Principal, wanted: AuditFilter) -> QuerySet[AuditEntry]:
@@ -371,7 +372,7 @@ def filtered(principal: Principal, wanted: AuditFilter) -> QuerySet[AuditEntry]:
             | Q(id__in=Subquery(AuditHousehold.filter(household_id=wanted.household_id).values("entry_id")))
         )
     if wanted.action:
-        query = query.filter(action__startswith=wanted.action)
+        query = query.filter(Q(action=wanted.action) | Q(action__startswith=wanted.action + "."))
     if wanted.since:
         query = query.filter(at__gte=wanted.since)
     if wanted.until:
@@ -379,12 +380,141 @@ def filtered(principal: Principal, wanted: AuditFilter) -> QuerySet[AuditEntry]:
     return query
 
 
-async def actions_seen(principal: Principal) -> list[str]:
-    return sorted(set(await visible_entries(principal).distinct().values_list("action", flat=True)))
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    actor: str  # "" for the system (a job, the command line, a signed link)
+    actor_token_id: int | None
+    actor_partner_id: int | None
+    action: str
+    object_type: str
+    object_id: str
+    households: list[int]
+    address: str
+    details: dict[str, Any]
+
+    def csv(self) -> list[Any]:
+        return [
+            self.id,
+            _time(self.at),
+            self.actor,
+            self.actor_token_id or "",
+            self.actor_partner_id or "",
+            self.action,
+            self.object_type,
+            self.object_id,
+            " ".join(str(pk) for pk in self.households),
+            self.address,
+            json.dumps(self.details, ensure_ascii=False, sort_keys=True),
+        ]
 
 
-async def region_names() -> dict[str, str]:
-    return {path: name for path, name in await Region.all().values_list("path", "name")}
+CSV_HEADER = [
+    "id",
+    "at_utc",
+    "actor",
+    "token_id",
+    "partner_id",
+    "action",
+    "object_type",
+    "object_id",
+    "households",
+    "address",
+    "details",
+]
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]
+    total: int
+    page: int
+    pages: int
+    filters: AuditFilter
+
+
+async def _rows(entries: Sequence[AuditEntry]) -> list[AuditRow]:
+    linked: dict[int, list[int]] = {}
+    several = [entry.id for entry in entries if entry.household_id is None]
+    for start in range(0, len(several), 500):
+        for entry_id, household_id in await AuditHousehold.filter(
+            entry_id__in=several[start : start + 500]
+        ).values_list("entry_id", "household_id"):
+            linked.setdefault(entry_id, []).append(household_id)
+    return [
+        AuditRow(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor_name,
+            actor_token_id=entry.actor_token_id,
+            actor_partner_id=entry.actor_partner_id,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            households=[entry.household_id] if entry.household_id else sorted(linked.get(entry.id, [])),
+            address=entry.address,
+            details={key: value for key, value in entry.details.items() if key != "households"},
+        )
+        for entry in entries
+    ]
+
+
+async def audit_page(principal: Principal, wanted: AuditFilter, page_size: int = 50) -> AuditPage:
+    """The entries the principal may read that match, newest first, a page at a time."""
+    query = filtered(principal, wanted)
+    total = await query.count()
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, wanted.page), pages)
+    entries = await query.order_by("-id").offset((page - 1) * page_size).limit(page_size)
+    return AuditPage(
+        rows=await _rows(entries),
+        total=total,
+        page=page,
+        pages=pages,
+        filters=wanted,
+    )
+
+
+async def export_rows(principal: Principal, wanted: AuditFilter, limit: int = 100_000) -> list[list[Any]]:
+    """The matching entries for a CSV file, oldest first (at most `limit`)."""
+    rows: list[list[Any]] = [CSV_HEADER]
+    entries = await filtered(principal, wanted).order_by("id").limit(limit)
+    rows += [row.csv() for row in await _rows(entries)]
+    return rows
+
+
+# The areas an action filter can name (a prefix: "visit" matches "visit.view", "visit.cancel", …),
+# offered as suggestions on the audit page; any exact action works too.
+ACTION_AREAS = (
+    "access",
+    "allocation",
+    "api",
+    "api_token",
+    "calendar",
+    "cockpit",
+    "duplicates",
+    "event",
+    "event_hires",
+    "event_session",
+    "flag",
+    "household",
+    "households",
+    "intake",
+    "need_rules",
+    "offering",
+    "outbox",
+    "oversight",
+    "partner",
+    "report",
+    "request",
+    "service_record",
+    "transfer",
+    "unserved",
+    "visit",
+    "visits",
+    "volunteer",
+)
 
 
 # --- verifying ------------------------------------------------------------------------------------

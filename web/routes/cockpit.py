@@ -3,7 +3,6 @@ list; its exports and printable monthly report; the admin's target editing page.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 
@@ -25,6 +24,7 @@ from alliance.targets.models import Target, TargetChange
 from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household, unserved_households
 from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
+from web.csv_export import csv_response, safe_row
 from web.htmx_hooks import is_htmx
 from web.templating import render
 
@@ -196,16 +196,13 @@ async def export_csv(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     year = _year(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["breakdown", "key", "name", "person_times", "deliveries"])
-    writer.writerows(await cockpit.export_rows(scope, year))
+    rows = [
+        ["breakdown", "key", "name", "person_times", "deliveries"],
+        *await cockpit.export_rows(scope, year),
+    ]
     name = f"person-times-{year}-{scope.region_code or 'alliance'}.csv"
-    return Response(
-        "\ufeff" + buffer.getvalue(),  # a BOM so spreadsheet programs read the Chinese names as UTF-8
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    # Partner and project names are typed by people: escaped against formulas like every export.
+    return csv_response(rows, name, private=False)
 
 
 async def export_xlsx(request: Request) -> Response:
@@ -229,7 +226,7 @@ async def export_xlsx(request: Request) -> Response:
         sheet.append([_("Code"), _("Name"), _("Person-times"), _("Deliveries")])
         for kind, key, name, person_times, deliveries in rows:
             if kind == breakdown:
-                sheet.append([key, name, person_times, deliveries])
+                sheet.append(safe_row([key, name, person_times, deliveries]))
         sheet.column_dimensions["B"].width = 28
     buffer = io.BytesIO()
     workbook.save(buffer)

@@ -3,9 +3,6 @@ duplicates to merge or dismiss. Every query is scoped through alliance.access.""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +12,7 @@ from alliance.core.access import Action, require
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
 from alliance.households.intake_history import batch_detail, intake_history, rejected_rows_csv
 from web.auth import client_address, require_principal
+from web.csv_export import csv_response
 from web.htmx_hooks import is_htmx
 from web.templating import render
 
@@ -59,17 +57,8 @@ async def rejected_csv(request: Request) -> Response:
         details={"rows": len(rows) - 1},
         address=client_address(request),
     )
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    # With a BOM, so Excel opens the Chinese text as UTF-8.
-    return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="intake-batch-{batch_id}-rejected.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    # The refused rows hold whatever the source sent: a formula in a name must not run.
+    return csv_response(rows, f"intake-batch-{batch_id}-rejected.csv")
 
 
 async def duplicates(request: Request) -> Response:
