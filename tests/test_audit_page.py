@@ -143,6 +143,8 @@ async def test_api_actions_name_the_token_not_its_creator(client):
         assert entry.actor_token_id == created.token.id, action
         assert entry.actor_partner_id == world.home.partner.id and entry.actor_id is None
         assert entry.actor_name == f"api:{created.token.prefix}"
+        # Found under the household, and in its region, as any entry about a request is.
+        assert entry.household_id == world.left.household.id, action
     assert (await audit.verify()).ok
 
 

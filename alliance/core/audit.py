@@ -131,16 +131,14 @@ class Draft:
 
 
 async def _lock_head(connection: BaseDBAsyncClient) -> AuditChainHead:
-    head = await AuditChainHead.select_for_update().using_db(connection).get_or_none(id=HEAD_ID)
-    if head is None:
-        # First entry (or a wiped test database): make the head, tolerating a writer that just did.
-        await connection.execute_query(
-            'INSERT INTO "audit_chain_head" ("id", "last_hash", "entries") VALUES (1, \''
-            + GENESIS
-            + '\', 0) ON CONFLICT ("id") DO NOTHING'
-        )
-        head = await AuditChainHead.select_for_update().using_db(connection).get(id=HEAD_ID)
-    return head
+    # A write first: on SQLite it takes the write lock at once (waiting for another writer) instead
+    # of reading and then failing to upgrade a stale read; it also makes the head on a new database.
+    await connection.execute_query(
+        'INSERT INTO "audit_chain_head" ("id", "last_hash", "entries") VALUES (1, \''
+        + GENESIS
+        + '\', 0) ON CONFLICT ("id") DO NOTHING'
+    )
+    return await AuditChainHead.select_for_update().using_db(connection).get(id=HEAD_ID)
 
 
 async def chain(connection: BaseDBAsyncClient, drafts: Sequence[Draft]) -> None:
@@ -235,7 +233,7 @@ async def _households_of(object_type: str, object_id: str) -> list[int]:
         return []
     if object_type == "household":
         return [int(object_id)]
-    if object_type == "request":
+    if object_type in ("request", "service_request"):
         return list(await ServiceRequest.filter(id=int(object_id)).values_list("household_id", flat=True))
     if object_type == "visit":
         return list(await Visit.filter(id=int(object_id)).values_list("request__household_id", flat=True))
