@@ -154,6 +154,8 @@ SCOPED_PAGES = {
     ("GET", "/events/hires"),
     ("GET", "/account"),
     ("GET", "/admin/accounts"),
+    ("GET", "/audit"),
+    ("GET", "/audit/export.csv"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {

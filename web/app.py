@@ -16,13 +16,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from alliance.core import db
+from alliance.core import audit, db
 from alliance.core.config import Settings, load_settings
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
 from alliance.core.logs import configure_logging
 from web import jobs
-from web.auth import LoginRequired
+from web.auth import LoginRequired, client_address
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
 from web.observe import ObserveRequests
 from web.routes import (
@@ -44,6 +44,9 @@ from web.routes import (
     partner_api,
     people,
     visits,
+)
+from web.routes import (
+    audit as audit_routes,
 )
 from web.security import CSRFMiddleware, LanguageMiddleware, SecureHeadersMiddleware
 from web.templating import build_environment, render
@@ -71,12 +74,30 @@ def _error_page(status: int, message: str):
     return handler
 
 
+async def _record_refusal(request: Request, exc: Exception) -> None:
+    """One audit entry per refused request: who, which action, which path. An unknown address (no
+    route) is not a refusal and writes nothing."""
+    if not isinstance(exc, (PermissionDenied, NotFound)):
+        return
+    principal = getattr(request.state, "principal", None)
+    action = exc.action if isinstance(exc, PermissionDenied) else str(exc).split(" ", 1)[0]
+    await audit.refused(
+        principal,
+        "access.forbidden" if isinstance(exc, PermissionDenied) else "access.not_found",
+        request.url.path,
+        client_address(request),
+        {"method": request.method, "action": action[:64]},
+    )
+
+
 async def _forbidden(request: Request, exc: Exception) -> Response:
+    await _record_refusal(request, exc)
     reason = exc.reason if isinstance(exc, PermissionDenied) else None
     return await _error_page(403, reason or _("You do not have access to this page or action."))(request, exc)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
+    await _record_refusal(request, exc)
     return await _error_page(404, _("Not found, or not in your area."))(request, exc)
 
 
@@ -139,6 +160,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *events.routes,
         *notifications.routes,
         *operations.routes,
+        *audit_routes.routes,
         *partner_api.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -435,6 +435,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run_db(work)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`audit verify [--json]`: walk the audit chain; exit 1 naming the first broken entry."""
+    from alliance.core import audit
+
+    async def work() -> int:
+        report = await audit.verify()
+        if args.json:
+            _print_json(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "legacy": report.legacy,
+                    "broken_at": report.broken_at,
+                    "reason": report.reason,
+                }
+            )
+        elif report.ok:
+            print(
+                f"audit chain intact: {report.checked} entries ({report.legacy} from before the chain began)"
+            )
+        else:
+            print(f"audit chain broken at entry {report.broken_at}: {report.reason}", file=sys.stderr)
+            print(f"{report.checked} entries before it are intact")
+        return 0 if report.ok else 1
+
+    return _run_db(work, migrate_first=False)
+
+
 def _uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -692,6 +720,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print exactly one JSON object with the counts"
     )
     retention.set_defaults(func=cmd_retention)
+    audit = commands.add_parser("audit", help="check the audit trail")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    verify = audit_actions.add_parser("verify", help="walk the hash chain; exit 1 at the first broken entry")
+    verify.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    audit.set_defaults(func=cmd_audit)
     return parser
 
 

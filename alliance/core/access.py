@@ -23,7 +23,7 @@ from tortoise.queryset import QuerySet
 from alliance.core.codes import PARTNER_ROLES, REGION_ROLES, PartnerStatus, Role, VisitStatus
 from alliance.core.errors import NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
-from alliance.core.models import Region, User
+from alliance.core.models import AuditEntry, Region, User
 from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
 from alliance.notifications.models import Notification
@@ -87,6 +87,9 @@ class Action(StrEnum):
     # heartbeats on the admin page; administrators only (local callers and the metrics token see
     # the probes' details too, web/operations.py).
     VIEW_OPERATIONS = "view_operations"
+    # The audit trail (alliance/core/audit.py): an admin reads all of it, a coordinator the entries
+    # about the households, partners and people of the region's subtree.
+    VIEW_AUDIT = "view_audit"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -118,6 +121,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.VIEW_EVENT_HIRES,
             Action.VIEW_TARGETS,
             Action.ISSUE_PASSWORD_RESETS,
+            Action.VIEW_AUDIT,
         }
     ),
     Role.COMMUNITY_WORKER: frozenset(
@@ -170,6 +174,8 @@ class Principal:
     # The lifecycle: the user's active flag and, for partner staff, their partner's status.
     active: bool = True
     partner_status: PartnerStatus | None = None
+    # Set when a partner API token acts: the audit trail names the token, not its creator.
+    token_id: int | None = None
 
     @property
     def is_partner_staff(self) -> bool:
@@ -378,6 +384,16 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _event_scope(principal, action)
     if action in (Action.MANAGE_ACCOUNTS, Action.ISSUE_PASSWORD_RESETS):
         return _account_scope(principal)
+    if action == Action.VIEW_AUDIT:
+        # Entries about the region's households, partners and places (AuditEntry.region_path), and
+        # what the region's own staff did.
+        query = AuditEntry.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.COORDINATOR and principal.region_path:
+            prefix = principal.region_path
+            return query.filter(Q(region_path__startswith=prefix) | Q(actor__region__path__startswith=prefix))
+        return _nothing(query)
     raise PermissionDenied(action)
 
 

@@ -109,22 +109,71 @@ class PasswordReset(Model):
 
 
 class AuditEntry(Model):
-    # Append-only: who did or saw what (viewing a household's contact details is an entry).
+    # Append-only: who did, saw or was refused what (viewing personal data is an entry). Entries are
+    # chained by hash in id order (alliance/core/audit.py): each stores the previous entry's hash and
+    # the hash of its own content, so an edited, removed or inserted row breaks the chain. On
+    # PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0012).
 
     id = fields.BigIntField(primary_key=True)
     actor = fields.ForeignKeyField(
         "models.User", null=True, related_name="audit_entries", on_delete=fields.SET_NULL
     )
+    # An API call's actor is the partner token (not the user who created it); the name is kept as it
+    # was at the time (a username, or "api:<token prefix>").
+    actor_token_id = fields.IntField(null=True)
+    actor_partner_id = fields.IntField(null=True)
+    actor_name = fields.CharField(max_length=64, default="", db_default="")
     action = fields.CharField(max_length=64)
     object_type = fields.CharField(max_length=32)
     object_id = fields.CharField(max_length=64)
+    # The one household the entry is about; entries about several (a list page) name them in
+    # AuditHousehold instead.
+    household_id = fields.IntField(null=True)
     details = fields.JSONField(default=dict)
     address = fields.CharField(max_length=64, default="")
+    # Where the entry belongs, for a coordinator's view of the log: the region path of its households
+    # (their common ancestor when several), else of the partner or user it is about.
+    region_path = fields.CharField(max_length=128, default="", db_default="")
     at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    prev_hash = fields.CharField(max_length=64, default="", db_default="")
+    entry_hash = fields.CharField(max_length=64, default="", db_default="")
 
     class Meta:
         table = "audit_entry"
-        indexes = (("object_type", "object_id"),)
+        indexes = (
+            ("object_type", "object_id"),
+            ("household_id", "at"),
+            ("actor_id", "at"),
+            ("action", "at"),
+            ("region_path", "at"),
+        )
+
+
+class AuditHousehold(Model):
+    # The households an entry about several of them names (a list page, an export); searchable by
+    # household. The same ids are inside the entry's chained details, so this is an index, not the record.
+
+    id = fields.BigIntField(primary_key=True)
+    entry = fields.ForeignKeyField(
+        "models.AuditEntry", related_name="household_links", on_delete=fields.CASCADE
+    )
+    household_id = fields.IntField()
+
+    class Meta:
+        table = "audit_household"
+        indexes = (("household_id", "entry_id"),)
+
+
+class AuditChainHead(Model):
+    # One row: the hash of the newest audit entry. Appending locks it, so concurrent writers line up
+    # and the chain never forks.
+
+    id = fields.SmallIntField(primary_key=True)
+    last_hash = fields.CharField(max_length=64)
+    entries = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "audit_chain_head"
 
 
 class Region(Model):

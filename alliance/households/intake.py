@@ -36,10 +36,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClie
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
+from alliance.core import audit
 from alliance.core.codes import BatchStatus, IntakeChannel
 from alliance.core.i18n import gettext as _
 from alliance.core.metrics import intake_rows_counted
-from alliance.core.models import AuditEntry
 from alliance.core.timeutil import utc_now
 from alliance.households.bulk_statements import _next_ids
 from alliance.households.intake_format import FieldError, HouseholdRow, RawRecord, RecordSet, check_record
@@ -116,11 +116,12 @@ async def import_households(
         )
         raise
     await IntakeBatch.filter(id=batch.id).update(status=BatchStatus.FINISHED, finished_at=utc_now())
-    await AuditEntry.create(
-        action="intake.batch",
-        object_type="intake_batch",
-        object_id=str(batch.id),
-        details={**result.as_json(), "rejected": len(result.rejected), "source": context.source_name},
+    await audit.record(
+        None,
+        "intake.batch",
+        "intake_batch",
+        batch.id,
+        {**result.as_json(), "rejected": len(result.rejected), "source": context.source_name},
     )
     intake_rows_counted(channel, result.created + result.updated + result.unchanged, len(result.rejected))
     return result

@@ -10,6 +10,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from alliance.core.audit import Draft
 from alliance.core.codes import LocationPrecision, RequestStatus
 from alliance.core.models import Region
 from alliance.core.timeutil import LOCAL_TZ, to_local
@@ -221,7 +222,8 @@ class _ChunkRows:
     flags_reactivated: list[tuple[Any, ...]]
     flags_redated: list[tuple[Any, ...]]
     flags_deactivated: list[tuple[Any, ...]]
-    audit: _Insert
+    # Chained (alliance/core/audit.py) when written: the chain head is locked only then.
+    audit: list[Draft]
     records: _Insert
     record_updates: list[tuple[Any, ...]]
     requests: _Insert

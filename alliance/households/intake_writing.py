@@ -7,6 +7,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from alliance.core.audit import Draft, chain
 from alliance.core.codes import CloseReason, RequestStatus
 from alliance.core.models import AuditEntry
 from alliance.households.bulk_statements import (
@@ -34,7 +35,7 @@ from alliance.matching.models import RequestTransition, ServiceRequest
 
 HOUSEHOLD_INSERT = ("external_id", *HOUSEHOLD_COLUMNS, "created_at", "updated_at")
 FLAG_INSERT = ("household_id", "code", "source", "detected_at", "active")
-AUDIT_INSERT = ("action", "object_type", "object_id", "details", "address", "at")
+AUDIT_INSERT = tuple(Draft(action="", object_type="", object_id="").values())
 RECORD_INSERT = (
     "household_id",
     "source_id",
@@ -135,15 +136,11 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
         flags_reactivated=[(at, True, None, pk) for plan in plans for at, pk in plan.reactivated_flags],
         flags_redated=[item for plan in plans for item in plan.redated_flags],
         flags_deactivated=[(False, now, pk) for plan in plans for pk in plan.deactivated_flags],
-        audit=_prepare_insert(
-            AuditEntry,
-            AUDIT_INSERT,
-            [
-                _audit_row(action, plan.household_id, {"code": code}, context)
-                for plan in plans
-                for action, code in plan.flag_audit
-            ],
-        ),
+        audit=[
+            _audit_draft(action, plan, {"code": code}, context)
+            for plan in plans
+            for action, code in plan.flag_audit
+        ],
         records=_prepare_insert(IntakeRecord, RECORD_INSERT, records),
         record_updates=record_updates,
         requests=requests_insert,
@@ -203,19 +200,23 @@ async def _save_flags(connection: BaseDBAsyncClient, rows: _ChunkRows) -> None:
     await _update(connection, Flag, ("detected_at", "active", "deactivated_at"), rows.flags_reactivated)
     await _update(connection, Flag, ("detected_at",), rows.flags_redated)
     await _update(connection, Flag, ("active", "deactivated_at"), rows.flags_deactivated)
-    await _run_insert(connection, rows.audit)
+    if rows.audit:
+        await chain(connection, rows.audit)
+        entries = [tuple(draft.values()[column] for column in AUDIT_INSERT) for draft in rows.audit]
+        await _run_insert(connection, _prepare_insert(AuditEntry, AUDIT_INSERT, entries))
 
 
-def _audit_row(
-    action: str, household_id: int | None, details: dict[str, Any], context: _Context
-) -> tuple[Any, ...]:
-    return (
-        action,
-        "household",
-        str(household_id),
-        {**details, "batch": context.batch_id, "source": context.source_name},
-        "",
-        context.now,
+def _audit_draft(action: str, plan: _Plan, details: dict[str, Any], context: _Context) -> Draft:
+    region = context.regions.get(plan.row.region_code)
+    return Draft(
+        action=action,
+        object_type="household",
+        object_id=str(plan.household_id),
+        household_id=plan.household_id,
+        details={**details, "batch": context.batch_id, "source": context.source_name},
+        actor_name=f"intake:{context.source_name}"[:64] if context.source_name else "intake",
+        region_path=region.path if region else "",
+        at=context.now,
     )
 
 

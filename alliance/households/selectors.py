@@ -8,7 +8,7 @@ from datetime import datetime
 from tortoise.expressions import Q
 
 from alliance.core.access import Action, Principal, get_visible, visible
-from alliance.core.audit import record
+from alliance.core.audit import viewed
 from alliance.core.models import Region
 from alliance.core.privacy import mask_id_number
 from alliance.households.models import Flag, Household
@@ -126,7 +126,7 @@ async def household_detail(principal: Principal, household_id: int, address: str
         .order_by("-created_at")
         .prefetch_related("claimed_by", "transitions")
     )
-    await record(principal, "household.view", "household", household.id, address=address)
+    await viewed(principal, "household.view", households=[household.id], address=address)
     return HouseholdDetail(
         household=household,
         region_trail=[by_code[code] for code in codes if code in by_code],

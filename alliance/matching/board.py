@@ -25,7 +25,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Max, Min
 
 from alliance.core.access import Action, Principal, allows, get_visible, require, visible
-from alliance.core.audit import record
+from alliance.core.audit import viewed
 from alliance.core.codes import ACTIVE_REQUEST_STATUSES, RequestStatus, TransferStatus
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import current_language
@@ -436,12 +436,11 @@ async def contact_details(principal: Principal, request_id: int, address: str = 
     Every call is an audit entry: who saw whose contact details, when, from where."""
     request = await get_visible(principal, Action.HOLD_REQUESTS, request_id)
     household = await Household.get(id=request.household_id)  # type: ignore[attr-defined]
-    await record(
+    await viewed(
         principal,
         "household.contact_view",
-        "household",
-        household.id,
-        {"request": request.id, "partner": principal.partner_id},
+        households=[household.id],
+        details={"request": request.id, "partner": principal.partner_id},
         address=address,
     )
     return ContactDetails(

@@ -126,8 +126,8 @@ async def authenticate(secret: str) -> Principal | None:
         now = utc_now()
         if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
             await PartnerToken.filter(id=token.id).update(last_used_at=now)
-    # The token acts as its partner's dispatcher; its creator (None for a command-line token) is the
-    # actor the history and the audit log name.
+    # The token acts as its partner's dispatcher. The audit trail names the token (token_id); the
+    # request history still names its creator (None for a command-line token).
     return Principal(
         user_id=token.created_by_id,  # type: ignore[attr-defined,arg-type]
         username=f"api:{token.prefix}",
@@ -136,4 +136,5 @@ async def authenticate(secret: str) -> Principal | None:
         partner_id=partner.id,
         active=creator_active,
         partner_status=PartnerStatus(partner.status),
+        token_id=token.id,
     )

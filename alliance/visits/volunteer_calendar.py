@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
 
+from alliance.core import audit
 from alliance.core.codes import VisitStatus
 from alliance.core.errors import NotFound
 from alliance.core.i18n import gettext as _
@@ -30,9 +31,11 @@ def visit_uid(visit_id: int) -> str:
     return f"visit-{visit_id}@{UID_DOMAIN}"
 
 
-async def volunteer_calendar(secret_key: str, token: str, now: datetime | None = None) -> bytes:
-    """The feed for the volunteer the token names. LinkInvalid for a forged token; NotFound for a
-    volunteer who left."""
+async def volunteer_calendar(
+    secret_key: str, token: str, now: datetime | None = None, *, address: str = ""
+) -> bytes:
+    """The feed for the volunteer the token names (an audited view of the households' addresses).
+    LinkInvalid for a forged token; NotFound for a volunteer who left."""
     volunteer = await Volunteer.get_or_none(
         id=volunteer_id_from_calendar_token(secret_key, token), active=True
     )
@@ -76,4 +79,13 @@ async def volunteer_calendar(secret_key: str, token: str, now: datetime | None =
         event.add("description", _("Organisation: {partner}").format(partner=visit.partner.name))
         event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         calendar.add_component(event)
+    # Fetched by a calendar program with the link alone: no principal, the volunteer is the subject.
+    await audit.viewed(
+        None,
+        "calendar.feed_view",
+        ("volunteer", volunteer.id),
+        households=[booking.visit.request.household.id for booking in bookings],
+        volunteers=[volunteer.id],
+        address=address,
+    )
     return calendar.to_ical()

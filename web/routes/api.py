@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.codes import IntakeChannel
 from alliance.core.errors import NotFound
 from alliance.core.i18n import gettext as _
@@ -43,12 +44,26 @@ async def _read_limited(request: Request) -> bytes | None:
 
 
 async def _signer(request: Request, body: bytes) -> IntakeSource:
-    return await verify_signed_request(
-        request.headers.get("x-alliance-timestamp"),
-        request.headers.get("x-alliance-signature"),
-        body,
-        source_name=request.headers.get("x-alliance-source") or None,
-    )
+    try:
+        return await verify_signed_request(
+            request.headers.get("x-alliance-timestamp"),
+            request.headers.get("x-alliance-signature"),
+            body,
+            source_name=request.headers.get("x-alliance-source") or None,
+        )
+    except SignatureRejected as rejected:
+        await audit.refused(
+            None,
+            "api.signature_refused",
+            request.url.path,
+            request.client.host if request.client else "unknown",
+            {
+                "method": request.method,
+                "source": (request.headers.get("x-alliance-source") or "")[:64],
+                "reason": rejected.reason,
+            },
+        )
+        raise
 
 
 async def intake_households(request: Request) -> Response:

@@ -3,7 +3,6 @@ list; its exports and printable monthly report; the admin's target editing page.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 
@@ -11,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, Principal, allows, require
 from alliance.core.codes import TargetMetric
 from alliance.core.errors import InvalidInput
@@ -22,8 +22,9 @@ from alliance.partners.models import Project
 from alliance.targets import cockpit, progress, scopes, targets
 from alliance.targets.models import Target, TargetChange
 from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household, unserved_households
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
+from web.csv_export import csv_response, safe_row
 from web.htmx_hooks import is_htmx
 from web.templating import render
 
@@ -132,6 +133,15 @@ async def cockpit_page(request: Request) -> Response:
         else None,
         **_charts(report),
     }
+    await audit.viewed(
+        principal,
+        "cockpit.view",
+        households=[
+            *(row.id for row in report.unserved.rows),
+            *(row.household_id for row in (context["hires"].rows if context["hires"] else [])),
+        ],
+        address=client_address(request),
+    )
     return render(request, "cockpit/cockpit.html", context, block="body")
 
 
@@ -152,6 +162,12 @@ async def unserved_page(request: Request) -> Response:
     scope = await _scope(request, principal)
     days = _days(request)
     unserved = await unserved_households(scope, days, limit=MAX_UNSERVED_SHOWN)
+    await audit.viewed(
+        principal,
+        "unserved.list_view",
+        households=[row.id for row in unserved.rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "cockpit/unserved.html",
@@ -180,16 +196,13 @@ async def export_csv(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     year = _year(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["breakdown", "key", "name", "person_times", "deliveries"])
-    writer.writerows(await cockpit.export_rows(scope, year))
+    rows = [
+        ["breakdown", "key", "name", "person_times", "deliveries"],
+        *await cockpit.export_rows(scope, year),
+    ]
     name = f"person-times-{year}-{scope.region_code or 'alliance'}.csv"
-    return Response(
-        "\ufeff" + buffer.getvalue(),  # a BOM so spreadsheet programs read the Chinese names as UTF-8
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    # Partner and project names are typed by people: escaped against formulas like every export.
+    return csv_response(rows, name, private=False)
 
 
 async def export_xlsx(request: Request) -> Response:
@@ -213,7 +226,7 @@ async def export_xlsx(request: Request) -> Response:
         sheet.append([_("Code"), _("Name"), _("Person-times"), _("Deliveries")])
         for kind, key, name, person_times, deliveries in rows:
             if kind == breakdown:
-                sheet.append([key, name, person_times, deliveries])
+                sheet.append(safe_row([key, name, person_times, deliveries]))
         sheet.column_dimensions["B"].width = 28
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -235,6 +248,12 @@ async def monthly_report(request: Request) -> Response:
     default_month = now.month if now.year == year else 12
     month = int(text) if text.isdigit() and 1 <= int(text) <= 12 else default_month
     report = await cockpit.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
+    await audit.viewed(
+        principal,
+        "report.view",
+        households=[row.id for row in report.unserved.rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "cockpit/report.html",

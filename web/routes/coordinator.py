@@ -4,6 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, require
 from alliance.core.codes import FlagCode, NeedCode
 from alliance.households.selectors import (
@@ -34,6 +35,12 @@ async def households(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_HOUSEHOLDS)
     result = await list_households(principal, _filters(request))
+    await audit.viewed(
+        principal,
+        "households.list_view",
+        households=[row.id for row in result.rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "coordinator/households.html",

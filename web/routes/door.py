@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, require
 from alliance.core.codes import RiskAspect, RiskLevel
 from alliance.core.errors import InvalidInput
@@ -22,7 +23,7 @@ from alliance.core.i18n import gettext as _
 from alliance.matching.claims import InvalidTransition
 from alliance.visits import cards, checkins, service_records
 from alliance.visits.cards import CardRefused
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.jobs import relay_outbox
 from web.templating import render
@@ -57,6 +58,13 @@ def _refusal(error: Exception) -> dict[str, str]:
 async def _door(request: Request, *, errors: dict[str, str] | None = None, values=None, status: int = 200):
     principal = await require_principal(request)
     page = await checkins.door_page(principal, request.path_params["visit_id"])
+    await audit.viewed(
+        principal,
+        "visit.door_view",
+        ("visit", page.visit.id),
+        households=[page.household.id],
+        address=client_address(request),
+    )
     return render(
         request,
         "door/visit.html",
@@ -177,6 +185,9 @@ async def card_view(request: Request) -> Response:
     card = await cards.visit_card(
         principal, request.path_params["household_id"], request.app.state.settings.secret_key
     )
+    await audit.viewed(
+        principal, "household.card_view", households=[card.household.id], address=client_address(request)
+    )
     return render(request, "door/card.html", {"card": card, "message": take_flash(request)})
 
 
@@ -196,13 +207,23 @@ async def card_reissue(request: Request) -> Response:
 async def oversight(request: Request, *, errors: dict[str, str] | None = None, status: int = 200) -> Response:
     principal = await require_principal(request)
     require(principal, Action.OVERSEE_VISITS)
+    reviews = await checkins.check_ins_to_review(principal)
+    under_way = await checkins.visits_under_way(principal)
+    unconfirmed = await service_records.unconfirmed_visits(principal)
+    # Names of households and volunteers.
+    await audit.viewed(
+        principal,
+        "oversight.view",
+        visits=[row.visit_id for rows in (reviews, under_way, unconfirmed) for row in rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "door/oversight.html",
         {
-            "reviews": await checkins.check_ins_to_review(principal),
-            "under_way": await checkins.visits_under_way(principal),
-            "unconfirmed": await service_records.unconfirmed_visits(principal),
+            "reviews": reviews,
+            "under_way": under_way,
+            "unconfirmed": unconfirmed,
             "errors": errors or {},
             "message": take_flash(request),
         },

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, get_visible, require
 from alliance.core.codes import EventKind, FlagCode
 from alliance.core.errors import InvalidInput, NotFound
@@ -152,6 +153,18 @@ async def _event_detail(
 ) -> Response:
     principal = await require_principal(request)
     page = await selectors.event_page(principal, request.path_params["event_id"], client_address(request))
+    # Registrants' names and phones, invitees' names once registered, the hired.
+    await audit.viewed(
+        principal,
+        "event.view",
+        ("event", page.event.id),
+        households=[
+            *(row.household_id for rows in (page.registered, page.waitlist, page.cancelled) for row in rows),
+            *(row.household_id for row in page.invitations if row.name),
+            *(outcome.household_id for outcome in page.outcomes),
+        ],
+        address=client_address(request),
+    )
     response = render(
         request,
         "events/event.html",
@@ -271,6 +284,13 @@ async def _session(
 ) -> Response:
     principal = await require_principal(request)
     page = await selectors.session_page(principal, request.path_params["session_id"], client_address(request))
+    await audit.viewed(
+        principal,
+        "event_session.view",
+        ("event_session", page.session.id),
+        registrations=[row.registration_id for row in page.rows],
+        address=client_address(request),
+    )
     response = render(
         request,
         "events/attendance.html",
@@ -386,6 +406,9 @@ async def own_events(request: Request) -> Response:
 async def _household_page(request: Request, *, errors: dict[str, str] | None = None) -> Response:
     principal = await require_principal(request)
     page = await selectors.household_events(principal, request.path_params["household_id"])
+    await audit.viewed(
+        principal, "household.events_view", households=[page.household.id], address=client_address(request)
+    )
     return render(
         request,
         "events/household.html",
@@ -468,6 +491,12 @@ async def hires(request: Request) -> Response:
     year_text = request.query_params.get("year", "")
     year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else this_year
     report = await outcomes.hires_in_region(principal, year)
+    await audit.viewed(
+        principal,
+        "event_hires.view",
+        households=[row.household_id for row in report.rows],
+        address=client_address(request),
+    )
     return render(
         request,
         "events/hires.html",

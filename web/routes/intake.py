@@ -3,17 +3,16 @@ duplicates to merge or dismiss. Every query is scoped through alliance.access.""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, require
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
 from alliance.households.intake_history import batch_detail, intake_history, rejected_rows_csv
 from web.auth import client_address, require_principal
+from web.csv_export import csv_response
 from web.htmx_hooks import is_htmx
 from web.templating import render
 
@@ -34,6 +33,15 @@ async def batch(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_INTAKE)
     detail = await batch_detail(principal, request.path_params["batch_id"], _page(request))
+    if detail.rejected:
+        # The refused rows as sent: names, ID numbers, phones and addresses.
+        await audit.viewed(
+            principal,
+            "intake.rejected_view",
+            ("intake_batch", request.path_params["batch_id"]),
+            details={"rows": [row.row for row in detail.rejected]},
+            address=client_address(request),
+        )
     return render(request, "intake/batch.html", {"detail": detail}, block="rejected")
 
 
@@ -41,23 +49,30 @@ async def rejected_csv(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_INTAKE)
     batch_id = request.path_params["batch_id"]
-    out = io.StringIO()
-    csv.writer(out).writerows(await rejected_rows_csv(principal, batch_id))
-    # With a BOM, so Excel opens the Chinese text as UTF-8.
-    return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="intake-batch-{batch_id}-rejected.csv"',
-            "Cache-Control": "no-store",
-        },
+    rows = list(await rejected_rows_csv(principal, batch_id))
+    await audit.viewed(
+        principal,
+        "intake.rejected_download",
+        ("intake_batch", batch_id),
+        details={"rows": len(rows) - 1},
+        address=client_address(request),
     )
+    # The refused rows hold whatever the source sent: a formula in a name must not run.
+    return csv_response(rows, f"intake-batch-{batch_id}-rejected.csv")
 
 
 async def duplicates(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.MERGE_HOUSEHOLDS)
     result = await possible_duplicates(principal, _page(request))
+    await audit.viewed(
+        principal,
+        "duplicates.list_view",
+        households=[
+            summary.id for pair in result.pairs for summary in (pair.duplicate, pair.original) if summary
+        ],
+        address=client_address(request),
+    )
     return render(request, "intake/duplicates.html", {"result": result}, block="results")
 
 

@@ -7,10 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, require
 from alliance.core.codes import NotificationChannel, NotificationStatus
 from alliance.notifications.notifications import OutboxFilters, notice_label, outbox_page
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.templating import render
 
 
@@ -30,6 +31,16 @@ async def outbox(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_NOTIFICATIONS)
     result = await outbox_page(principal, _filters(request))
+    if result.rows:
+        # Recipients' phone numbers and the messages' text.
+        await audit.viewed(
+            principal,
+            "outbox.view",
+            ("notifications", ""),
+            notifications=[row.notification_id for row in result.rows],
+            details={"notifications": [row.notification_id for row in result.rows]},
+            address=client_address(request),
+        )
     return render(
         request,
         "notifications/outbox.html",

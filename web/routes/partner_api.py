@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, Principal, allows, lifecycle_refusal, require
 from alliance.core.codes import NeedCode
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
@@ -49,9 +50,29 @@ def _error(status: int, code: str, message: str = "", **extra: object) -> JSONRe
 
 async def _token_principal(request: Request) -> Principal | None:
     scheme, _sep, secret = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        return None
-    return await authenticate(secret.strip())
+    secret = secret.strip()
+    principal = await authenticate(secret) if scheme.lower() == "bearer" and secret else None
+    if principal is None:
+        # Unknown, revoked, or a partner no longer approved: a refusal on the record (the token's
+        # public prefix only, never the secret).
+        await audit.refused(
+            None,
+            "api.token_refused",
+            request.url.path,
+            client_address(request),
+            {"method": request.method, "prefix": secret[:12] if secret.startswith("alli_") else ""},
+        )
+    return principal
+
+
+async def _api_refused(request: Request, principal: Principal, error: Exception) -> None:
+    await audit.refused(
+        principal,
+        "access.forbidden" if isinstance(error, PermissionDenied) else "access.not_found",
+        request.url.path,
+        client_address(request),
+        {"method": request.method},
+    )
 
 
 def _unauthorized() -> JSONResponse:
@@ -117,9 +138,11 @@ async def api_claim(request: Request) -> Response:
         return _error(409, "not_open", status=lost.status)
     except CapacityExhausted:
         return _error(409, "capacity_exhausted")
-    except NotFound:
+    except NotFound as missing:
+        await _api_refused(request, principal, missing)
         return _error(404, "not_found")
-    except PermissionDenied:
+    except PermissionDenied as denied:
+        await _api_refused(request, principal, denied)
         return _error(403, "forbidden")
     contact = await contact_details(principal, request_id, client_address(request))
     return _json(
@@ -149,7 +172,8 @@ async def api_release(request: Request) -> Response:
         return _error(422, "invalid", "; ".join(invalid.errors.values()))
     except InvalidTransition as refused:
         return _error(409, "not_claimed", refused.message)
-    except NotFound:
+    except NotFound as missing:
+        await _api_refused(request, principal, missing)
         return _error(404, "not_found")
     await enqueue_quietly(request.app, "match_requests_job", [request_id])
     return _json({"request_id": released.id, "status": str(released.status)})

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, get_visible
 from alliance.core.timeutil import to_local, utc_now
 from alliance.households.models import Flag
@@ -16,7 +17,7 @@ from alliance.visits import checkins, service_records
 from alliance.visits.dayplan import volunteer_day_plan
 from alliance.visits.links import calendar_token
 from alliance.visits.selectors import own_household_visits, volunteer_visits
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.flash import take_flash
 from web.templating import render
 
@@ -31,15 +32,25 @@ async def volunteer_home(request: Request) -> Response:
         day = to_local(utc_now()).date()  # type: ignore[union-attr]
     token = calendar_token(request.app.state.settings.secret_key, volunteer.id)
     plan = await volunteer_day_plan(principal, day)
+    visits = await volunteer_visits(principal)
+    # Address, maps link, how to meet the household and the service, for each stop.
+    briefs = await checkins.door_pages(principal, [leg.stop.key for leg in plan.legs])
+    await audit.viewed(
+        principal,
+        "volunteer.home_view",
+        ("volunteer", volunteer.id),
+        households=[brief.household.id for brief in briefs.values()],
+        visits=[row.visit_id for row in visits],
+        address=client_address(request),
+    )
     return render(
         request,
         "volunteer/home.html",
         {
             "volunteer": volunteer,
-            "visits": await volunteer_visits(principal),
+            "visits": visits,
             "plan": plan,
-            # Address, maps link, how to meet the household and the service, for each stop.
-            "briefs": await checkins.door_pages(principal, [leg.stop.key for leg in plan.legs]),
+            "briefs": briefs,
             "day": day,
             "calendar_url": str(request.base_url).rstrip("/") + f"/calendar/{token}.ics",
         },

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.core import audit
 from alliance.core.access import Action, require
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
@@ -21,7 +22,7 @@ from alliance.visits.links import LinkExpired, LinkInvalid
 from alliance.visits.scheduling import ScheduleError, VisitOutcome
 from alliance.visits.volunteer_calendar import volunteer_calendar
 from alliance.visits.windows import local_window
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import enqueue_quietly, relay_outbox
@@ -103,6 +104,15 @@ async def _planner_page(
         window,
         timedelta(minutes=duration) if propose else None,
     )
+    # The planner shows the household's name and address, and the partner's volunteers.
+    await audit.viewed(
+        principal,
+        "request.schedule_view",
+        ("request", planner.request_id),
+        requests=[planner.request_id],
+        volunteers=[fit.volunteer_id for fit in planner.fits],
+        address=client_address(request),
+    )
     if chosen is None:
         chosen = [planner.fits[0].volunteer_id] if planner.fits and planner.fits[0].suitable else []
     fields = _form_fields((planner.window_start, planner.window_end) if planner.window_start else window)
@@ -168,6 +178,9 @@ async def visit_list(request: Request) -> Response:
     require(principal, Action.SCHEDULE_VISITS)
     include_past = request.query_params.get("past") == "1"
     rows = await selectors.partner_visits(principal, include_past=include_past)
+    await audit.viewed(
+        principal, "visits.list_view", visits=[row.visit_id for row in rows], address=client_address(request)
+    )
     return render(request, "visits/list.html", {"rows": rows, "include_past": include_past})
 
 
@@ -177,6 +190,14 @@ async def _visit_detail(
     principal = await require_principal(request)
     page = await selectors.visit_page(
         principal, request.path_params["visit_id"], request.app.state.settings.secret_key
+    )
+    await audit.viewed(
+        principal,
+        "visit.view",
+        ("visit", page.visit.id),
+        visits=[page.visit.id],
+        volunteers=[fit.volunteer_id for fit in page.fits] or page.volunteer_ids,
+        address=client_address(request),
     )
     response = render(
         request,
@@ -302,6 +323,9 @@ async def _household_page(
 ) -> Response:
     principal = await require_principal(request)
     household, shown = await selectors.household_visits(principal, household_id)
+    await audit.viewed(
+        principal, "household.visits_view", households=[household.id], address=client_address(request)
+    )
     return render(
         request,
         "visits/household_visits.html",
@@ -338,7 +362,11 @@ async def respond_for_household(request: Request) -> Response:
 
 async def calendar_feed(request: Request) -> Response:
     try:
-        body = await volunteer_calendar(request.app.state.settings.secret_key, request.path_params["token"])
+        body = await volunteer_calendar(
+            request.app.state.settings.secret_key,
+            request.path_params["token"],
+            address=client_address(request),
+        )
     except LinkInvalid as error:
         raise NotFound("calendar") from error
     return Response(
