@@ -75,6 +75,16 @@ NO_PERSONAL_DATA = {
     # The audit page names households by number and people by user name only.
     "/audit",
     "/audit/export.csv",
+    # One's own account; staff accounts (no household data; the list is audited as accounts.list).
+    "/account",
+    "/admin/accounts",
+    "/reset-password/{token}",
+    # An organisation's profile and status history; operations; a proposal's progress.
+    "/admin/partners/{partner_id:int}",
+    "/admin/workers",
+    "/readyz",
+    "/metrics",
+    "/matching/proposals/{proposal_id:int}/progress",
 }
 
 
