@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route
 from alliance.core.access import Action, principal_for, visible
 from alliance.core.timeutil import utc_now
 from alliance.events.models import Attendance, EmploymentOutcome, Event, Registration
-from alliance.households.models import Household
+from alliance.households.models import Household, IntakeConflict
 from alliance.matching.allocation import propose_allocation
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
@@ -25,7 +25,7 @@ from alliance.visits.scheduling import schedule_visit
 from tests.claims_support import add_household_request
 from tests.events_support import walk_event_for
 from tests.factories import build_two_sides, login, session_csrf
-from tests.intake_support import intake_batch_for
+from tests.intake_support import intake_batch_for, intake_conflict_for
 from tests.visits_support import scheduled_visit_for
 
 PUBLIC = {
@@ -60,6 +60,8 @@ OBJECT_ROUTES = {
     ("GET", "/intake/batches/{batch_id:int}/rejected.csv"),
     ("POST", "/intake/duplicates/{household_id:int}/merge"),
     ("POST", "/intake/duplicates/{household_id:int}/dismiss"),
+    ("POST", "/intake/conflicts/{conflict_id:int}/accept"),
+    ("POST", "/intake/conflicts/{conflict_id:int}/reject"),
     ("GET", "/matching/proposals/{proposal_id:int}"),
     ("POST", "/partner/proposals/{item_id:int}/accept"),
     ("POST", "/partner/proposals/{item_id:int}/decline"),
@@ -117,6 +119,7 @@ SCOPED_PAGES = {
     ("GET", "/my-household"),
     ("GET", "/intake"),
     ("GET", "/intake/duplicates"),
+    ("GET", "/intake/conflicts"),
     ("GET", "/matching/gaps"),
     ("GET", "/matching/proposals"),
     ("GET", "/partner/proposals"),
@@ -152,6 +155,8 @@ SELF_WRITES = {
     ("POST", "/matching/proposals"),
     ("POST", "/partner/api-tokens"),
     ("POST", "/partner/events/new"),
+    # A volunteer replaces their own calendar link.
+    ("POST", "/volunteer/calendar-link"),
 }
 
 
@@ -188,6 +193,7 @@ async def world(app):
             ),
         )
         side.batch = await intake_batch_for(side.community)
+        side.conflict = await intake_conflict_for(side.household)
     await match_all()
     for side in (left, right):
         outcome = await propose_allocation(await principal_for(side.users["coordinator"]))
@@ -249,6 +255,7 @@ def _fill(path: str, side) -> str:
         .replace("{event_id:int}", str(side.event.id))
         .replace("{session_id:int}", str(side.session.id))
         .replace("{registration_id:int}", str(side.registration.id))
+        .replace("{conflict_id:int}", str(side.conflict.id))
     )
 
 
@@ -304,6 +311,8 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
     assert (event.status, event.title, event.seats_taken) == ("published", left.event.title, 1)
     assert (await Registration.get(id=left.registration.id)).status == "registered"
     assert await Attendance.all().count() == 0 and await EmploymentOutcome.all().count() == 0
+    assert (await IntakeConflict.get(id=left.conflict.id)).status == "pending"
+    assert (await Household.get(id=left.household.id)).head_name == left.household.head_name
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):

@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,6 +24,7 @@ from alliance.core.i18n import gettext as _
 from web import jobs
 from web.auth import LoginRequired
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
+from web.redirects import safe_local_path
 from web.routes import (
     admin,
     api,
@@ -49,7 +51,7 @@ SESSION_MAX_AGE = 12 * 3600
 
 
 async def _login_required(request: Request, _exc: Exception) -> Response:
-    target = f"/login?next={request.url.path}"
+    target = "/login?" + urlencode({"next": safe_local_path(request.url.path)})
     if is_htmx(request):
         return hx_redirect(target)
     return RedirectResponse(target, status_code=303)
@@ -103,7 +105,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
                 await db.disconnect()
 
     middleware = [
-        Middleware(SecureHeadersMiddleware),
+        Middleware(SecureHeadersMiddleware, https_only=settings.https_only),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,

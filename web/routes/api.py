@@ -50,12 +50,20 @@ async def _read_limited(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _signed_path(request: Request) -> str:
+    # The path as it came on the wire (percent-encoded), which is what the client signed.
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
 async def _signer(request: Request, body: bytes) -> IntakeSource:
     return await verify_signed_request(
         request.headers.get("x-alliance-timestamp"),
         request.headers.get("x-alliance-signature"),
         body,
         source_name=request.headers.get("x-alliance-source") or None,
+        method=request.method,
+        path=_signed_path(request),
     )
 
 
