@@ -153,3 +153,22 @@ def _csrf(client: httpx.AsyncClient) -> str:
     from tests.factories import session_csrf
 
     return session_csrf(client)
+
+
+async def test_a_paused_partner_accepting_a_proposal_is_told_and_claims_nothing(monkeypatch):
+    from datetime import timedelta
+
+    from alliance.core.access import principal_for
+    from alliance.core.timeutil import utc_now
+    from alliance.matching.allocation import decide_item, propose_allocation
+    from alliance.matching.models import ProposalItem
+
+    world = await build_claim_world()
+    outcome = await propose_allocation(await principal_for(world.left.users["coordinator"]))
+    item = await ProposalItem.get(proposal_id=outcome.proposal.id, request_id=world.request.id)
+    await Partner.filter(id=item.partner_id).update(claims_paused_until=utc_now() + timedelta(hours=1))
+    staff = world.home if item.partner_id == world.home.partner.id else world.rival
+    decision = await decide_item(await staff.principal(), item.id, accept=True)
+    paused_until = (await Partner.get(id=item.partner_id)).claims_paused_until
+    assert not decision.claimed and decision.message == str(ClaimsPaused(paused_until))
+    assert (await ServiceRequest.get(id=world.request.id)).status == "open"
