@@ -12,6 +12,8 @@ from alliance.core.codes import RegionLevel
 from alliance.core.regions import add_region
 from alliance.households.intake import ImportResult, import_households
 from alliance.households.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, RecordSet, records_from_json
+from alliance.households.models import Household, IntakeConflict, IntakeSource
+from alliance.households.sources import add_source
 
 CITY = "330300"
 LUCHENG = "330302"
@@ -103,3 +105,22 @@ async def intake_batch_for(community: str) -> int:
         ]
     )
     return result.batch
+
+
+async def intake_conflict_for(household: Household, source_name: str | None = None) -> IntakeConflict:
+    """A pending conflict: a registered source sends a changed row for `household`, which it did not
+    send first (so the row is held for a coordinator, not applied)."""
+    source = await IntakeSource.get_or_none(name=source_name or f"other-{household.external_id}")
+    if source is None:
+        source, _secret = await add_source(source_name or f"other-{household.external_id}")
+    region_code = household.region_id  # type: ignore[attr-defined]
+    result = await import_json(
+        [
+            person(
+                household.id, external_id=household.external_id, region_code=region_code, head_name="改名者"
+            )
+        ],
+        source=source,
+    )
+    assert [external_id for _row, external_id in result.conflicts] == [household.external_id], result
+    return await IntakeConflict.get(household_id=household.id, batch_id=result.batch)

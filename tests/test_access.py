@@ -15,7 +15,7 @@ from alliance.core.codes import PartnerStatus
 from alliance.core.models import PasswordReset, User, UserSession
 from alliance.core.timeutil import utc_now
 from alliance.events.models import Attendance, EmploymentOutcome, Event, Registration
-from alliance.households.models import Household
+from alliance.households.models import Household, IntakeConflict
 from alliance.matching.allocation import propose_allocation
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
@@ -29,7 +29,7 @@ from alliance.visits.scheduling import schedule_visit
 from tests.claims_support import add_household_request
 from tests.events_support import walk_event_for
 from tests.factories import build_two_sides, login, session_csrf
-from tests.intake_support import intake_batch_for
+from tests.intake_support import intake_batch_for, intake_conflict_for
 from tests.visits_support import scheduled_visit_for
 
 PUBLIC = {
@@ -72,6 +72,8 @@ OBJECT_ROUTES = {
     ("GET", "/intake/batches/{batch_id:int}/rejected.csv"),
     ("POST", "/intake/duplicates/{household_id:int}/merge"),
     ("POST", "/intake/duplicates/{household_id:int}/dismiss"),
+    ("POST", "/intake/conflicts/{conflict_id:int}/accept"),
+    ("POST", "/intake/conflicts/{conflict_id:int}/reject"),
     ("GET", "/matching/proposals/{proposal_id:int}"),
     ("GET", "/matching/proposals/{proposal_id:int}/progress"),
     ("POST", "/partner/proposals/{item_id:int}/accept"),
@@ -133,6 +135,7 @@ SCOPED_PAGES = {
     ("GET", "/my-household"),
     ("GET", "/intake"),
     ("GET", "/intake/duplicates"),
+    ("GET", "/intake/conflicts"),
     ("GET", "/matching/gaps"),
     ("GET", "/matching/proposals"),
     ("GET", "/partner/proposals"),
@@ -175,6 +178,8 @@ SELF_WRITES = {
     ("POST", "/partner/events/new"),
     ("POST", "/account/password"),
     ("POST", "/account/sessions/end-others"),
+    # A volunteer replaces their own calendar link.
+    ("POST", "/volunteer/calendar-link"),
 }
 
 
@@ -211,6 +216,7 @@ async def world(app):
             ),
         )
         side.batch = await intake_batch_for(side.community)
+        side.conflict = await intake_conflict_for(side.household)
     await match_all()
     for side in (left, right):
         outcome = await propose_allocation(await principal_for(side.users["coordinator"]))
@@ -273,6 +279,7 @@ def _fill(path: str, side) -> str:
         .replace("{session_id:int}", str(side.session.id))
         .replace("{registration_id:int}", str(side.registration.id))
         .replace("{user_id:int}", str(side.users["community_worker"].id))
+        .replace("{conflict_id:int}", str(side.conflict.id))
     )
 
 
@@ -334,6 +341,8 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
         not await PasswordReset.exists()
         and not await UserSession.filter(end_reason="signed_out_everywhere").exists()
     )
+    assert (await IntakeConflict.get(id=left.conflict.id)).status == "pending"
+    assert (await Household.get(id=left.household.id)).head_name == left.household.head_name
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):

@@ -124,7 +124,12 @@ async def test_an_api_batch_is_geocoded_by_the_worker_and_usable_before(client, 
     response = await client.post(
         "/api/v1/intake/households",
         content=body,
-        headers={"X-Alliance-Timestamp": timestamp, "X-Alliance-Signature": sign(secret, timestamp, body)},
+        headers={
+            "X-Alliance-Timestamp": timestamp,
+            "X-Alliance-Signature": sign(
+                secret, timestamp, body, method="POST", path="/api/v1/intake/households"
+            ),
+        },
     )
     assert response.status_code == 200 and response.json()["created"] == 3
     # Usable at once: placed at the town's centre, requests open, while the job waits in the queue.

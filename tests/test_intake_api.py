@@ -26,11 +26,13 @@ async def secret():
     return secret
 
 
-def signed(secret: str, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+def signed(
+    secret: str, body: bytes, timestamp: str | None = None, *, method: str = "POST", path: str = URL
+) -> dict[str, str]:
     timestamp = timestamp or str(int(time.time()))
     return {
         "X-Alliance-Timestamp": timestamp,
-        "X-Alliance-Signature": sign(secret, timestamp, body),
+        "X-Alliance-Signature": sign(secret, timestamp, body, method=method, path=path),
         "Content-Type": "application/json",
         "Accept-Language": "en",
     }
@@ -45,7 +47,16 @@ async def test_a_signed_batch_is_imported_with_the_clis_answer_shape(client, sec
     response = await client.post(URL, content=body, headers=signed(secret, body))
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert set(answer) == {"batch", "created", "updated", "unchanged", "rejected", "requests_created"}
+    assert set(answer) == {
+        "batch",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "conflicts",
+        "requests_created",
+    }
+    assert answer["conflicts"] == []
     assert (answer["created"], answer["requests_created"]) == (1, 3)
     assert answer["rejected"] == [
         {
@@ -140,7 +151,8 @@ async def test_a_source_may_name_itself_and_is_then_checked_alone(client, secret
 
 
 async def read_back(client, secret, external_id: str, timestamp: str | None = None):
-    return await client.get(f"{URL}/{external_id}", headers=signed(secret, b"", timestamp))
+    path = f"{URL}/{external_id}"
+    return await client.get(path, headers=signed(secret, b"", timestamp, method="GET", path=path))
 
 
 async def test_read_back_shows_needs_requests_partner_visits_and_person_times(client, secret):

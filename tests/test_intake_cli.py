@@ -87,6 +87,7 @@ def test_json_output_is_exactly_one_object_and_refused_rows_still_exit_0(environ
                 "errors": [{"field": "phone", "message": answer["rejected"][0]["errors"][0]["message"]}],
             }
         ],
+        "conflicts": [],
         "requests_created": 6,
     }
     again = json.loads(alliance(environment, "import", "households", str(path), "--json").stdout)

@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,6 +26,7 @@ from web import jobs
 from web.auth import LoginRequired, client_address
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
 from web.observe import ObserveRequests
+from web.redirects import safe_local_path
 from web.routes import (
     account,
     admin,
@@ -55,7 +57,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 async def _login_required(request: Request, _exc: Exception) -> Response:
-    target = f"/login?next={request.url.path}"
+    target = "/login?" + urlencode({"next": safe_local_path(request.url.path)})
     if is_htmx(request):
         return hx_redirect(target)
     return RedirectResponse(target, status_code=303)
@@ -130,7 +132,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
     middleware = [
         # Outermost: times and logs the whole answer, error pages included, under one request id.
         Middleware(ObserveRequests),
-        Middleware(SecureHeadersMiddleware),
+        Middleware(SecureHeadersMiddleware, https_only=settings.https_only),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,

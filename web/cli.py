@@ -298,6 +298,13 @@ def cmd_import_households(args: argparse.Namespace) -> int:
                         "  … and {count} more rejected rows (download them from the intake history page)."
                     ).format(count=len(result.rejected) - 50)
                 )
+            if result.conflicts:
+                print(
+                    _(
+                        "{count} rows are for households another source sent first: held for a "
+                        "coordinator at /intake/conflicts."
+                    ).format(count=len(result.conflicts))
+                )
             if geocoded is not None:
                 print(_("{count} addresses geocoded.").format(count=geocoded))
             elif result.geocoding_pending:

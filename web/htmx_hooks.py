@@ -12,6 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from web.redirects import safe_local_path
+
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
@@ -35,7 +37,9 @@ def hx_target(request: Request) -> str | None:
 
 
 def hx_redirect(url: str, request: Request | None = None) -> Response:
-    """Send the browser to `url`: HX-Redirect for HTMX, a 303 for a plain form post."""
+    """Send the browser to `url` (a path on this site; anything else sends it to "/"): HX-Redirect for
+    HTMX, a 303 for a plain form post."""
+    url = safe_local_path(url)
     if request is None or is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)

@@ -23,15 +23,27 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Static files (CSS, JS, icons) hold nothing personal: the only answers browsers may keep.
+CACHEABLE_PREFIXES = ("/static/",)
+HSTS = b"max-age=31536000; includeSubDomains"
+
+
 class SecureHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """CSP and friends on every answer; `Cache-Control: no-store` on every answer but static files
+    (pages, fragments, API answers, feeds and downloads may carry personal data, and a shared
+    computer's back button or a proxy must not keep them); HSTS behind TLS, and always when
+    ALLIANCE_HTTPS is on (TLS may end at a proxy that forwards plain HTTP)."""
+
+    def __init__(self, app: ASGIApp, https_only: bool = False) -> None:
         self.app = app
+        self.https_only = https_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        behind_tls = scope.get("scheme") == "https"
+        behind_tls = self.https_only or scope.get("scheme") == "https"
+        cacheable = scope["path"].startswith(CACHEABLE_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -45,7 +57,9 @@ class SecureHeadersMiddleware:
                     b"permissions-policy": b"camera=(self), geolocation=(self), microphone=()",
                 }
                 if behind_tls:
-                    extra[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
+                    extra[b"strict-transport-security"] = HSTS
+                if not cacheable:
+                    extra[b"cache-control"] = b"no-store"
                 headers += [(name, value) for name, value in extra.items() if name not in present]
                 message["headers"] = headers
             await send(message)

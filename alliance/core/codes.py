@@ -252,6 +252,13 @@ class BatchStatus(StrEnum):
     FAILED = "failed"
 
 
+class ConflictStatus(StrEnum):
+    # An intake row for a household another source sent first: held until a coordinator decides.
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
 class TransferStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

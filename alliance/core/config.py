@@ -50,12 +50,26 @@ def _secret_key(data_dir: Path) -> str:
     path = data_dir / "secret.key"
     if not path.exists():
         # Several processes may start at once: create exclusively, the loser reads the winner's key.
+        # Owner-only (0600) from the first byte: the key signs every session and personal link.
         try:
-            with open(path, "x") as handle:
-                handle.write(secrets.token_urlsafe(48))
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    restrict_to_owner(path)
     return path.read_text().strip()
+
+
+def restrict_to_owner(path: Path) -> None:
+    """chmod 0600 a file holding secrets or personal data (a key file, the SQLite database), so
+    other accounts on the machine cannot read it; a file made by an older release is tightened too."""
+    try:
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass  # not ours to change (a read-only mount): the operator's permissions stand
 
 
 def load_settings() -> Settings:
@@ -93,6 +107,45 @@ def delivery_lease_seconds() -> float:
     if value <= 0:
         raise ValueError("ALLIANCE_DELIVERY_LEASE_SECONDS must be positive")
     return value
+
+
+@dataclass(frozen=True)
+class PartnerApiRate:
+    # A token bucket per partner API token: `per_minute` requests a minute on average, up to
+    # `burst` at once.
+    per_minute: int
+    burst: int
+
+
+def partner_api_rate() -> PartnerApiRate:
+    """ALLIANCE_API_RATE_PER_MINUTE (60) and ALLIANCE_API_BURST (20), read on each use."""
+    per_minute = int(os.environ.get("ALLIANCE_API_RATE_PER_MINUTE") or 60)
+    burst = int(os.environ.get("ALLIANCE_API_BURST") or 20)
+    if per_minute <= 0 or burst <= 0:
+        raise ValueError("ALLIANCE_API_RATE_PER_MINUTE and ALLIANCE_API_BURST must be positive")
+    return PartnerApiRate(per_minute, burst)
+
+
+@dataclass(frozen=True)
+class ChurnLimits:
+    # More than `releases` releases by one partner within `window_minutes` pauses its claims for
+    # `cooldown_minutes` and tells the coordinators over its region.
+    releases: int
+    window_minutes: int
+    cooldown_minutes: int
+
+
+def churn_limits() -> ChurnLimits:
+    """ALLIANCE_CHURN_RELEASES (5), ALLIANCE_CHURN_WINDOW_MINUTES (60) and
+    ALLIANCE_CHURN_COOLDOWN_MINUTES (120), read on each use."""
+    limits = ChurnLimits(
+        releases=int(os.environ.get("ALLIANCE_CHURN_RELEASES") or 5),
+        window_minutes=int(os.environ.get("ALLIANCE_CHURN_WINDOW_MINUTES") or 60),
+        cooldown_minutes=int(os.environ.get("ALLIANCE_CHURN_COOLDOWN_MINUTES") or 120),
+    )
+    if limits.releases < 0 or limits.window_minutes <= 0 or limits.cooldown_minutes <= 0:
+        raise ValueError("ALLIANCE_CHURN_* must be positive")
+    return limits
 
 
 def reminder_time_scale() -> float:

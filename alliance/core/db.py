@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
@@ -31,11 +33,9 @@ def normalise_database_url(url: str) -> str:
 def tortoise_config(database_url: str) -> dict[str, Any]:
     url = normalise_database_url(database_url)
     if url.startswith("sqlite://"):
-        from pathlib import Path
-
         path = url[len("sqlite://") :]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_file(Path(path))
     connection = expand_db_url(url)
     if connection["engine"].endswith("asyncpg"):
         connection["credentials"].setdefault("minsize", 1)
@@ -52,6 +52,22 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """The SQLite file holds every household's personal data: create it owner-only (0600) before
+    SQLite does (SQLite would follow the umask), and tighten one made by an older release."""
+    from alliance.core.config import restrict_to_owner
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        restrict_to_owner(path)
+    except OSError:
+        return
+    else:
+        os.close(descriptor)
 
 
 def is_postgres(database_url: str) -> bool:

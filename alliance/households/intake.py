@@ -5,6 +5,9 @@ How an import runs (docs/intake.md tells integrators the same from the outside):
 - a first pass over the records finds external ids sent twice: both rows are refused, named;
 - every record is checked (alliance.households.intake_format); bad rows are refused with
   field-level errors, good rows next to them go on;
+- a registered source may update only the households it sent first: its row for a household
+  another source (or none) sent is not applied but held as an IntakeConflict, written in the
+  chunk's transaction, until a coordinator accepts or rejects it (alliance.households.intake_conflicts);
 - good rows are written in chunks, each chunk one transaction (its counts and refused rows with
   it: alliance.households.intake_progress), with bulk reads of the households already known
   (alliance.households.intake_planning) and bulk writes (alliance.households.intake_writing,
@@ -54,7 +57,7 @@ from alliance.households.intake_planning import (
 )
 from alliance.households.intake_progress import RejectedRow, _count_refused, _record_progress
 from alliance.households.intake_writing import _chunk_rows, _write_households
-from alliance.households.models import Household, IntakeBatch, IntakeSource
+from alliance.households.models import Household, IntakeBatch, IntakeConflict, IntakeSource
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,8 @@ class ImportResult:
     rejected: list[RejectedRow] = field(default_factory=list)
     requests_created: int = 0
     geocoding_pending: int = 0
+    # (row, external id) of rows held for a coordinator: the household is another source's.
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The shape the CLI's --json and the API answer with (docs/intake.md)."""
@@ -81,6 +86,9 @@ class ImportResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": [row.as_dict() for row in self.rejected],
+            "conflicts": [
+                {"row": row, "external_id": external_id} for row, external_id in sorted(self.conflicts)
+            ],
             "requests_created": self.requests_created,
         }
 
@@ -93,8 +101,11 @@ async def import_households(
     filename: str = "",
     chunk_size: int = CHUNK_SIZE,
     on_progress: ProgressCallback | None = None,
+    resolving_conflict: bool = False,
 ) -> ImportResult:
-    """Upsert every good record by external id; refuse the others with field-level errors."""
+    """Upsert every good record by external id; refuse the others with field-level errors; hold a
+    source's rows for households another source sent as conflicts. `resolving_conflict`: a
+    coordinator accepted such a row, so it is applied (the first source stays the owner)."""
     now = utc_now()
     batch = await IntakeBatch.create(
         source_id=source.id if source else None,
@@ -103,7 +114,7 @@ async def import_households(
         status=BatchStatus.RUNNING,
         started_at=now,
     )
-    context = await _load_context(batch.id, source, now)
+    context = await _load_context(batch.id, source, now, owner_check=not resolving_conflict)
     result = ImportResult(batch=batch.id)
     writer = _ChunkWriter(context, result, on_progress)
     try:
@@ -121,7 +132,12 @@ async def import_households(
         "intake.batch",
         "intake_batch",
         batch.id,
-        {**result.as_json(), "rejected": len(result.rejected), "source": context.source_name},
+        {
+            **result.as_json(),
+            "rejected": len(result.rejected),
+            "conflicts": len(result.conflicts),
+            "source": context.source_name,
+        },
     )
     intake_rows_counted(channel, result.created + result.updated + result.unchanged, len(result.rejected))
     return result
@@ -317,6 +333,7 @@ async def _flush_in_turn(
             await _after(turn.written)
             async with in_transaction() as connection:
                 await _write_households(connection, chunk, context, outcome)
+                await _hold_conflicts(connection, chunk, context)
                 _count_refused(refused, outcome)
                 slices = await _record_progress(connection, refused, context, outcome)
             context.slices.update(slices)
@@ -331,6 +348,7 @@ async def _flush_in_turn(
                     async with in_transaction() as connection:
                         chunk = await _prepare_chunk(connection, [row], context, single, _Turn(ids=turn.ids))
                         await _write_households(connection, chunk, context, single)
+                        await _hold_conflicts(connection, chunk, context)
                     outcome.add(single)
                 except (IntegrityError, OperationalError) as error:
                     # The error's type only: a database's message quotes the row's values (personal data).
@@ -368,7 +386,28 @@ async def _flush_in_turn(
     result.unchanged += outcome.total("unchanged")
     result.requests_created += outcome.total("requests")
     result.geocoding_pending += outcome.geocoding_pending
+    result.conflicts.extend(outcome.conflicts)
     result.rejected.extend(refused)
+
+
+async def _hold_conflicts(connection: BaseDBAsyncClient, chunk: _ChunkPlan, context: _Context) -> None:
+    """The chunk's rows for other sources' households, kept for a coordinator (same transaction)."""
+    if not chunk.conflicts:
+        return
+    await IntakeConflict.bulk_create(
+        [
+            IntakeConflict(
+                household_id=household_id,
+                batch_id=context.batch_id,
+                source_id=context.source_id,
+                row=row.row,
+                external_id=row.external_id,
+                record=row.raw.as_text() if row.raw else {},
+            )
+            for household_id, row in chunk.conflicts
+        ],
+        using_db=connection,
+    )
 
 
 @dataclass

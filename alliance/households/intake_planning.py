@@ -46,6 +46,9 @@ class _Context:
     regions: dict[str, RegionInfo]
     rules: dict[str, set[str]]
     merged: dict[str, str]
+    # A registered source may update only the households it sent first; its rows for others' are
+    # held as conflicts. Off for an operator's file without a source and for a coordinator's accept.
+    owner_check: bool = True
     slices: dict[str | None, int] = field(default_factory=dict)
     needs: dict[tuple[frozenset[str], tuple[str, ...]], list[str]] = field(default_factory=dict)
 
@@ -59,6 +62,8 @@ class _ChunkOutcome:
     # Per region code (None: unknown), the count of each of PROGRESS_KINDS.
     counts: dict[str | None, list[int]] = field(default_factory=dict)
     geocoding_pending: int = 0
+    # (row, external id) of the rows held as conflicts (another source's household).
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
     def count(self, region: str | None, kind: str, number: int = 1) -> None:
         counts = self.counts.get(region)
@@ -71,13 +76,16 @@ class _ChunkOutcome:
             for kind, number in zip(PROGRESS_KINDS, counts, strict=True):
                 self.count(region, kind, number)
         self.geocoding_pending += other.geocoding_pending
+        self.conflicts.extend(other.conflicts)
 
     def total(self, kind: str) -> int:
         position = _KIND_POSITION[kind]
         return sum(counts[position] for counts in self.counts.values())
 
 
-async def _load_context(batch_id: int, source: IntakeSource | None, now: datetime) -> _Context:
+async def _load_context(
+    batch_id: int, source: IntakeSource | None, now: datetime, *, owner_check: bool = True
+) -> _Context:
     rows = await Region.all().values("code", "path", "depth", "lat", "lon")
     points = {row["code"]: (row["lat"], row["lon"]) for row in rows if row["lat"] is not None}
     regions = {}
@@ -95,6 +103,7 @@ async def _load_context(batch_id: int, source: IntakeSource | None, now: datetim
         regions=regions,
         rules=await rules_by_flag(),
         merged=merged,
+        owner_check=owner_check and source is not None,
     )
 
 
@@ -210,6 +219,8 @@ class _ChunkPlan:
     existing: dict[str, dict[str, Any]]
     # The statements' rows, built once every household has its id.
     rows: _ChunkRows | None = None
+    # (household id, row): rows for a household another source sent first, held for a coordinator.
+    conflicts: list[tuple[int, HouseholdRow]] = field(default_factory=list)
 
 
 @dataclass
@@ -259,7 +270,11 @@ async def _plan_households(
         ):
             flags_by_household.setdefault(flag["household_id"], {})[str(flag["code"])] = flag
         for record in await _select_in(
-            connection, IntakeRecord, ("household_id", "explicit_needs"), "household_id", existing_ids
+            connection,
+            IntakeRecord,
+            ("household_id", "explicit_needs", "source_id"),
+            "household_id",
+            existing_ids,
         ):
             records_by_household[record["household_id"]] = record
         # Active requests: those holding their "household:need" active_key.
@@ -274,6 +289,7 @@ async def _plan_households(
             active_requests.setdefault(request["household_id"], {})[str(request["need_id"])] = request
 
     plans: list[_Plan] = []
+    conflicts: list[tuple[int, HouseholdRow]] = []
     for position, row in enumerate(rows, start=1):
         if position % YIELD_EVERY == 0:
             # Planning is pure Python: let the chunk being written send its next statement.
@@ -306,6 +322,9 @@ async def _plan_households(
         if unchanged:
             outcome.count(row.region_code, "unchanged")
             continue
+        if context.owner_check and (record is None or record["source_id"] != context.source_id):
+            conflicts.append((household_id, row))
+            continue
         plan = _Plan(
             row,
             household_id,
@@ -326,7 +345,8 @@ async def _plan_households(
         if plan.new_needs:
             outcome.count(region, "requests", len(plan.new_needs))
         outcome.geocoding_pending += plan.geocode_pending
-    return _ChunkPlan(plans, existing)
+    outcome.conflicts.extend((row.row, row.external_id) for _household_id, row in conflicts)
+    return _ChunkPlan(plans, existing, conflicts=conflicts)
 
 
 def _plan_flags(plan: _Plan, known: dict[str, dict[str, Any]], context: _Context) -> None:

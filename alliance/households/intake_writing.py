@@ -226,7 +226,9 @@ async def _save_records(connection: BaseDBAsyncClient, rows: _ChunkRows) -> None
         params = _params(connection, 7)
         # A household whose place is unchanged keeps a pending geocode it already had.
         await connection.execute_many(
-            f'UPDATE "intake_record" SET "source_id" = {params[0]}, "last_batch_id" = {params[1]}, '
+            # The source that sent the household first stays its owner (alliance/households/intake.py).
+            f'UPDATE "intake_record" SET "source_id" = COALESCE("source_id", {params[0]}), '
+            f'"last_batch_id" = {params[1]}, '
             f'"explicit_needs" = {params[2]}, "geocode_pending" = ("geocode_pending" OR {params[3]}), '
             f'"phone_address" = {params[4]}, "updated_at" = {params[5]} WHERE "household_id" = {params[6]}',
             _encode_rows(IntakeRecord, RECORD_UPDATE, rows.record_updates),

@@ -5,6 +5,7 @@ from tortoise.models import Model
 
 from alliance.core.codes import (
     BatchStatus,
+    ConflictStatus,
     ContactPreference,
     FlagCode,
     IntakeChannel,
@@ -190,6 +191,34 @@ class IntakeRecord(Model):
     class Meta:
         table = "intake_record"
         indexes = (("geocode_pending", "last_batch_id"),)
+
+
+class IntakeConflict(Model):
+    # A row a source sent for a household another source sent first: a source may update only its
+    # own households, so the row waits here until a coordinator accepts (applies) or rejects it.
+
+    id = fields.IntField(primary_key=True)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="intake_conflicts", on_delete=fields.CASCADE
+    )
+    batch = fields.ForeignKeyField("models.IntakeBatch", related_name="conflicts", on_delete=fields.CASCADE)
+    source = fields.ForeignKeyField(
+        "models.IntakeSource", null=True, related_name="conflicts", on_delete=fields.SET_NULL
+    )
+    row = fields.IntField()
+    external_id = fields.CharField(max_length=64)
+    # The record as it was sent (field -> text), re-checked when it is accepted.
+    record = fields.JSONField(default=dict)
+    status = fields.CharEnumField(ConflictStatus, max_length=8, default=ConflictStatus.PENDING)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    resolved_at = fields.DatetimeField(null=True)
+    resolved_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="intake_conflicts_resolved", on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "intake_conflict"
+        indexes = (("status", "created_at"),)
 
 
 class IntakeSignature(Model):

@@ -1,7 +1,9 @@
 """Intake sources: the systems allowed to push households, their secrets and request signatures.
 
-A request is signed with HMAC-SHA256 over "<timestamp>.<raw body>" under the source's secret and
-sent with X-Alliance-Timestamp and X-Alliance-Signature: sha256=<hex>. It is accepted when the
+A request is signed with HMAC-SHA256, under the source's secret, over
+"<timestamp>\n<METHOD>\n<path>\n<raw body>" (signing_payload), so a signature made for one request
+cannot be replayed on another path or with another method, and sent with X-Alliance-Timestamp and
+X-Alliance-Signature: sha256=<hex>. It is accepted when the
 timestamp is within five minutes of our clock, the signature matches an active source and the same
 signature was not accepted before (replay). Accepted signatures are kept in the database for twice
 the window, so every web process sees the same record of them.
@@ -41,9 +43,17 @@ def new_secret() -> str:
     return secrets.token_hex(32)
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The X-Alliance-Signature value for a body sent at `timestamp` (the header's exact text)."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def signing_payload(timestamp: str, method: str, path: str, body: bytes) -> bytes:
+    """What is signed: the timestamp (the header's exact text), the method in capitals, the path as
+    sent (percent-encoded as on the wire, without the query string) and the body, the first three
+    each ended by a line feed."""
+    return f"{timestamp}\n{method.upper()}\n{path}\n".encode() + body
+
+
+def sign(secret: str, timestamp: str, body: bytes, *, method: str, path: str) -> str:
+    """The X-Alliance-Signature value for `method path` with `body`, sent at `timestamp`."""
+    payload = signing_payload(timestamp, method, path, body)
+    digest = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
@@ -93,8 +103,12 @@ async def verify_signed_request(
     body: bytes,
     source_name: str | None = None,
     now: datetime | None = None,
+    *,
+    method: str,
+    path: str,
 ) -> IntakeSource:
-    """The source that signed this request, or SignatureRejected. Records the signature (replays fail)."""
+    """The source that signed this request (`method` `path` with `body`), or SignatureRejected.
+    Records the signature (replays fail)."""
     now = now or utc_now()
     if not timestamp or not signature:
         raise SignatureRejected(
@@ -115,12 +129,17 @@ async def verify_signed_request(
         sources = sources.filter(name=source_name)
     signer = None
     for source in await sources:
-        expected = sign(source.secret, timestamp.strip(), body)
+        expected = sign(source.secret, timestamp.strip(), body, method=method, path=path)
         if hmac.compare_digest(expected, f"sha256={found.group(1)}"):
             signer = source
             break
     if signer is None:
-        raise SignatureRejected(_("The signature does not match any active source."))
+        raise SignatureRejected(
+            _(
+                "The signature does not match any active source (it covers the timestamp, method, "
+                "path and body)."
+            )
+        )
     await IntakeSignature.filter(at__lt=now - timedelta(seconds=2 * SIGNATURE_WINDOW_SECONDS)).delete()
     try:
         await IntakeSignature.create(signature=found.group(1), source_id=signer.id, at=now)

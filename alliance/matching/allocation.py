@@ -564,6 +564,8 @@ async def _claim(principal: Principal, item: ProposalItem) -> tuple[str, bool]:
             ), False
         if type(refused).__name__ == "CapacityExhausted":
             return _("Accepted, but the offering has no places left this month."), False
+        if type(refused).__name__ == "ClaimsPaused":
+            return str(refused), False  # says until when claiming is paused, and why
         return _("Accepted, but the request can no longer be claimed."), False
     request = await ServiceRequest.get(id=item.request_id)
     return _("Accepted and claimed: the household's contact details are on the request."), (

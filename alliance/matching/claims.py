@@ -8,15 +8,21 @@ simultaneous attempts exactly one wins, and one appended row of the request's hi
 the same transaction as the change it belongs to. A coordinator's assign and move are in
 assignment.py, transfers between partners in transfers.py, claims not scheduled in time in
 unscheduled_claims.py.
+
+Claim churn: claiming shows a household's contact, so claiming and releasing in a loop would
+harvest contacts. More releases by one partner within the churn window than ALLIANCE_CHURN_RELEASES
+pause its claims for a cool-down (Partner.claims_paused_until) and tell the coordinators over its
+region, in the release's transaction; the board and the API both claim through claim_request, which
+refuses while the pause lasts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from alliance.core.access import Action, Principal, get_visible, require
@@ -28,12 +34,16 @@ from alliance.core.codes import (
     RequestStatus,
     TransferStatus,
 )
+from alliance.core.config import churn_limits
 from alliance.core.errors import AllianceError, InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
 from alliance.core.metrics import claim_counted
-from alliance.core.timeutil import utc_now
+from alliance.core.models import Region
+from alliance.core.timeutil import to_local, utc_now
 from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
+from alliance.notifications import outbox
+from alliance.notifications.notifications import coordinators_over, to_users, write_notices
 from alliance.partners.models import Offering, Partner
 
 MAX_REASON = 200
@@ -56,6 +66,19 @@ class CapacityExhausted(ClaimError):
     def __init__(self, offering_title: str = "") -> None:
         super().__init__(f"no places left this month {offering_title}".strip())
         self.offering_title = offering_title
+
+
+class ClaimsPaused(ClaimError):
+    """The partner released too many claims lately (claim churn): no new claims until `until`."""
+
+    def __init__(self, until: datetime) -> None:
+        local = to_local(until)
+        self.until = until
+        self.message = _(
+            "Your organisation released many requests in a short time, so claiming is paused until "
+            "{time}. The coordinators have been told; ask them if this was a mistake."
+        ).format(time=local.strftime("%Y-%m-%d %H:%M") if local else "")
+        super().__init__(self.message)
 
 
 class InvalidTransition(ClaimError):
@@ -226,6 +249,8 @@ async def claim_request(principal: Principal, request_id: int, offering_id: int 
     partner_id = _partner_of(principal)
     request = await get_visible(principal, Action.CLAIM_REQUESTS, request_id)
     partner = await _approved_partner(partner_id)
+    if partner.claims_paused_until is not None and partner.claims_paused_until > utc_now():
+        raise ClaimsPaused(partner.claims_paused_until)
     candidates = Match.filter(request_id=request.id, partner_id=partner_id, offering__active=True)
     if offering_id is not None:
         candidates = candidates.filter(offering_id=offering_id)
@@ -340,9 +365,77 @@ async def release_claim(principal: Principal, request_id: int, reason: str) -> S
         if not released:
             raise InvalidTransition(_("This request changed hands meanwhile; reload the page."))
         await record(principal, "request.release", "service_request", request.id, {"reason": text})
+        holder_id = request.claimed_by_id  # type: ignore[attr-defined]
+        if principal.partner_id is not None and principal.partner_id == holder_id:
+            # The partner's own release (board or API); an administrator's is not the partner's churn.
+            await _pause_on_churn(principal, holder_id)
     claim_counted("released")
     await request.refresh_from_db()
     return request
+
+
+async def recent_releases(partner_id: int, now: datetime | None = None) -> int:
+    """How many requests the partner released itself within the churn window."""
+    since = (now or utc_now()) - timedelta(minutes=churn_limits().window_minutes)
+    return await RequestTransition.filter(
+        partner_id=partner_id,
+        at__gte=since,
+        to_status=RequestStatus.OPEN,
+        reason__startswith=str(TransitionKind.RELEASE),
+    ).count()
+
+
+async def _pause_on_churn(principal: Principal, partner_id: int) -> None:
+    """Past the churn limit: pause the partner's claims, tell the coordinators over its region
+    (in-app) and write an audit entry, all in the release's transaction. Only the release that
+    starts a pause notifies (a conditional update decides), so a burst of releases notifies once."""
+    limits = churn_limits()
+    now = utc_now()
+    releases = await recent_releases(partner_id, now)
+    if releases <= limits.releases:
+        return
+    until = now + timedelta(minutes=limits.cooldown_minutes)
+    started = await Partner.filter(
+        Q(claims_paused_until__isnull=True) | Q(claims_paused_until__lte=now), id=partner_id
+    ).update(claims_paused_until=until)
+    if not started:
+        return
+    partner = await Partner.get(id=partner_id)
+    region = await Region.get(code=partner.region_id)  # type: ignore[attr-defined]
+    local_until = to_local(until)
+    when = local_until.strftime("%Y-%m-%d %H:%M") if local_until else ""
+
+    def message(_channel: object) -> str:
+        return _(
+            "{partner} released {count} claimed requests within {minutes} minutes: claiming and "
+            "releasing shows households' contacts, so its claims are paused until {time}. Please "
+            "check with the organisation."
+        ).format(partner=partner.name, count=releases, minutes=limits.window_minutes, time=when)
+
+    coordinators = await coordinators_over(region.path)
+    notice_ids = await write_notices(
+        to_users(coordinators, message),
+        kind="claim_churn",
+        dedupe_prefix=f"claim-churn:{partner_id}:{int(until.timestamp())}",
+    )
+    if notice_ids:
+        await outbox.add_job(
+            "deliver_notifications",
+            notice_ids,
+            job_id=f"claim-churn:{partner_id}:{int(until.timestamp())}",
+        )
+    await record(
+        principal,
+        "partner.claims_paused",
+        "partner",
+        partner_id,
+        {
+            "releases": releases,
+            "window_minutes": limits.window_minutes,
+            "until": until.isoformat(),
+            "coordinators_told": len(notice_ids),
+        },
+    )
 
 
 async def close_request(

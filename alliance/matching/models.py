@@ -58,7 +58,8 @@ class RequestTransition(Model):
 
     class Meta:
         table = "request_transition"
-        indexes = (("request_id", "at"),)
+        # (partner_id, at): a partner's recent releases, counted by the claim-churn rule.
+        indexes = (("request_id", "at"), ("partner_id", "at"))
 
 
 class Match(Model):

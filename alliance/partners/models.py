@@ -16,6 +16,9 @@ class Partner(Model):
     contact_name = fields.CharField(max_length=64, default="")
     contact_phone = fields.CharField(max_length=20, default="")
     status_changed_at = fields.DatetimeField(null=True)
+    # Set when the partner released more claims in the churn window than allowed
+    # (alliance/matching/claims.py): no new claims until then.
+    claims_paused_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -79,6 +82,8 @@ class Volunteer(Model):
     # {"mon": [["09:00", "12:00"]], ...} in Asia/Shanghai local time.
     weekly_availability = fields.JSONField(default=dict)
     active = fields.BooleanField(default=True)
+    # Part of the calendar-feed link: a "new link" bumps it, so every older link stops working.
+    calendar_generation = fields.SmallIntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -4,18 +4,24 @@ stored only as a SHA-256 hash, revocable. A token acts as its partner's dispatch
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from alliance.core.access import Action, Principal, get_visible, require, visible
 from alliance.core.audit import record
 from alliance.core.codes import PARTNER_ROLES, PartnerStatus, Role
+from alliance.core.config import partner_api_rate
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.models import User
 from alliance.core.timeutil import utc_now
 from alliance.partners.models import Partner, PartnerToken
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "alli_"
 # last_used_at is a hint for the admin, not an audit trail: write it at most once a minute per token.
@@ -137,4 +143,65 @@ async def authenticate(secret: str) -> Principal | None:
         active=creator_active,
         partner_status=PartnerStatus(partner.status),
         token_id=token.id,
+    )
+
+
+# --- the per-token rate ---------------------------------------------------------------------------
+
+RATE_KEY_PREFIX = "alliance:partner-api:bucket:"
+# A token bucket in Redis, so every web process draws from the same bucket: refilled at `rate`
+# tokens a millisecond up to `capacity`, one token a request. Redis's own clock, so the processes'
+# clocks need not agree. Atomic: a script runs alone.
+TOKEN_BUCKET_SCRIPT = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+if now > at then tokens = math.min(capacity, tokens + (now - at) * rate) end
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = math.ceil((1 - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
+return {allowed, wait, math.floor(tokens)}
+"""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    allowed: bool
+    # Seconds until the next request would be let through (0 when allowed).
+    retry_after_seconds: int
+    remaining: int
+    limit_per_minute: int
+
+
+async def take_api_allowance(redis: Any, token_secret: str) -> Allowance:
+    """Take one request from the token's bucket (ALLIANCE_API_RATE_PER_MINUTE, ALLIANCE_API_BURST),
+    shared by every web process through Redis. `redis`: a redis.asyncio client. When Redis does not
+    answer the request is let through (and logged): the API stays up, and what a flood could harvest
+    is still bounded by the claim-churn rule in the database (alliance/matching/claims.py)."""
+    rate = partner_api_rate()
+    key = RATE_KEY_PREFIX + hash_token(token_secret)
+    try:
+        allowed, wait_ms, remaining = await redis.eval(
+            TOKEN_BUCKET_SCRIPT, 1, key, rate.burst, rate.per_minute / 60_000
+        )
+    except Exception:
+        logger.warning("partner API rate limit not checked: Redis did not answer", exc_info=True)
+        return Allowance(True, 0, rate.burst, rate.per_minute)
+    return Allowance(
+        allowed=bool(allowed),
+        retry_after_seconds=0 if allowed else max(1, math.ceil(int(wait_ms) / 1000)),
+        remaining=int(remaining),
+        limit_per_minute=rate.per_minute,
     )

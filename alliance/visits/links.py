@@ -57,16 +57,30 @@ def visit_id_from_token(secret_key: str, token: str, now: datetime | None = None
 # --- the volunteer's calendar link ------------------------------------------------------------------
 
 
-def calendar_token(secret_key: str, volunteer_id: int) -> str:
-    """The signed token of a volunteer's iCalendar feed URL (no login: calendar apps cannot log in)."""
-    return URLSafeSerializer(secret_key, salt=CALENDAR_SALT).dumps({"volunteer": volunteer_id})
+def calendar_token(secret_key: str, volunteer_id: int, generation: int = 0) -> str:
+    """The signed token of a volunteer's iCalendar feed URL (no login: calendar apps cannot log in).
+    `generation` is the volunteer's calendar_generation: asking for a new link bumps it, and the
+    feed refuses a token of another generation, so a leaked link can be revoked. Generation 0 signs
+    as links did before generations existed, so those keep working until the first new link."""
+    payload: dict[str, int] = {"volunteer": volunteer_id}
+    if generation:
+        payload["gen"] = generation
+    return URLSafeSerializer(secret_key, salt=CALENDAR_SALT).dumps(payload)
 
 
-def volunteer_id_from_calendar_token(secret_key: str, token: str) -> int:
+def calendar_link_from_token(secret_key: str, token: str) -> tuple[int, int]:
+    """(volunteer id, generation) of a calendar token; LinkInvalid when forged or another kind of link."""
     try:
         payload = URLSafeSerializer(secret_key, salt=CALENDAR_SALT).loads(token)
     except BadSignature as error:
         raise LinkInvalid("bad signature") from error
     if not isinstance(payload, dict) or not isinstance(payload.get("volunteer"), int):
         raise LinkInvalid("not a calendar link")
-    return payload["volunteer"]
+    generation = payload.get("gen", 0)
+    if not isinstance(generation, int):
+        raise LinkInvalid("not a calendar link")
+    return payload["volunteer"], generation
+
+
+def volunteer_id_from_calendar_token(secret_key: str, token: str) -> int:
+    return calendar_link_from_token(secret_key, token)[0]

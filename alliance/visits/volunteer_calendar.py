@@ -1,7 +1,8 @@
 """A volunteer's visits as an iCalendar feed, so they show up in the phone's calendar.
 
-The feed URL carries a signed token of the volunteer id (alliance.visits.links.calendar_token): calendar
-apps cannot log in. Each visit is one VEVENT with a UID stable for the visit and SEQUENCE = the
+The feed URL carries a signed token of the volunteer id and link generation
+(alliance.visits.links.calendar_token): calendar apps cannot log in. The volunteer can ask for a new
+link (rotate_calendar_link), which makes every older one answer 404. Each visit is one VEVENT with a UID stable for the visit and SEQUENCE = the
 visit's schedule_version, so a moved visit updates in place; a cancelled visit, or one the
 volunteer was taken off, stays in the feed as STATUS:CANCELLED so the phone removes it.
 """
@@ -11,20 +12,44 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
+from tortoise.expressions import F
 
 from alliance.core import audit
+from alliance.core.access import Action, Principal, get_visible
+from alliance.core.audit import record
 from alliance.core.codes import VisitStatus
 from alliance.core.errors import NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.timeutil import utc_now
 from alliance.partners.models import Volunteer
-from alliance.visits.links import volunteer_id_from_calendar_token
+from alliance.visits.links import calendar_link_from_token, calendar_token
 from alliance.visits.models import VolunteerBooking
 
 PAST_DAYS = 30
 FUTURE_DAYS = 180
 UID_DOMAIN = "alliance.invalid"
+
+
+async def own_calendar_token(principal: Principal, secret_key: str) -> str:
+    """The signed-in volunteer's current feed token."""
+    volunteer = await get_visible(principal, Action.VIEW_OWN_VOLUNTEER, principal.volunteer_id or 0)
+    return calendar_token(secret_key, volunteer.id, volunteer.calendar_generation)
+
+
+async def rotate_calendar_link(principal: Principal) -> Volunteer:
+    """The volunteer asks for a new feed link: every earlier link stops working at once."""
+    volunteer = await get_visible(principal, Action.VIEW_OWN_VOLUNTEER, principal.volunteer_id or 0)
+    await Volunteer.filter(id=volunteer.id).update(calendar_generation=F("calendar_generation") + 1)
+    await volunteer.refresh_from_db(fields=["calendar_generation"])
+    await record(
+        principal,
+        "calendar_link.rotate",
+        "volunteer",
+        volunteer.id,
+        {"generation": volunteer.calendar_generation},
+    )
+    return volunteer
 
 
 def visit_uid(visit_id: int) -> str:
@@ -35,12 +60,11 @@ async def volunteer_calendar(
     secret_key: str, token: str, now: datetime | None = None, *, address: str = ""
 ) -> bytes:
     """The feed for the volunteer the token names (an audited view of the households' addresses).
-    LinkInvalid for a forged token; NotFound for a volunteer who left."""
-    volunteer = await Volunteer.get_or_none(
-        id=volunteer_id_from_calendar_token(secret_key, token), active=True
-    )
-    if volunteer is None:
-        raise NotFound("volunteer")
+    LinkInvalid for a forged token; NotFound for a volunteer who left or a link they replaced."""
+    volunteer_id, generation = calendar_link_from_token(secret_key, token)
+    volunteer = await Volunteer.get_or_none(id=volunteer_id, active=True)
+    if volunteer is None or volunteer.calendar_generation != generation:
+        raise NotFound("volunteer")  # left, or a link the volunteer replaced
     now = now or utc_now()
     bookings = (
         await VolunteerBooking.filter(

@@ -43,6 +43,12 @@ async def _read_limited(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def _signed_path(request: Request) -> str:
+    # The path as it came on the wire (percent-encoded), which is what the client signed.
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
 async def _signer(request: Request, body: bytes) -> IntakeSource:
     try:
         return await verify_signed_request(
@@ -50,6 +56,8 @@ async def _signer(request: Request, body: bytes) -> IntakeSource:
             request.headers.get("x-alliance-signature"),
             body,
             source_name=request.headers.get("x-alliance-source") or None,
+            method=request.method,
+            path=_signed_path(request),
         )
     except SignatureRejected as rejected:
         await audit.refused(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -13,14 +11,13 @@ from alliance.core.i18n import gettext as _
 from web.auth import client_address, current_principal, end_session, start_session
 from web.flash import take_flash
 from web.htmx_hooks import hx_redirect
+from web.redirects import safe_local_path
 from web.templating import render
 
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect would make the login page a phishing tool.
-    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
-        return "/"
-    return target
+    return safe_local_path(target)
 
 
 async def login_page(request: Request) -> Response:

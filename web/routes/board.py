@@ -33,6 +33,7 @@ from alliance.matching.board import (
 from alliance.matching.claims import (
     CapacityExhausted,
     ClaimConflict,
+    ClaimsPaused,
     InvalidTransition,
     claim_request,
     close_request,
@@ -133,7 +134,7 @@ async def claim(request: Request) -> Response:
     offering = str(form.get("offering_id", ""))
     try:
         result = await claim_request(principal, request_id, int(offering) if offering.isdigit() else None)
-    except (ClaimConflict, CapacityExhausted) as lost:
+    except (ClaimConflict, CapacityExhausted, ClaimsPaused) as lost:
         return await _claim_lost(request, principal, request_id, lost)
     except NotFound:
         if not wants_fragment(request):
@@ -158,6 +159,7 @@ async def _claim_lost(request: Request, principal: Principal, request_id: int, l
         "by": getattr(lost, "by", None),
         "full": isinstance(lost, CapacityExhausted),
         "gone": False,
+        "paused": lost.message if isinstance(lost, ClaimsPaused) else "",
     }
     if wants_fragment(request):
         # 200, not 409: HTMX swaps only successful answers, and this is an answer, not an error.

@@ -26,6 +26,7 @@ from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
 from web.csv_export import csv_response, safe_row
 from web.htmx_hooks import is_htmx
+from web.redirects import safe_referer
 from web.templating import render
 
 MAX_UNSERVED_SHOWN = 200
@@ -188,7 +189,7 @@ async def escalate(request: Request) -> Response:
     if is_htmx(request):
         return render(request, "cockpit/_escalated.html", {"message": message, "household_id": household_id})
     request.session["flash"] = message
-    return RedirectResponse(request.headers.get("referer") or "/cockpit", status_code=303)
+    return RedirectResponse(safe_referer(request, "/cockpit"), status_code=303)
 
 
 async def export_csv(request: Request) -> Response:

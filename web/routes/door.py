@@ -26,6 +26,7 @@ from alliance.visits.cards import CardRefused
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.jobs import relay_outbox
+from web.redirects import safe_local_path
 from web.templating import render
 
 
@@ -280,9 +281,8 @@ async def correct(request: Request) -> Response:
 
 
 def _back(form) -> str:
-    """Where to return: a path on this site only ("//host" would leave it)."""
-    back = str(form.get("back", ""))
-    return back if back.startswith("/") and not back.startswith("//") else "/"
+    """Where to return: a path on this site only ("//host" or "/\\host" would leave it)."""
+    return safe_local_path(str(form.get("back", "")))
 
 
 async def confirm(request: Request) -> Response:

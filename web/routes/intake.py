@@ -9,10 +9,14 @@ from starlette.routing import Route
 
 from alliance.core import audit
 from alliance.core.access import Action, require
+from alliance.core.errors import InvalidInput
+from alliance.core.i18n import gettext as _
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
+from alliance.households.intake_conflicts import accept_conflict, pending_conflicts, reject_conflict
 from alliance.households.intake_history import batch_detail, intake_history, rejected_rows_csv
 from web.auth import client_address, require_principal
 from web.csv_export import csv_response
+from web.flash import go, take_flash
 from web.htmx_hooks import is_htmx
 from web.templating import render
 
@@ -96,6 +100,45 @@ async def dismiss(request: Request) -> Response:
     return Response(status_code=303, headers={"Location": "/intake/duplicates"})
 
 
+async def conflicts(request: Request, message: str = "", status: int = 200) -> Response:
+    principal = await require_principal(request)
+    result = await pending_conflicts(principal, _page(request), client_address(request))
+    return render(
+        request,
+        "intake/conflicts.html",
+        {"result": result, "message": message or take_flash(request)},
+        block="results",
+        status_code=status,
+    )
+
+
+async def _conflict_decided(request: Request, message: str) -> Response:
+    if is_htmx(request):
+        return render(request, "intake/_conflict_decided.html", {"message": message})
+    return go(request, "/intake/conflicts", message)
+
+
+async def conflict_accept(request: Request) -> Response:
+    principal = await require_principal(request)
+    try:
+        await accept_conflict(principal, request.path_params["conflict_id"], client_address(request))
+    except InvalidInput as refused:
+        message = "; ".join(f"{field}: {text}" for field, text in refused.errors.items())
+        if is_htmx(request):
+            return render(request, "intake/_conflict_decided.html", {"message": message, "error": True})
+        return go(request, "/intake/conflicts", message)
+    return await _conflict_decided(request, _("Accepted: the household now holds what the row sent."))
+
+
+async def conflict_reject(request: Request) -> Response:
+    principal = await require_principal(request)
+    try:
+        await reject_conflict(principal, request.path_params["conflict_id"], client_address(request))
+    except InvalidInput as refused:
+        return await _conflict_decided(request, "; ".join(refused.errors.values()))
+    return await _conflict_decided(request, _("Rejected: the household keeps what it held."))
+
+
 routes = [
     Route("/intake", history, methods=["GET"], name="intake_history"),
     Route("/intake/batches/{batch_id:int}", batch, methods=["GET"], name="intake_batch"),
@@ -104,6 +147,19 @@ routes = [
         rejected_csv,
         methods=["GET"],
         name="intake_rejected_csv",
+    ),
+    Route("/intake/conflicts", conflicts, methods=["GET"], name="intake_conflicts"),
+    Route(
+        "/intake/conflicts/{conflict_id:int}/accept",
+        conflict_accept,
+        methods=["POST"],
+        name="intake_conflict_accept",
+    ),
+    Route(
+        "/intake/conflicts/{conflict_id:int}/reject",
+        conflict_reject,
+        methods=["POST"],
+        name="intake_conflict_reject",
     ),
     Route("/intake/duplicates", duplicates, methods=["GET"], name="intake_duplicates"),
     Route("/intake/duplicates/{household_id:int}/merge", merge, methods=["POST"], name="intake_merge"),

@@ -1,9 +1,10 @@
 """The partner API (bearer tokens, JSON) and the page where a partner admin manages its tokens.
 
 The API shows the same matched requests with the same privacy as the claim board and claims through
-the same service; errors are {"error": code, ...} with 401, 403, 404, 409 or 422. A token of a
+the same service; errors are {"error": code, ...} with 401, 403, 404, 409, 422 or 429. A token of a
 pending, suspended or closed partner, or one made by a person since deactivated, gets 403 with the
-reason (`access.lifecycle_refusal`)."""
+reason (`access.lifecycle_refusal`); each token has its own rate, shared by every web process
+through Redis (429 with Retry-After)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,25 @@ from alliance.core.access import Action, Principal, allows, lifecycle_refusal, r
 from alliance.core.codes import NeedCode
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
+from alliance.core.timeutil import utc_now
 from alliance.matching.board import board_after, contact_details
 from alliance.matching.claims import (
     CapacityExhausted,
     ClaimConflict,
+    ClaimsPaused,
     InvalidTransition,
     claim_request,
     release_claim,
 )
-from alliance.partners.tokens import authenticate, create_token, revoke_token, tokens_of
+from alliance.partners.tokens import (
+    authenticate,
+    create_token,
+    revoke_token,
+    take_api_allowance,
+    tokens_of,
+)
 from web.auth import client_address, require_principal
-from web.jobs import enqueue_quietly
+from web.jobs import enqueue_quietly, redis_client
 from web.templating import render
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -48,7 +57,16 @@ def _error(status: int, code: str, message: str = "", **extra: object) -> JSONRe
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
+class _RateLimited(Exception):
+    def __init__(self, retry_after_seconds: int, per_minute: int) -> None:
+        super().__init__("rate limited")
+        self.retry_after_seconds = retry_after_seconds
+        self.per_minute = per_minute
+
+
 async def _token_principal(request: Request) -> Principal | None:
+    """The token's principal, None for a missing or bad token; _RateLimited when the token has used
+    up its rate (counted only for genuine tokens, so nobody can spend another partner's rate)."""
     scheme, _sep, secret = request.headers.get("authorization", "").partition(" ")
     secret = secret.strip()
     principal = await authenticate(secret) if scheme.lower() == "bearer" and secret else None
@@ -62,6 +80,10 @@ async def _token_principal(request: Request) -> Principal | None:
             client_address(request),
             {"method": request.method, "prefix": secret[:12] if secret.startswith("alli_") else ""},
         )
+        return None
+    allowance = await take_api_allowance(redis_client(request.app), secret)
+    if not allowance.allowed:
+        raise _RateLimited(allowance.retry_after_seconds, allowance.limit_per_minute)
     return principal
 
 
@@ -77,6 +99,31 @@ async def _api_refused(request: Request, principal: Principal, error: Exception)
 
 def _unauthorized() -> JSONResponse:
     return _error(401, "unauthorized", _("Send a valid partner API token: Authorization: Bearer <token>."))
+
+
+def _too_many(limited: _RateLimited) -> JSONResponse:
+    response = _error(
+        429,
+        "rate_limited",
+        _("Too many requests with this token: at most {limit} a minute. Try again in {seconds} s.").format(
+            limit=limited.per_minute, seconds=limited.retry_after_seconds
+        ),
+        retry_after=limited.retry_after_seconds,
+    )
+    response.headers["Retry-After"] = str(limited.retry_after_seconds)
+    return response
+
+
+def _limited(handler):
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except _RateLimited as limited:
+            return _too_many(limited)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
 
 
 def _refusal(principal: Principal) -> JSONResponse:
@@ -138,6 +185,10 @@ async def api_claim(request: Request) -> Response:
         return _error(409, "not_open", status=lost.status)
     except CapacityExhausted:
         return _error(409, "capacity_exhausted")
+    except ClaimsPaused as paused:
+        response = _error(429, "claims_paused", paused.message, paused_until=paused.until.isoformat())
+        response.headers["Retry-After"] = str(max(1, int((paused.until - utc_now()).total_seconds())))
+        return response
     except NotFound as missing:
         await _api_refused(request, principal, missing)
         return _error(404, "not_found")
@@ -218,16 +269,16 @@ routes = [
     Route(
         "/partner/api-tokens/{token_id:int}/revoke", token_revoke, methods=["POST"], name="api_token_revoke"
     ),
-    Route("/api/v1/partner/requests", api_requests, methods=["GET"], name="api_partner_requests"),
+    Route("/api/v1/partner/requests", _limited(api_requests), methods=["GET"], name="api_partner_requests"),
     Route(
         "/api/v1/partner/requests/{request_id:int}/claim",
-        api_claim,
+        _limited(api_claim),
         methods=["POST"],
         name="api_partner_claim",
     ),
     Route(
         "/api/v1/partner/requests/{request_id:int}/release",
-        api_release,
+        _limited(api_release),
         methods=["POST"],
         name="api_partner_release",
     ),

@@ -10,15 +10,16 @@ from starlette.routing import Route
 
 from alliance.core import audit
 from alliance.core.access import Action, get_visible
+from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import to_local, utc_now
 from alliance.households.models import Flag
 from alliance.matching.models import ServiceRequest
 from alliance.visits import checkins, service_records
 from alliance.visits.dayplan import volunteer_day_plan
-from alliance.visits.links import calendar_token
 from alliance.visits.selectors import own_household_visits, volunteer_visits
+from alliance.visits.volunteer_calendar import own_calendar_token, rotate_calendar_link
 from web.auth import client_address, require_principal
-from web.flash import take_flash
+from web.flash import go, take_flash
 from web.templating import render
 
 
@@ -30,7 +31,7 @@ async def volunteer_home(request: Request) -> Response:
         day = date.fromisoformat(request.query_params.get("day", ""))
     except ValueError:
         day = to_local(utc_now()).date()  # type: ignore[union-attr]
-    token = calendar_token(request.app.state.settings.secret_key, volunteer.id)
+    token = await own_calendar_token(principal, request.app.state.settings.secret_key)
     plan = await volunteer_day_plan(principal, day)
     visits = await volunteer_visits(principal)
     # Address, maps link, how to meet the household and the service, for each stop.
@@ -53,7 +54,20 @@ async def volunteer_home(request: Request) -> Response:
             "briefs": briefs,
             "day": day,
             "calendar_url": str(request.base_url).rstrip("/") + f"/calendar/{token}.ics",
+            "message": take_flash(request),
         },
+    )
+
+
+async def new_calendar_link(request: Request) -> Response:
+    principal = await require_principal(request)
+    await rotate_calendar_link(principal)
+    return go(
+        request,
+        "/volunteer#calendar",
+        _(
+            "Here is your new calendar address. The old one no longer works: update your phone's subscription."
+        ),
     )
 
 
@@ -86,5 +100,6 @@ async def household_home(request: Request) -> Response:
 
 routes = [
     Route("/volunteer", volunteer_home, methods=["GET"], name="volunteer_home"),
+    Route("/volunteer/calendar-link", new_calendar_link, methods=["POST"], name="volunteer_calendar_link"),
     Route("/my-household", household_home, methods=["GET"], name="household_home"),
 ]

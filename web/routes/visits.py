@@ -373,7 +373,8 @@ async def calendar_feed(request: Request) -> Response:
         body,
         media_type="text/calendar; charset=utf-8",
         headers={
-            "Cache-Control": "private, max-age=300",
+            # Households' addresses: kept nowhere on the way (and a replaced link shows nothing old).
+            "Cache-Control": "no-store",
             "Content-Disposition": 'inline; filename="visits.ics"',
         },
     )
