@@ -449,17 +449,17 @@ LIFECYCLE_ALLOWED = {
     PartnerStatus.PENDING: {
         "partner_admin": {("GET", "/partner"), ("POST", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
     },
     PartnerStatus.SUSPENDED: {
         "partner_admin": {("GET", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
     },
     PartnerStatus.CLOSED: {
         "partner_admin": {("GET", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
     },
 }
 # Pages the approved staff of the same partner do open (so the refusals above are the lifecycle's).

@@ -126,7 +126,12 @@ async def test_bad_intake_signatures_are_recorded(client):
     _source, secret = await add_source("sais-test")
     body = json.dumps([person(1)]).encode()
     timestamp = str(int(time.time()))
-    headers = {"X-Alliance-Timestamp": timestamp, "X-Alliance-Signature": sign(secret + "x", timestamp, body)}
+    headers = {
+        "X-Alliance-Timestamp": timestamp,
+        "X-Alliance-Signature": sign(
+            secret + "x", timestamp, body, method="POST", path="/api/v1/intake/households"
+        ),
+    }
     assert (await client.post("/api/v1/intake/households", content=body, headers=headers)).status_code == 401
     bad = await AuditEntry.get(action="api.signature_refused")
     assert bad.details["path"] == "/api/v1/intake/households" and bad.details["reason"]

@@ -102,7 +102,9 @@ async def _observe(world, client, secret: str, request_id: int) -> list[dict]:
     return seen
 
 
-async def test_moving_a_base_point_never_narrows_a_home_below_its_community(client):
+async def test_moving_a_base_point_never_narrows_a_home_below_its_community(client, monkeypatch):
+    # Many API calls with one token: the per-token rate (tests/test_rate_limits.py) is not this test's.
+    monkeypatch.setenv("ALLIANCE_API_BURST", "1000")
     world = await build_claim_world()
     other = await add_household_request(world.left, "近邻")
     request_id = world.request.id

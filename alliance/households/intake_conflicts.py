@@ -17,7 +17,7 @@ from datetime import datetime
 from tortoise.expressions import Subquery
 
 from alliance.core.access import Action, Principal, require, visible
-from alliance.core.audit import record
+from alliance.core.audit import record, viewed
 from alliance.core.codes import ConflictStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
@@ -158,13 +158,12 @@ async def pending_conflicts(principal: Principal, page: int = 1, address: str = 
             )
         )
     if views:
-        await record(
+        await viewed(
             principal,
             "intake_conflict.view",
-            "intake_conflict",
-            ",".join(str(view.id) for view in views),
-            {"households": [view.household_id for view in views]},
-            address,
+            households=[view.household_id for view in views],
+            address=address,
+            details={"conflicts": [view.id for view in views]},
         )
     return ConflictPage(conflicts=views, total=total, page=page, pages=pages)
 
