@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from arq import cron, func
 from arq.connections import RedisSettings
 
 from alliance.core import db
 from alliance.core.config import load_settings
 from alliance.notifications import providers
 from workers.jobs import (
+    GEOCODE_SLICE_SECONDS,
     OUTBOX_JOB_TRIES,
     auto_approve_transfers,
     deliver_notification,
@@ -32,6 +32,7 @@ from workers.jobs import (
     send_session_reminder,
     send_visit_reminder,
 )
+from workers.timeouts import cron_job, job
 
 
 async def startup(_ctx: dict[str, Any]) -> None:
@@ -44,37 +45,40 @@ async def shutdown(_ctx: dict[str, Any]) -> None:
     await db.disconnect()
 
 
+# Each job's timeout, which is also how long a job of a killed worker waits before it runs again (+ 10 s,
+# workers/timeouts.py): two minutes at most, except the full re-match, which the nightly cron redoes.
 FUNCTIONS = [
-    deliver_notification,
-    geocode_intake_batch,
-    match_requests_job,
-    match_intake_batch,
-    match_offering_job,
-    match_all_job,
-    auto_approve_transfers,
-    release_unscheduled_claims,
-    func(deliver_notifications, max_tries=OUTBOX_JOB_TRIES),
-    func(send_visit_reminder, max_tries=OUTBOX_JOB_TRIES),
-    escalate_unclaimed_requests,
-    mark_missed_visits,
-    send_daily_digest,
-    invite_event_households,
-    send_session_reminder,
+    job(deliver_notification, timeout=60),
+    job(geocode_intake_batch, timeout=GEOCODE_SLICE_SECONDS + 20),
+    job(match_requests_job, timeout=100),
+    job(match_intake_batch, timeout=100),
+    job(match_offering_job, timeout=100),
+    job(match_all_job, timeout=1800),
+    job(auto_approve_transfers, timeout=100),
+    job(release_unscheduled_claims, timeout=100),
+    job(deliver_notifications, timeout=60, max_tries=OUTBOX_JOB_TRIES),
+    job(send_visit_reminder, timeout=60, max_tries=OUTBOX_JOB_TRIES),
+    job(escalate_unclaimed_requests, timeout=100),
+    job(mark_missed_visits, timeout=100),
+    job(send_daily_digest, timeout=100),
+    job(invite_event_households, timeout=100),
+    job(send_session_reminder, timeout=60),
 ]
+# A cron run killed mid-job locks only itself (each run has its own job id); the next run goes ahead.
 CRON_JOBS = [
-    cron(relay_pending_notifications, second={0}, unique=True, run_at_startup=True),
-    cron(relay_pending_geocoding, second={30}, unique=True, run_at_startup=True),
+    cron_job(relay_pending_notifications, second={0}, unique=True, run_at_startup=True, timeout=60),
+    cron_job(relay_pending_geocoding, second={30}, unique=True, run_at_startup=True, timeout=60),
     # Nightly full re-match at 02:30 Asia/Shanghai (18:30 UTC; arq reads the worker's clock, kept in UTC).
-    cron(match_all_job, hour={18}, minute={30}, second={0}, unique=True, timeout=1800),
+    cron_job(match_all_job, hour={18}, minute={30}, second={0}, unique=True, timeout=1800),
     # Transfers fall due at any minute; claims are checked hourly (their deadlines are in days).
-    cron(auto_approve_transfers, minute=set(range(0, 60, 5)), second={10}, unique=True),
-    cron(release_unscheduled_claims, minute={20}, second={0}, unique=True, timeout=1200),
+    cron_job(auto_approve_transfers, minute=set(range(0, 60, 5)), second={10}, unique=True, timeout=100),
+    cron_job(release_unscheduled_claims, minute={20}, second={0}, unique=True, timeout=1200),
     # The job outbox (reminders, visit notices): what the web process could not queue at its commit.
-    cron(relay_outbox, second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120),
-    cron(escalate_unclaimed_requests, minute={40}, second={0}, unique=True, timeout=1200),
-    cron(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
+    cron_job(relay_outbox, second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120),
+    cron_job(escalate_unclaimed_requests, minute={40}, second={0}, unique=True, timeout=1200),
+    cron_job(mark_missed_visits, minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
-    cron(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
+    cron_job(send_daily_digest, hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
 ]
 
 
@@ -85,26 +89,7 @@ class WorkerSettings:
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379")
     max_tries = 5
-    job_timeout = 300
+    # Only for a function listed without its own timeout (every one above has one).
+    job_timeout = 100
     # Short-lived results, so the relay may re-queue a delivery that failed a minute ago.
     keep_result = 60
-
-
-class QuickRetryWorkerSettings:
-    """The same jobs, with only the outbox crons and short timeouts: arq locks a running job for the
-    longest job timeout + 10 s, so the jobs of a worker killed mid-job are retried after ~40 s here
-    instead of after the nightly re-match's 30 minutes. For the reminders bench and the kill tests:
-    `arq workers.settings.QuickRetryWorkerSettings`. (arq reads a settings class's own attributes,
-    not inherited ones, hence each is repeated.)"""
-
-    functions = FUNCTIONS
-    cron_jobs = [
-        cron(relay_outbox, second=set(range(0, 60, 2)), unique=True, run_at_startup=True, timeout=15),
-        cron(relay_pending_notifications, second={0, 30}, unique=True, timeout=15),
-    ]
-    on_startup = startup
-    on_shutdown = shutdown
-    redis_settings = WorkerSettings.redis_settings
-    max_tries = WorkerSettings.max_tries
-    job_timeout = 30
-    keep_result = WorkerSettings.keep_result
