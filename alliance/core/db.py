@@ -20,6 +20,9 @@ MODEL_MODULES = [
     "alliance.notifications.models",
 ]
 MIGRATIONS_MODULE = "alliance.migrations"
+# SQLite on a laptop: how long a statement waits for another process's write lock (the worker's)
+# before "database is locked". Pages wait rather than fail; no write of ours holds it this long.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def normalise_database_url(url: str) -> str:
@@ -49,6 +52,16 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = expand_db_url(url)
+    if connection["engine"] == "tortoise.backends.sqlite":
+        # WAL (tortoise's default), a busy timeout and BEGIN IMMEDIATE: alliance/core/sqlite.py.
+        # The busy timeout first: switching a file to WAL itself waits for the lock.
+        connection["engine"] = "alliance.core.sqlite"
+        connection["credentials"] = {
+            "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+            "journal_mode": "WAL",
+            "synchronous": "NORMAL",
+            **connection["credentials"],
+        }
     if connection["engine"].endswith("asyncpg"):
         connection["credentials"].setdefault("minsize", 1)
         connection["credentials"].setdefault("maxsize", 10)
