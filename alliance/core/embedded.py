@@ -27,8 +27,13 @@ class EmbeddedServer:
     kind: str
     # A private directory holding the server's files, removed once the server stopped.
     private_dir: Path | None = None
+    # A daemonized server's watchdog: stops it if we die without stop() (see _watch_postgres).
+    watchdog: subprocess.Popen | None = None
 
     def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait()
         try:
             if self.kind == "redis":
                 # SIGTERM: Redis saves its data file and exits.
@@ -139,7 +144,40 @@ def start_private_postgres(database: str, prefix: str = "alliance-pg-") -> Embed
         shutil.rmtree(private_dir, ignore_errors=True)
         raise
     server.private_dir = private_dir
+    server.watchdog = _watch_postgres(server.handle.get_pid(), private_dir)
     return server
+
+
+# pg_ctl daemonizes PostgreSQL, so it cannot die with us by itself: this small child of ours does it.
+_POSTGRES_WATCHDOG = """
+import os, shutil, signal, sys, time
+postmaster, folder = int(sys.argv[1]), sys.argv[2]
+def stop(_signum, _frame):
+    try:
+        os.kill(postmaster, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.path.exists(os.path.join(folder, "postgres", "postmaster.pid")):
+            time.sleep(0.1)
+    except ProcessLookupError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    signal.pause()
+"""
+
+
+def _watch_postgres(postmaster_pid: int | None, private_dir: Path) -> subprocess.Popen | None:
+    """When this process dies without stopping the server (SIGKILL of a test run), the kernel sends
+    the watchdog SIGTERM (die_with_parent); it shuts PostgreSQL down and removes its folder."""
+    if postmaster_pid is None or not sys.platform.startswith("linux"):
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-c", _POSTGRES_WATCHDOG, str(postmaster_pid), str(private_dir)],
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - started before any thread of ours
+    )
 
 
 def _create_database(admin_uri: str, database: str) -> None:
