@@ -407,8 +407,8 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
 
 def _exit_on_sigterm() -> None:
     """SIGTERM ends the command through its `finally` blocks, as Ctrl-C (SIGINT) does, so every child
-    it started is stopped. (uvicorn and arq take the signal while they run, shut down gracefully, and
-    raise it again on their way out: it lands here.)"""
+    it started is stopped, with exit status 143. (uvicorn takes the signal while it runs, shuts down
+    gracefully and raises it again on its way out: it lands here. arq takes it and returns.)"""
 
     def exit_now(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
