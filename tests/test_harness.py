@@ -13,7 +13,10 @@ import pytest
 from tests.conftest import BACKEND
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="embedded PostgreSQL: run once")
+pytestmark = pytest.mark.skipif(
+    BACKEND != "postgres" or bool(os.environ.get("TEST_DATABASE_URL")),
+    reason="the embedded PostgreSQL's harness: run once, in the run that uses it",
+)
 
 
 def test_two_sessions_started_at_once_both_get_a_working_embedded_postgres(tmp_path):
