@@ -557,7 +557,7 @@ def main() -> None:
 
         asyncio.run(admin_execute(f'CREATE DATABASE "{name}"'))
         try:
-            url = admin.rsplit("/", 1)[0] + "/" + name
+            url = db.with_database(admin, name)
             print(f"PostgreSQL: {url}")
             asyncio.run(bench(requests, offerings, seed, url))
         finally:

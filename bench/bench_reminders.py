@@ -5,8 +5,8 @@
 Schedules `visits` (default 10,000) home visits through the scheduling service (each writes its
 notices and its two reminder jobs in the visit's transaction, then relays them to arq as a route
 does), with the reminder offsets compressed (ALLIANCE_REMINDER_TIME_SCALE: a day becomes about
-100 s), while a real arq worker process (`arq workers.settings.QuickRetryWorkerSettings`: the
-production job functions and outbox relay) sends them. The worker is killed with SIGKILL twice in
+100 s), while a real arq worker process (`arq workers.settings.WorkerSettings`: the production
+settings, job functions and outbox relay) sends them. The worker is killed with SIGKILL twice in
 the middle and started again. Every message the worker hands to the gateway is journalled
 (alliance.notifications.providers.JournalProvider), so the bench counts from the gateway's side:
 - jobs run and jobs/s (from the worker logs), scheduling speed, notifications sent,
@@ -159,7 +159,7 @@ async def generate(count: int, seed: int) -> dict[str, Any]:
 def start_worker(environment: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     return subprocess.Popen(
-        [sys.executable, "-m", "arq", "workers.settings.QuickRetryWorkerSettings"],
+        [sys.executable, "-m", "arq", "workers.settings.WorkerSettings"],
         cwd=ROOT,
         env=environment,
         stdout=log,
@@ -367,7 +367,7 @@ def main() -> None:
 
             asyncio.run(admin_execute(f'CREATE DATABASE "{name}"'))
             try:
-                url = admin.rsplit("/", 1)[0] + "/" + name
+                url = db.with_database(admin, name)
                 print(f"PostgreSQL: {url}")
                 asyncio.run(bench(count, seed, url, work_dir))
             finally:

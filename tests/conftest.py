@@ -26,7 +26,7 @@ from tortoise import Tortoise
 
 from alliance.core import db
 from alliance.core.config import Settings
-from alliance.core.embedded import EmbeddedServer, start_embedded_postgres, start_embedded_redis
+from alliance.core.embedded import EmbeddedServer, start_embedded_redis, start_private_postgres
 from alliance.households.reference import ensure_reference_data
 from alliance.matching.board import forget_kept_figures
 
@@ -46,11 +46,6 @@ class TestServers:
     cleanup: list[Any] = field(default_factory=list)
 
 
-def _replace_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
 async def _admin_execute(admin_url: str, *statements: str) -> None:
     import asyncpg
 
@@ -65,7 +60,8 @@ async def _admin_execute(admin_url: str, *statements: str) -> None:
 def _postgres_url(base: Path, servers: TestServers) -> str:
     admin_url = os.environ.get("TEST_DATABASE_URL")
     if not admin_url:
-        server = start_embedded_postgres(base, database="alliance_test")
+        # Not under pytest's basetemp: another session starting beside this one resets that folder.
+        server = start_private_postgres(database="alliance_test")
         servers.embedded.append(server)
         return server.url
     name = f"alliance_test_{os.getpid()}"
@@ -78,7 +74,7 @@ def _postgres_url(base: Path, servers: TestServers) -> str:
     servers.cleanup.append(
         lambda: asyncio.run(_admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}"'))
     )
-    return _replace_database(admin_url, name)
+    return db.with_database(admin_url, name)
 
 
 def _database_for_backend(url: str) -> str:

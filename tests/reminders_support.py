@@ -84,8 +84,8 @@ async def pending_outbox() -> list[str]:
 
 
 def start_worker(database_url: str, redis_url: str, log_path: Path, **env: str) -> subprocess.Popen:
-    """A real `arq` worker process on the test database and Redis (the quick-retry settings: a
-    job of a killed worker is retried after ~40 s instead of arq's default lock of 30 minutes)."""
+    """A real `arq` worker process on the test database and Redis, with the production settings
+    (a job of a killed worker runs again once its own lock ends: its timeout + 10 s)."""
     environment = dict(
         os.environ,
         DATABASE_URL=database_url,
@@ -96,7 +96,7 @@ def start_worker(database_url: str, redis_url: str, log_path: Path, **env: str) 
     )
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
     return subprocess.Popen(
-        [sys.executable, "-m", "arq", "workers.settings.QuickRetryWorkerSettings"],
+        [sys.executable, "-m", "arq", "workers.settings.WorkerSettings"],
         cwd=ROOT,
         env=environment,
         stdout=log,

@@ -9,7 +9,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from alliance.core.db import tortoise_config
+from alliance.core.db import database_name, tortoise_config, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ async def _schema_of(url: str) -> set[tuple]:
 _GENERATE = """
 import asyncio, sys
 from tortoise import Tortoise
-from alliance.core.db import tortoise_config
+from alliance.core.db import database_name, tortoise_config, with_database
 
 async def main():
     await Tortoise.init(config=tortoise_config(sys.argv[1]))
@@ -87,12 +87,12 @@ async def test_migrations_build_every_index_and_key_the_models_declare(servers, 
         fresh_url = f"sqlite://{tmp_path / 'fresh.sqlite3'}"
     else:
         admin = servers.database_url.replace("postgres://", "postgresql://", 1)
-        name = f"{admin.rsplit('/', 1)[1]}_fresh"
+        name = f"{database_name(admin)}_fresh"
         connection = await asyncpg.connect(admin)
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await connection.execute(f'CREATE DATABASE "{name}"')
         await connection.close()
-        fresh_url = servers.database_url.rsplit("/", 1)[0] + "/" + name
+        fresh_url = with_database(servers.database_url, name)
     subprocess.run([sys.executable, "-c", _GENERATE, fresh_url], check=True, cwd=ROOT, timeout=120)
     migrated, generated = await _schema_of(servers.database_url), await _schema_of(fresh_url)
     if not fresh_url.startswith("sqlite"):

@@ -223,10 +223,11 @@ async def test_reminders_planned_twice_and_relayed_twice_go_out_once_through_the
 async def test_a_worker_killed_in_the_middle_of_a_reminder_loses_nothing_and_each_key_is_delivered_once(
     servers, redis, tmp_path, provider, gateway_took_it
 ):
-    """A real worker process takes the reminder and is killed (SIGKILL) in the gateway call of its
-    first message: before the gateway got the message, or right after it accepted it and before the
-    row was marked sent. The row stays `sending` under its lease; a new worker retries the job once
-    the lease ran out and sends it again under the same idempotency key. The gateway (the journal,
+    """A real worker process with the production WorkerSettings takes the reminder and is killed
+    (SIGKILL) in the gateway call of its first message: before the gateway got the message, or right
+    after it accepted it and before the row was marked sent. The row stays `sending` under its lease;
+    a new worker retries the job within two minutes (its own lock, not arq's lock of the longest
+    timeout, 30 minutes) and sends it again under the same idempotency key. The gateway (the journal,
     which honours the key) delivers every message exactly once: the one killed before is not lost,
     the one killed after is dropped as a duplicate attempt, never sent twice."""
     scheduled = await scheduled_visit()
@@ -248,6 +249,7 @@ async def test_a_worker_killed_in_the_middle_of_a_reminder_loses_nothing_and_eac
             assert first.poll() is None, (tmp_path / "worker1.log").read_text()
             await asyncio.sleep(0.1)
         first.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
         first.wait(timeout=10)
     finally:
         if first.poll() is None:
@@ -261,13 +263,14 @@ async def test_a_worker_killed_in_the_middle_of_a_reminder_loses_nothing_and_eac
 
     second = start_worker(servers.database_url, servers.redis_url, tmp_path / "worker2.log", **environment)
     try:
-        deadline = time.monotonic() + 90
+        deadline = killed_at + 120
         # Until the job ran again and finished (the expired lease may also be taken earlier by the
         # notification relay: either way under the same key).
         while f"← {job_id}:send_visit_reminder ●" not in (tmp_path / "worker2.log").read_text():
             assert time.monotonic() < deadline, (tmp_path / "worker2.log").read_text()
             assert second.poll() is None, (tmp_path / "worker2.log").read_text()
             await asyncio.sleep(0.25)
+        retried_after = time.monotonic() - killed_at
     finally:
         second.send_signal(signal.SIGTERM)
         try:
@@ -288,6 +291,8 @@ async def test_a_worker_killed_in_the_middle_of_a_reminder_loses_nothing_and_eac
     assert retried in (tmp_path / "worker2.log").read_text()
     for row in await reminder_rows(scheduled.visit.id, "2h"):
         assert row.status == NotificationStatus.SENT and row.lease_until is None and row.sent_at
+    # Its own lock (60 s timeout + 10 s) ended, not the nightly re-match's 30 minutes.
+    assert retried_after < 120, retried_after
 
 
 @pytest.mark.parametrize(

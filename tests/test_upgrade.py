@@ -17,7 +17,8 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import _admin_execute, _replace_database
+from alliance.core.db import with_database
+from tests.conftest import _admin_execute
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = ROOT / "tests" / "snapshots" / "previous_release"
@@ -84,7 +85,7 @@ async def _previous_release_database(servers, tmp_path: Path) -> tuple[str, call
     await _admin_execute(
         servers.database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
     )
-    url = _replace_database(servers.database_url, name)
+    url = with_database(servers.database_url, name)
     connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     try:
         await connection.execute(gzip.decompress((SNAPSHOTS / "postgres.sql.gz").read_bytes()).decode())

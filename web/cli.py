@@ -505,7 +505,19 @@ def _shared_metrics_dir(processes: int) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM ends the command through its `finally` blocks, as Ctrl-C (SIGINT) does, so every child
+    it started is stopped, with exit status 143. (uvicorn takes the signal while it runs, shuts down
+    gracefully and raises it again on its way out: it lands here. arq takes it and returns.)"""
+
+    def exit_now(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _exit_on_sigterm()
     _shared_metrics_dir(args.workers)
     server = _ensure_redis()
     try:
@@ -517,6 +529,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
+    _exit_on_sigterm()
     server = _ensure_redis()
     from arq import run_worker
 
@@ -530,9 +543,24 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_child(child: subprocess.Popen, seconds: float) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """For a laptop: migrate, load the demo city into an empty database, then web app + one worker."""
+    """For a laptop: migrate, load the demo city into an empty database, then web app + one worker.
+    SIGTERM or Ctrl-C stops the web app, the worker and the embedded Redis; if this process is killed
+    outright, the kernel stops the worker and the embedded Redis with it (die_with_parent)."""
+    from alliance.core.embedded import die_with_parent
     from fixtures.demo_city import build_demo_city, database_is_empty
+
+    _exit_on_sigterm()
 
     async def prepare() -> None:
         if await database_is_empty():
@@ -542,16 +570,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     _run_db(prepare)
     _shared_metrics_dir(2)
     server = _ensure_redis()
-    worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=os.environ.copy())
-    print(f"arq worker started (pid {worker.pid}); web app on http://{args.host}:{args.port}", flush=True)
+    worker = None
     try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "worker"],
+            env=os.environ.copy(),
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - no thread of ours runs yet
+        )
+        print(f"arq worker started (pid {worker.pid}); web app on http://{args.host}:{args.port}", flush=True)
         _uvicorn(args.host, args.port, 1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        # The worker first (it may be finishing a job against Redis), then Redis.
+        if worker is not None:
+            _stop_child(worker, 15)
         if server:
             server.stop()
     return 0

@@ -37,10 +37,15 @@ async def relay_pending_notifications(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
+# A networked geocoder answers about once a second: a city's batch takes hours, so one job geocodes
+# for this long, saves, and leaves the rest to the next (the sweep queues the batch again each minute).
+GEOCODE_SLICE_SECONDS = 80
+
+
 async def geocode_intake_batch(ctx: dict[str, Any], batch_id: int) -> int:
     """Geocode the addresses of one intake batch that still wait (households already sit at their
     region's centre meanwhile). Returns how many got a point from the geocoder."""
-    placed = await geocoding.geocode_pending(batch_id)
+    placed = await geocoding.geocode_pending(batch_id, seconds=GEOCODE_SLICE_SECONDS)
     if placed:
         # Households moved from their region's centre to their address: match them again.
         await ctx["redis"].enqueue_job(

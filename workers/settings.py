@@ -8,7 +8,6 @@ import logging
 import os
 from typing import Any
 
-from arq import cron, func
 from arq.connections import RedisSettings
 
 from alliance.core import db, heartbeats
@@ -16,6 +15,7 @@ from alliance.core.config import load_settings
 from alliance.core.logs import configure_logging
 from alliance.notifications import providers
 from workers.jobs import (
+    GEOCODE_SLICE_SECONDS,
     OUTBOX_JOB_TRIES,
     apply_retention_job,
     auto_approve_transfers,
@@ -41,6 +41,7 @@ from workers.jobs import (
     send_visit_reminder,
 )
 from workers.observe import observed
+from workers.timeouts import cron_job, job
 
 logger = logging.getLogger("alliance.workers")
 
@@ -101,44 +102,54 @@ async def _beat_forever(redis: Any, name: str) -> None:
         await asyncio.sleep(heartbeats.heartbeat_seconds())
 
 
+# Each job's timeout, which is also how long a job of a killed worker waits before it runs again (+ 10 s,
+# workers/timeouts.py): two minutes at most, except the full re-match, which the nightly cron redoes.
+# Every job is observed (workers/observe.py): its metrics, its JSON log line and its request id.
 FUNCTIONS = [
-    observed(deliver_notification),
-    observed(geocode_intake_batch),
-    observed(match_requests_job),
-    observed(match_intake_batch),
-    observed(match_offering_job),
-    observed(match_all_job),
-    # A city's proposal takes 15-20 s of CPU; a worker killed meanwhile frees it again within two minutes.
-    func(observed(compute_allocation_job), timeout=110),
-    observed(auto_approve_transfers),
-    observed(release_unscheduled_claims),
-    func(observed(deliver_notifications), max_tries=OUTBOX_JOB_TRIES),
-    func(observed(send_visit_reminder), max_tries=OUTBOX_JOB_TRIES),
-    observed(escalate_unclaimed_requests),
-    observed(mark_missed_visits),
-    observed(send_daily_digest),
-    observed(invite_event_households),
-    observed(send_session_reminder),
-    observed(lapse_unconfirmed_registrations),
+    job(observed(deliver_notification), timeout=60),
+    job(observed(geocode_intake_batch), timeout=GEOCODE_SLICE_SECONDS + 20),
+    job(observed(match_requests_job), timeout=100),
+    job(observed(match_intake_batch), timeout=100),
+    job(observed(match_offering_job), timeout=100),
+    job(observed(match_all_job), timeout=1800),
+    # A city's proposal takes 15-20 s of CPU.
+    job(observed(compute_allocation_job), timeout=110),
+    job(observed(auto_approve_transfers), timeout=100),
+    job(observed(release_unscheduled_claims), timeout=100),
+    job(observed(deliver_notifications), timeout=60, max_tries=OUTBOX_JOB_TRIES),
+    job(observed(send_visit_reminder), timeout=60, max_tries=OUTBOX_JOB_TRIES),
+    job(observed(escalate_unclaimed_requests), timeout=100),
+    job(observed(mark_missed_visits), timeout=100),
+    job(observed(send_daily_digest), timeout=100),
+    job(observed(invite_event_households), timeout=100),
+    job(observed(send_session_reminder), timeout=60),
+    job(observed(lapse_unconfirmed_registrations), timeout=100),
 ]
+# A cron run killed mid-job locks only itself (each run has its own job id); the next run goes ahead.
 CRON_JOBS = [
-    cron(observed(relay_pending_notifications), second={0}, unique=True, run_at_startup=True),
-    cron(observed(relay_pending_geocoding), second={30}, unique=True, run_at_startup=True),
+    cron_job(observed(relay_pending_notifications), second={0}, unique=True, run_at_startup=True, timeout=60),
+    cron_job(observed(relay_pending_geocoding), second={30}, unique=True, run_at_startup=True, timeout=60),
     # Nightly full re-match at 02:30 Asia/Shanghai (18:30 UTC; arq reads the worker's clock, kept in UTC).
-    cron(observed(match_all_job), hour={18}, minute={30}, second={0}, unique=True, timeout=1800),
+    cron_job(observed(match_all_job), hour={18}, minute={30}, second={0}, unique=True, timeout=1800),
     # Transfers fall due at any minute; claims are checked hourly (their deadlines are in days).
-    cron(observed(auto_approve_transfers), minute=set(range(0, 60, 5)), second={10}, unique=True),
-    cron(observed(release_unscheduled_claims), minute={20}, second={0}, unique=True, timeout=1200),
+    cron_job(
+        observed(auto_approve_transfers), minute=set(range(0, 60, 5)), second={10}, unique=True, timeout=100
+    ),
+    cron_job(observed(release_unscheduled_claims), minute={20}, second={0}, unique=True, timeout=1200),
     # The job outbox (reminders, visit notices): what the web process could not queue at its commit.
-    cron(observed(relay_outbox), second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120),
-    cron(observed(escalate_unclaimed_requests), minute={40}, second={0}, unique=True, timeout=1200),
-    cron(observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600),
+    cron_job(
+        observed(relay_outbox), second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120
+    ),
+    cron_job(observed(escalate_unclaimed_requests), minute={40}, second={0}, unique=True, timeout=1200),
+    cron_job(
+        observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600
+    ),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
-    cron(observed(send_daily_digest), hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
+    cron_job(observed(send_daily_digest), hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
     # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.
-    cron(observed(apply_retention_job), hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
+    cron_job(observed(apply_retention_job), hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
     # Event registrations a partner made that the household did not confirm in time free their seat.
-    cron(
+    cron_job(
         observed(lapse_unconfirmed_registrations),
         minute=set(range(7, 60, 15)),
         second={20},
@@ -146,7 +157,9 @@ CRON_JOBS = [
         timeout=600,
     ),
     # Login-limit counters and old sessions (alliance/core/login_limits.py, sessions.py).
-    cron(observed(forget_old_login_records), hour={19}, minute={45}, second={0}, unique=True, timeout=600),
+    cron_job(
+        observed(forget_old_login_records), hour={19}, minute={45}, second={0}, unique=True, timeout=600
+    ),
 ]
 
 
@@ -157,28 +170,7 @@ class WorkerSettings:
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379")
     max_tries = 5
-    job_timeout = 300
+    # Only for a function listed without its own timeout (every one above has one).
+    job_timeout = 100
     # Short-lived results, so the relay may re-queue a delivery that failed a minute ago.
     keep_result = 60
-
-
-class QuickRetryWorkerSettings:
-    """The same jobs, with only the outbox crons and short timeouts: arq locks a running job for the
-    longest job timeout + 10 s, so the jobs of a worker killed mid-job are retried after ~40 s here
-    instead of after the nightly re-match's 30 minutes. For the reminders bench and the kill tests:
-    `arq workers.settings.QuickRetryWorkerSettings`. (arq reads a settings class's own attributes,
-    not inherited ones, hence each is repeated.)"""
-
-    functions = FUNCTIONS
-    cron_jobs = [
-        cron(
-            observed(relay_outbox), second=set(range(0, 60, 2)), unique=True, run_at_startup=True, timeout=15
-        ),
-        cron(observed(relay_pending_notifications), second={0, 30}, unique=True, timeout=15),
-    ]
-    on_startup = startup
-    on_shutdown = shutdown
-    redis_settings = WorkerSettings.redis_settings
-    max_tries = WorkerSettings.max_tries
-    job_timeout = 30
-    keep_result = WorkerSettings.keep_result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
@@ -21,6 +22,9 @@ MODEL_MODULES = [
     "alliance.notifications.models",
 ]
 MIGRATIONS_MODULE = "alliance.migrations"
+# SQLite on a laptop: how long a statement waits for another process's write lock (the worker's)
+# before "database is locked". Pages wait rather than fail; no write of ours holds it this long.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def normalise_database_url(url: str) -> str:
@@ -30,6 +34,17 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def with_database(url: str, database: str) -> str:
+    """The same PostgreSQL server, another database: only the URL's path changes. Cutting at the
+    last `/` would land in the query string of a socket URL (`postgresql://postgres:@/name?host=/tmp/…`)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     url = normalise_database_url(database_url)
     if url.startswith("sqlite://"):
@@ -37,6 +52,16 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         if path and path != ":memory:":
             _prepare_sqlite_file(Path(path))
     connection = expand_db_url(url)
+    if connection["engine"] == "tortoise.backends.sqlite":
+        # WAL (tortoise's default), a busy timeout and BEGIN IMMEDIATE: alliance/core/sqlite.py.
+        # The busy timeout first: switching a file to WAL itself waits for the lock.
+        connection["engine"] = "alliance.core.sqlite"
+        connection["credentials"] = {
+            "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+            "journal_mode": "WAL",
+            "synchronous": "NORMAL",
+            **connection["credentials"],
+        }
     if connection["engine"].endswith("asyncpg"):
         connection["credentials"].setdefault("minsize", 1)
         connection["credentials"].setdefault("maxsize", 10)

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -206,11 +207,15 @@ def _accept(item: _Pending, location: Location | None) -> tuple[float, float] | 
     return lat, lon
 
 
-async def geocode_pending(batch_id: int | None = None, geocoder: Geocoder | None = None) -> int:
+async def geocode_pending(
+    batch_id: int | None = None, geocoder: Geocoder | None = None, *, seconds: float | None = None
+) -> int:
     """Geocode the addresses still waiting (of one batch, or all). Returns how many got a point.
 
     Safe to run twice: a record leaves the waiting list once tried; a failure of a networked
-    geocoder leaves the rest waiting for the next run."""
+    geocoder leaves the rest waiting for the next run. With `seconds`, it saves what it found and
+    stops after about that long (a job's slice: the sweep queues the batch again for the rest)."""
+    stop_at = None if seconds is None else time.monotonic() + seconds
     service = configured_service() if geocoder is None else "given"
     if service == DISABLED:
         query = IntakeRecord.filter(geocode_pending=True)
@@ -233,6 +238,9 @@ async def geocode_pending(batch_id: int | None = None, geocoder: Geocoder | None
         points: dict[int, tuple[float, float]] = {}
         tried: list[int] = []
         for item in items:
+            if stop_at is not None and time.monotonic() > stop_at:
+                await _save(points, tried)
+                return placed + len(points)
             try:
                 if offline is not None:
                     location = offline.geocode(item.query, exactly_one=True)
