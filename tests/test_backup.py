@@ -15,9 +15,10 @@ import asyncpg
 import pytest
 
 from alliance.core.backup import make_backup, restore_backup
+from alliance.core.db import with_database
 from alliance.core.errors import InvalidInput
 from alliance.core.models import AuditEntry
-from tests.conftest import _admin_execute, _replace_database
+from tests.conftest import _admin_execute
 from tests.factories import build_two_sides
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,7 @@ async def spare_database(servers, tmp_path):
     await _admin_execute(
         servers.database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
     )
-    yield _replace_database(servers.database_url, name)
+    yield with_database(servers.database_url, name)
     await _admin_execute(servers.database_url, f'DROP DATABASE IF EXISTS "{name}"')
 
 
