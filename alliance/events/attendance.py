@@ -19,6 +19,7 @@ from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
 from alliance.events.codes import AttendanceMethod, EventError, EventStatus
 from alliance.events.models import Attendance, Event, EventSession, Registration
+from alliance.events.served import close_if_course_completed
 from alliance.households.models import Household
 from alliance.targets import tallies
 from alliance.visits.cards import CardProblem, CardRefused, verify_card
@@ -74,6 +75,7 @@ async def _attend(
                     person_times=1,
                 )
             )
+            await close_if_course_completed(registration, event, principal.user_id)
     except IntegrityError:
         # The same tick from two devices at once: the other one counted it.
         return False

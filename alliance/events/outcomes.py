@@ -21,6 +21,7 @@ from alliance.core.timeutil import LOCAL_TZ
 from alliance.events.codes import OutcomeKind
 from alliance.events.matching import _active_flags
 from alliance.events.models import EmploymentOutcome, Event, Registration
+from alliance.events.served import close_on_hire
 from alliance.households.models import Flag
 from alliance.visits.windows import as_utc
 
@@ -79,8 +80,15 @@ async def record_outcome(
             note=note,
             recorded_by_id=principal.user_id,
         )
+        closed = kind == OutcomeKind.HIRE and await close_on_hire(
+            registration, event, principal.user_id, employer
+        )
         await record(
-            principal, "event.outcome", "employment_outcome", outcome.id, {"event": event.id, "kind": kind}
+            principal,
+            "event.outcome",
+            "employment_outcome",
+            outcome.id,
+            {"event": event.id, "kind": kind, "request_closed": bool(closed)},
         )
     return outcome
 

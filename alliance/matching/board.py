@@ -26,7 +26,7 @@ from tortoise.functions import Max, Min
 
 from alliance.core.access import Action, Principal, allows, get_visible, require, visible
 from alliance.core.audit import viewed
-from alliance.core.codes import ACTIVE_REQUEST_STATUSES, RequestStatus, TransferStatus
+from alliance.core.codes import ACTIVE_REQUEST_STATUSES, DeliveryMode, RequestStatus, TransferStatus
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
@@ -107,7 +107,13 @@ def _partner_scope(principal: Principal) -> int | None:
 
 async def _open_matches(principal: Principal, need: str = "", filters: BoardFilters | None = None):
     partner_id = _partner_scope(principal)
-    query = Match.filter(request__status=RequestStatus.OPEN, offering__active=True)
+    # Venue events (courses, job fairs) are reached by invitation, never claimed (matches of them
+    # stored before they were left out of matching go at the next run).
+    query = Match.filter(
+        request__status=RequestStatus.OPEN,
+        offering__active=True,
+        offering__delivery_mode=DeliveryMode.HOME_VISIT,
+    )
     if partner_id is not None:
         # One row per request: the partner's best offering for it (the index's order).
         query = query.filter(partner_id=partner_id, partner_best=True)

@@ -13,7 +13,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from alliance.core.codes import PartnerStatus, RequestStatus
+from alliance.core.codes import DeliveryMode, PartnerStatus, RequestStatus
 from alliance.core.models import Region
 from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
@@ -188,7 +188,7 @@ class OfferingIndex:
 
     @classmethod
     async def load(cls, needs: Iterable[str] | None = None, *, now: datetime | None = None) -> OfferingIndex:
-        """Every offering that could take a request now (active, approved partner, places left)."""
+        """Every offering that could take a request now (active, approved partner, places left, home visits)."""
         connection = _connection()
         month = month_key(now)
         sql = (
@@ -196,16 +196,24 @@ class OfferingIndex:
             'o."radius_km", o."monthly_capacity", o."updated_at", m."claimed" '
             'FROM "offering" o JOIN "partner" p ON p."id" = o."partner_id" '
             'LEFT JOIN "offering_month" m ON m."offering_id" = o."id" AND m."month" = {month} '
-            'WHERE o."active" = {true} AND p."status" = {approved}'
+            'WHERE o."active" = {true} AND p."status" = {approved} AND o."delivery_mode" = {home}'
         )
         need_list = sorted(set(needs)) if needs is not None else None
         if need_list is not None and not need_list:
             return cls([], {})
-        params: list[Any] = [month, True, str(PartnerStatus.APPROVED), *(need_list or [])]
+        # Courses and job fairs (venue events) reach households by invitation (alliance/events/):
+        # they are never matched for a partner's claim board.
+        params: list[Any] = [
+            month,
+            True,
+            str(PartnerStatus.APPROVED),
+            str(DeliveryMode.HOME_VISIT),
+            *(need_list or []),
+        ]
         holes = _placeholders(connection, len(params)).split(", ")
-        sql = sql.format(month=holes[0], true=holes[1], approved=holes[2])
+        sql = sql.format(month=holes[0], true=holes[1], approved=holes[2], home=holes[3])
         if need_list is not None:
-            sql += f' AND o."need_id" IN ({", ".join(holes[3:])})'
+            sql += f' AND o."need_id" IN ({", ".join(holes[4:])})'
         _count, rows = await connection.execute_query(sql, params)
         offerings = [
             OfferingCandidate(

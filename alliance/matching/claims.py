@@ -30,6 +30,7 @@ from alliance.core.audit import record
 from alliance.core.codes import (
     ACTIVE_REQUEST_STATUSES,
     CloseReason,
+    DeliveryMode,
     PartnerStatus,
     RequestStatus,
     TransferStatus,
@@ -43,7 +44,7 @@ from alliance.core.timeutil import to_local, utc_now
 from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
 from alliance.notifications import outbox
-from alliance.notifications.notifications import coordinators_over, to_users, write_notices
+from alliance.notifications.notifications import coordinators_over, partner_staff, to_users, write_notices
 from alliance.partners.models import Offering, Partner
 
 MAX_REASON = 200
@@ -114,6 +115,9 @@ class TransitionKind(StrEnum):
     # The partner's lifecycle (alliance/visits/partner_lifecycle.py): its claims go back to the board.
     PARTNER_SUSPENDED = "partner_suspended"
     PARTNER_CLOSED = "partner_closed"
+    # Events close what they served (alliance/events/attendance.py, outcomes.py).
+    COURSE_COMPLETED = "course_completed"
+    HIRED = "hired"
 
 
 def transition_reason(kind: TransitionKind, text: str = "") -> str:
@@ -161,6 +165,8 @@ def transition_label(kind: str) -> str:
         TransitionKind.ESCALATE: _("Escalated by a coordinator"),
         TransitionKind.PARTNER_SUSPENDED: _("Released: the partner was suspended"),
         TransitionKind.PARTNER_CLOSED: _("Released: the partner was closed"),
+        TransitionKind.COURSE_COMPLETED: _("Closed: the household completed a course"),
+        TransitionKind.HIRED: _("Closed: hired at a job fair"),
     }
     return labels.get(kind, _("Changed"))  # type: ignore[call-overload]
 
@@ -251,7 +257,13 @@ async def claim_request(principal: Principal, request_id: int, offering_id: int 
     partner = await _approved_partner(partner_id)
     if partner.claims_paused_until is not None and partner.claims_paused_until > utc_now():
         raise ClaimsPaused(partner.claims_paused_until)
-    candidates = Match.filter(request_id=request.id, partner_id=partner_id, offering__active=True)
+    # Courses and job fairs reach households by invitation (alliance/events/), never by a claim.
+    candidates = Match.filter(
+        request_id=request.id,
+        partner_id=partner_id,
+        offering__active=True,
+        offering__delivery_mode=DeliveryMode.HOME_VISIT,
+    )
     if offering_id is not None:
         candidates = candidates.filter(offering_id=offering_id)
     matches = await candidates.order_by("-score", "offering_id").prefetch_related("offering")
@@ -471,3 +483,48 @@ async def close_request(
     claim_counted("closed")
     await request.refresh_from_db()
     return request
+
+
+async def close_served(
+    request_id: int, kind: TransitionKind, actor_id: int | None, served_by: int, note: str = ""
+) -> bool:
+    """Close an active request that an event of partner `served_by` served (a course completed, a
+    hire at a job fair) as completed, inside the caller's transaction. Another partner holding the
+    request is told in-app (its visits for it are its own to cancel). False when the request was no
+    longer active."""
+    request = await ServiceRequest.get_or_none(id=request_id)
+    if request is None or request.status not in ACTIVE_REQUEST_STATUSES:
+        return False
+    closed = await ServiceRequest.filter(id=request.id, status=request.status).update(
+        status=RequestStatus.COMPLETED,
+        close_reason=CloseReason.COMPLETED,
+        active_key=None,
+        updated_at=utc_now(),
+    )
+    if not closed:
+        return False
+    holder = request.claimed_by_id  # type: ignore[attr-defined]
+    await append_transition(
+        request.id, request.status, RequestStatus.COMPLETED, actor_id, holder, transition_reason(kind, note)
+    )
+    await _deny_pending_transfers(request.id, "request closed")
+    if holder is not None and holder != served_by:
+
+        def message(_channel: object) -> str:
+            what = (
+                _("the household completed a course")
+                if kind == TransitionKind.COURSE_COMPLETED
+                else _("the household was hired at a job fair")
+            )
+            return _(
+                "Request {request} you hold is closed as completed: {what}. Cancel any visit you planned for it."
+            ).format(request=request.id, what=what)
+
+        notice_ids = await write_notices(
+            to_users(await partner_staff(holder), message),
+            kind="request_served_by_event",
+            dedupe_prefix=f"served:{request.id}",
+        )
+        if notice_ids:
+            await outbox.add_job("deliver_notifications", notice_ids, job_id=f"served:{request.id}")
+    return True
