@@ -237,6 +237,13 @@ async def apply_retention_job(_ctx: dict[str, Any]) -> dict[str, int]:
     return asdict(await retention.apply_retention())
 
 
+async def prune_board_changes(_ctx: dict[str, Any]) -> int:
+    """The claim boards' change marks of more than an hour ago (alliance/matching/board_changes.py)."""
+    from alliance.matching import board_changes
+
+    return await board_changes.prune()
+
+
 # --- events: invitations and session reminders ------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from workers.jobs import (
     match_intake_batch,
     match_offering_job,
     match_requests_job,
+    prune_board_changes,
     relay_outbox,
     relay_pending_geocoding,
     relay_pending_notifications,
@@ -156,6 +157,8 @@ CRON_JOBS = [
         unique=True,
         timeout=600,
     ),
+    # The claim boards' change marks (alliance/matching/board_changes.py) older than an hour.
+    cron_job(observed(prune_board_changes), minute={13, 43}, second={50}, unique=True, timeout=120),
     # Login-limit counters and old sessions (alliance/core/login_limits.py, sessions.py).
     cron_job(
         observed(forget_old_login_records), hour={19}, minute={45}, second={0}, unique=True, timeout=600

@@ -11,6 +11,7 @@ Contact details (ContactDetails) are for the holder only, and every view of them
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -34,6 +35,7 @@ from alliance.core.models import Region
 from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import aware, utc_now
 from alliance.households.models import Flag, Household
+from alliance.matching import board_changes
 from alliance.matching.assignment import assignable_offerings
 from alliance.matching.claims import TransitionView, describe_transition, transition_label
 from alliance.matching.models import Match, RequestTransition, ServiceRequest, TransferRequest
@@ -141,16 +143,20 @@ def _grouped(query):
 # A page reads 20 rows down the index (partner, partner_best, score), but counting the partner's open
 # matched requests reads all of them (thousands) with their requests. Each process keeps, per partner,
 # filters and language, the count and the page it built, and drops them as soon as anything that
-# could change them happens: a request transition (claim, release, close, assign...), a matching run,
-# an offering edit — checked on every view with one query of three index lookups — and after
-# KEEP_SECONDS in any case (waiting days, a household's flags). Twenty dispatchers of a partner
-# looking at their board cost one page build, not twenty. ALLIANCE_BOARD_KEEP_SECONDS=0 turns it off.
+# could change *that partner's* board happens: a request matched to it opened or left the pool (claim,
+# release, close, assign...), its matches were replaced, an offering was edited — checked on every view
+# with index lookups (alliance/matching/board_changes.py) — and after KEEP_SECONDS in any case (waiting
+# days, a household's flags). A claim elsewhere in the city drops only the boards that listed the
+# request. Twenty dispatchers of a partner looking at their board cost one page build, not twenty:
+# views that arrive while the page is being built wait for that build. ALLIANCE_BOARD_KEEP_SECONDS=0
+# turns keeping off.
 
 KEEP_SECONDS = float(os.environ.get("ALLIANCE_BOARD_KEEP_SECONDS", "60"))
 # Regions change with a release of the gazetteer, not by the minute.
 REGION_SECONDS = 300.0
 _KEEP_LIMIT = 2000
 _kept: dict[tuple, tuple[tuple, Any, float]] = {}
+_building: dict[tuple, asyncio.Future] = {}
 
 
 def forget_kept_figures() -> None:
@@ -173,15 +179,12 @@ def _keep(key: tuple, value: Any, generation: tuple = (), seconds: float = KEEP_
     _kept[key] = (generation, value, time.monotonic() + seconds)
 
 
-async def _changes() -> tuple:
-    """Something that changes whenever a board could: the newest request transition, match and
+async def _changes(partner_id: int) -> tuple:
+    """Something that changes whenever the partner's board could: its board changes and the newest
     offering edit."""
     connection = Tortoise.get_connection("default")
-    _count, rows = await connection.execute_query(
-        'SELECT (SELECT MAX("id") FROM "request_transition"), (SELECT MAX("id") FROM "request_match"), '
-        '(SELECT MAX("updated_at") FROM "offering")'
-    )
-    return tuple(rows[0])
+    _count, rows = await connection.execute_query('SELECT MAX("updated_at") FROM "offering"')
+    return (*await board_changes.generation(partner_id), rows[0][0])
 
 
 async def board_page(principal: Principal, filters: BoardFilters, page_size: int = PAGE_SIZE) -> BoardPage:
@@ -189,11 +192,46 @@ async def board_page(principal: Principal, filters: BoardFilters, page_size: int
     query, partner_id = await _open_matches(principal, filters=filters)
     if partner_id is None:
         return await _admin_page(query, filters, page_size)
-    generation = await _changes()
+    generation = await _changes(partner_id)
     page_key = ("page", partner_id, filters, page_size, current_language())
     kept = _kept_value(page_key, generation)
     if kept is not None:
         return kept
+    if KEEP_SECONDS <= 0:
+        return await _build_page(query, partner_id, filters, page_size, generation)
+    # One build per page and generation in this process; the views that arrive meanwhile share it.
+    flight = (page_key, generation)
+    building = _building.get(flight)
+    if building is not None:
+        try:
+            return await asyncio.shield(building)
+        except asyncio.CancelledError:
+            if not building.cancelled():
+                raise  # this view itself was cancelled
+        # The build it waited for was abandoned (its client went away): build the page here.
+        return await _build_page(query, partner_id, filters, page_size, generation)
+    building = asyncio.get_running_loop().create_future()
+    _building[flight] = building
+    try:
+        built = await _build_page(query, partner_id, filters, page_size, generation)
+    except asyncio.CancelledError:
+        building.cancel()
+        raise
+    except Exception as error:
+        building.set_exception(error)
+        building.exception()  # retrieved: nobody else may be waiting
+        raise
+    else:
+        building.set_result(built)
+        _keep(page_key, built, generation)
+        return built
+    finally:
+        _building.pop(flight, None)
+
+
+async def _build_page(
+    query, partner_id: int, filters: BoardFilters, page_size: int, generation: tuple
+) -> BoardPage:
     count_key = (
         "count",
         partner_id,
@@ -220,9 +258,7 @@ async def board_page(principal: Principal, filters: BoardFilters, page_size: int
         {row["request_id"]: row for row in rows},
         first_rank=(page - 1) * page_size + 1,
     )
-    built = BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
-    _keep(page_key, built, generation)
-    return built
+    return BoardPage(items=items, total=total, page=page, pages=pages, filters=filters)
 
 
 async def _admin_page(query, filters: BoardFilters, page_size: int) -> BoardPage:

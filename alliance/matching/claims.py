@@ -41,6 +41,7 @@ from alliance.core.i18n import gettext as _
 from alliance.core.metrics import claim_counted
 from alliance.core.models import Region
 from alliance.core.timeutil import to_local, utc_now
+from alliance.matching import board_changes
 from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
 from alliance.notifications import outbox
@@ -210,7 +211,10 @@ async def append_transition(
     partner_id: int | None,
     reason: str,
 ) -> RequestTransition:
-    """One line of a request's history (areas that move a request call it inside their transaction)."""
+    """One line of a request's history (areas that move a request call it inside their transaction).
+    A request entering or leaving the open pool changes the boards of the partners matched to it."""
+    if RequestStatus.OPEN in (from_status, to_status):
+        await board_changes.touch_boards_of_requests([request_id])
     return await RequestTransition.create(
         request_id=request_id,
         from_status=from_status,

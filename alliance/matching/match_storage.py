@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from alliance.core.codes import RequestStatus
+from alliance.matching import board_changes
 from alliance.matching.candidates import (
     _IN_CHUNK,
     OfferingIndex,
@@ -58,6 +59,7 @@ _MATCH_COLUMNS = (
     "partner_best",
     "computed_at",
 )
+_PARTNER_COLUMN = _MATCH_COLUMNS.index("partner_id")
 
 
 class _Matcher:
@@ -145,6 +147,9 @@ async def _store_some(requests: list[RequestCase], matcher: _Matcher) -> int:
         rows = [row for request in chunk for row in matcher.rows(request)]
         ids = [request.id for request in chunk]
         async with in_transaction() as connection:
+            # The boards that listed these requests and those that will: only they change.
+            touched = await board_changes.matched_partners(ids, connection=connection)
+            touched.update(row[_PARTNER_COLUMN] for row in rows)
             for part in _chunks(ids, _IN_CHUNK):
                 await connection.execute_query(
                     f'DELETE FROM "request_match" WHERE "request_id" IN ({_placeholders(connection, len(part))})',
@@ -152,6 +157,7 @@ async def _store_some(requests: list[RequestCase], matcher: _Matcher) -> int:
                 )
             await _insert_matches(connection, rows)
             await _stamp_and_prune(connection, matcher.now, ids)
+            await board_changes.touch_partners(touched, connection=connection, now=matcher.now)
         stored += len(rows)
     return stored
 
@@ -186,6 +192,7 @@ async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> i
         for _name, sql in indexes:
             await connection.execute_query(sql)
         await _stamp_and_prune(connection, matcher.now, None)
+        await board_changes.touch_every_board(connection=connection, now=matcher.now)
     return stored
 
 
@@ -247,6 +254,8 @@ async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> in
                 )
             else:
                 await raw.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
+        # (on `raw`: the transaction's wrapper is held by this block)
+        await raw.execute('INSERT INTO "board_change" ("partner_id", "at") VALUES (NULL, $1)', matcher.now)
     # Stamped after the swap, in short transactions: a claim waits for one chunk at most. Only the
     # requests this run matched: one raised meanwhile is matched by its own job.
     ids = [request.id for request in requests]

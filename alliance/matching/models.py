@@ -95,6 +95,21 @@ class Match(Model):
         indexes = (("partner_id", "partner_best", "score", "request_id"), ("offering_id",))
 
 
+class BoardChange(Model):
+    # Something changed on a partner's claim board (partner_id NULL: on every board): a request of it
+    # opened or left the open pool, or its matches were replaced. Written in the transaction of the
+    # change; each web process keeps a partner's board pages until a row for that partner (or for
+    # every board) appears (alliance/matching/board_changes.py). Pruned after an hour.
+
+    id = fields.BigIntField(primary_key=True)
+    partner_id = fields.IntField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "board_change"
+        indexes = (("partner_id", "id"), ("at",))
+
+
 class OfferingMonth(Model):
     # Places used of an offering's monthly capacity. Claims take a place with a conditional update
     # (claimed < capacity) in the claim's transaction, so a full offering cannot be over-claimed.
