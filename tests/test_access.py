@@ -20,7 +20,7 @@ from alliance.matching.allocation import propose_allocation
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
 from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
-from alliance.partners.models import Offering, Partner, PartnerToken
+from alliance.partners.models import Offering, Partner, PartnerToken, Project
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from alliance.visits.checkins import check_in_on_behalf
@@ -123,6 +123,9 @@ OBJECT_ROUTES = {
     ("POST", "/admin/accounts/{user_id:int}/active"),
     ("POST", "/admin/accounts/{user_id:int}/sign-out"),
     ("POST", "/admin/accounts/{user_id:int}/reset-link"),
+    # Projects are the administrator's: side B's users are refused side A's project like any other.
+    ("GET", "/admin/projects/{project_id:int}"),
+    ("POST", "/admin/projects/{project_id:int}"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -159,6 +162,7 @@ SCOPED_PAGES = {
     ("GET", "/admin/accounts"),
     ("GET", "/audit"),
     ("GET", "/audit/export.csv"),
+    ("GET", "/targets/regions"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -167,6 +171,8 @@ ADMIN_ONLY = {
     ("POST", "/admin/need-rules"),
     ("GET", "/admin/targets"),
     ("POST", "/admin/targets"),
+    ("GET", "/admin/projects"),
+    ("POST", "/admin/projects"),
 }
 # Writes that only ever touch the writer's own partner.
 # (A proposal is computed for the writer's own region only.)
@@ -180,6 +186,8 @@ SELF_WRITES = {
     ("POST", "/account/sessions/end-others"),
     # A volunteer replaces their own calendar link.
     ("POST", "/volunteer/calendar-link"),
+    # A coordinator sets the targets of their own regions only (tests/test_projects.py).
+    ("POST", "/targets/regions"),
 }
 
 
@@ -241,6 +249,7 @@ async def world(app):
         ).values_list("household_id", flat=True)
     for side in (left, right):
         side.event, side.session, side.registration = await walk_event_for(side)
+        side.project = await Project.create(year=2026, code=f"WALK{side.district}", name="走访项目")
     return left, right, admin
 
 
@@ -280,6 +289,7 @@ def _fill(path: str, side) -> str:
         .replace("{registration_id:int}", str(side.registration.id))
         .replace("{user_id:int}", str(side.users["community_worker"].id))
         .replace("{conflict_id:int}", str(side.conflict.id))
+        .replace("{project_id:int}", str(side.project.id))
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from alliance.core.access import principal_for
 from alliance.core.codes import RequestStatus
 from alliance.core.errors import NotFound
+from alliance.core.i18n import language
 from alliance.events.attendance import record_attendance
 from alliance.events.outcomes import record_outcome
 from alliance.events.registrations import register_on_behalf
@@ -45,7 +46,9 @@ async def test_a_course_attended_to_the_end_closes_the_training_request_and_says
     assert closed.active_key is None
     last = (await history(request.id))[-1]
     assert last.kind == "course_completed" and "3/3" in last.note
-    assert last.kind_label == "Closed: the household completed a course"
+    assert last.kind_label == "已关闭：该户已完成培训课程"
+    with language("en"):
+        assert (await history(request.id))[-1].kind_label == "Closed: the household completed a course"
 
 
 async def test_a_hire_closes_the_job_request_and_tells_the_partner_that_held_it():

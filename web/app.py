@@ -45,6 +45,7 @@ from web.routes import (
     partner,
     partner_api,
     people,
+    projects,
     visits,
 )
 from web.routes import (
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *cockpit.routes,
         *partner.routes,
         *admin.routes,
+        *projects.routes,
         *people.routes,
         *intake.routes,
         *matching.routes,

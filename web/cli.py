@@ -1,5 +1,5 @@
 """The `alliance` command: serve, worker, run (both, for a laptop), migrate, demo, createuser, user,
-import households, source, match, partner, report targets, backup, restore, retention."""
+import households, source, match, partner, project, report targets, backup, restore, retention."""
 
 from __future__ import annotations
 
@@ -442,6 +442,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run_db(work)
 
 
+def cmd_project(args: argparse.Namespace) -> int:
+    """`project list [--year]`; `project retire|reinstate CODE [--year] --as ADMIN` (audited as that admin)."""
+    from alliance.core.access import principal_for
+    from alliance.core.errors import PermissionDenied
+    from alliance.core.models import User
+    from alliance.core.timeutil import LOCAL_TZ, utc_now
+    from alliance.partners.models import Project
+    from alliance.partners.projects import project_needs, project_partner_ids, set_project_active
+
+    async def work() -> int:
+        year = args.year or utc_now().astimezone(LOCAL_TZ).year
+        if args.action == "list":
+            for project in await Project.filter(year=year).order_by("-active", "code"):
+                partners = len(await project_partner_ids(project.id))
+                print(
+                    f"{project.code:12} {'active ' if project.active else 'retired'} target "
+                    f"{project.target_person_times:>7}  needs {' '.join(project_needs(project)) or 'any'}  "
+                    f"partners {partners or 'any'}  {project.name} {project.name_en}"
+                )
+            return 0
+        project = await Project.get_or_none(year=year, code=args.code.upper())
+        user = await User.get_or_none(username=args.as_user, is_active=True)
+        if project is None or user is None:
+            print(
+                f"no project {args.code} in {year}" if project is None else f"no active user {args.as_user}",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            await set_project_active(await principal_for(user), project.id, args.action == "reinstate")
+        except PermissionDenied:
+            print(f"{args.as_user} may not configure projects (administrators only)", file=sys.stderr)
+            return 2
+        print(f"project {project.code} of {year} is {'active' if args.action == 'reinstate' else 'retired'}")
+        return 0
+
+    return _run_db(work)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """`audit verify [--json]`: walk the audit chain; exit 1 naming the first broken entry."""
     from alliance.core import audit
@@ -745,6 +784,19 @@ def build_parser() -> argparse.ArgumentParser:
     report_targets.add_argument("--region", help="a region code (default: the whole alliance)")
     report_targets.add_argument("--json", action="store_true", help="print exactly one JSON object")
     report.set_defaults(func=cmd_report)
+
+    project = commands.add_parser("project", help="list the year's projects, retire or reinstate one")
+    project_actions = project.add_subparsers(dest="action", required=True)
+    project_actions.add_parser("list", help="the year's projects").add_argument("--year", type=int)
+    for action, text in (
+        ("retire", "no offering may name it any more"),
+        ("reinstate", "take offerings again"),
+    ):
+        changing = project_actions.add_parser(action, help=text)
+        changing.add_argument("code")
+        changing.add_argument("--year", type=int, help="default: this year")
+        changing.add_argument("--as", dest="as_user", required=True, help="the administrator acting")
+    project.set_defaults(func=cmd_project)
 
     backup = commands.add_parser("backup", help="copy the whole database to a file (default data/backups/)")
     backup.add_argument("path", nargs="?", help="where to write it; it must not exist yet")

@@ -27,7 +27,7 @@ from alliance.core.models import AuditEntry, Region, User
 from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
 from alliance.notifications.models import Notification
-from alliance.partners.models import Offering, Partner, PartnerToken, Volunteer
+from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer
 from alliance.visits.models import Visit, VolunteerBooking
 
 
@@ -78,6 +78,10 @@ class Action(StrEnum):
     # regions of their subtree (drill-down, exports, monthly report); an admin edits the yearly targets.
     VIEW_TARGETS = "view_targets"
     EDIT_TARGETS = "edit_targets"
+    # A coordinator sets the yearly targets of the regions of their subtree (an admin: any region's);
+    # an admin configures the year's projects (alliance/partners/projects.py).
+    EDIT_REGION_TARGETS = "edit_region_targets"
+    EDIT_PROJECTS = "edit_projects"
     # Accounts (alliance/core/accounts.py, password_resets.py): an admin lists every account,
     # deactivates, reactivates and signs it out everywhere; an admin, or a coordinator for the users
     # of their region's subtree, issues a single-use password-reset link.
@@ -120,6 +124,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.OVERSEE_VISITS,
             Action.VIEW_EVENT_HIRES,
             Action.VIEW_TARGETS,
+            Action.EDIT_REGION_TARGETS,
             Action.ISSUE_PASSWORD_RESETS,
             Action.VIEW_AUDIT,
         }
@@ -362,6 +367,10 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         from alliance.targets.models import Target
 
         return Target.all() if role == Role.ADMIN else _nothing(Target.all())
+    if action == Action.EDIT_REGION_TARGETS:
+        return _in_region(principal, Region.all(), "path")
+    if action == Action.EDIT_PROJECTS:
+        return Project.all() if role == Role.ADMIN else _nothing(Project.all())
     if action == Action.MANAGE_API_TOKENS:
         query = PartnerToken.all()
         if role == Role.ADMIN:

@@ -28,8 +28,8 @@ async def _request_for(registration: Registration, need: NeedCode) -> int | None
             status__in=list(ACTIVE_REQUEST_STATUSES),
         )
         .order_by("id")
-        .values_list("id", flat=True)
         .first()
+        .values_list("id", flat=True)
     )
 
 

@@ -34,10 +34,29 @@ class Project(Model):
     name = fields.CharField(max_length=128)
     name_en = fields.CharField(max_length=128, default="")
     target_person_times = fields.IntField(default=0)
+    # The need categories its offerings serve, space-separated codes (empty: any), and whether it
+    # still takes offerings: a retired project keeps its figures and history but no offering may
+    # name it any more.
+    needs = fields.CharField(max_length=400, default="", db_default="")
+    active = fields.BooleanField(default=True, db_default=True)
+    updated_at = fields.DatetimeField(auto_now=True, null=True)
 
     class Meta:
         table = "project"
         unique_together = (("year", "code"),)
+
+
+class ProjectPartner(Model):
+    # A partner assigned to a project: when a project has any, only they may name it on an offering.
+
+    id = fields.IntField(primary_key=True)
+    project = fields.ForeignKeyField("models.Project", related_name="partner_links", on_delete=fields.CASCADE)
+    partner = fields.ForeignKeyField("models.Partner", related_name="project_links", on_delete=fields.CASCADE)
+    added_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "project_partner"
+        unique_together = (("project", "partner"),)
 
 
 class Offering(Model):

@@ -13,6 +13,7 @@ from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
 from alliance.partners.models import Offering, Partner, Project
+from alliance.partners.projects import project_refuses
 
 # China's extent; a point outside it is a typing error, not a service area.
 LAT_RANGE = (18.0, 54.0)
@@ -71,7 +72,11 @@ def _float(value: str, field: str, errors: dict[str, str]) -> float | None:
         return None
 
 
-async def parse_offering(form: OfferingForm) -> dict:
+async def parse_offering(
+    form: OfferingForm, partner_id: int | None = None, current_project_id: int | None = None
+) -> dict:
+    """Checked values or field errors. A project must take offerings from this partner for this need
+    (alliance/partners/projects.py); the project an offering already names may stay."""
     errors: dict[str, str] = {}
     if not form.title.strip():
         errors["title"] = _("Give the offering a title.")
@@ -113,6 +118,10 @@ async def parse_offering(form: OfferingForm) -> dict:
         project = await Project.get_or_none(id=int(form.project_id)) if form.project_id.isdigit() else None
         if project is None:
             errors["project_id"] = _("Unknown project.")
+        elif project.id != current_project_id:
+            problem = await project_refuses(project, partner_id, form.need)
+            if problem:
+                errors["project_id"] = problem
     if errors:
         raise InvalidInput(errors)
     return {
@@ -134,16 +143,23 @@ async def parse_offering(form: OfferingForm) -> dict:
 async def save_offering(principal: Principal, form: OfferingForm, offering_id: int | None = None) -> Offering:
     """Create (offering_id None) or edit one of the principal's partner's offerings, all or nothing."""
     require(principal, Action.EDIT_OFFERINGS)
-    values = await parse_offering(form)
+    existing = (
+        await get_visible(principal, Action.EDIT_OFFERINGS, offering_id) if offering_id is not None else None
+    )
+    partner_id = existing.partner_id if existing is not None else principal.partner_id  # type: ignore[attr-defined]
+    values = await parse_offering(
+        form,
+        partner_id,
+        existing.project_id if existing is not None else None,  # type: ignore[attr-defined]
+    )
     regions = values.pop("regions")
     async with in_transaction():
-        if offering_id is None:
-            partner_id = principal.partner_id
+        if existing is None:
             if partner_id is None:
                 raise InvalidInput({"partner": _("Only partner staff publish offerings.")})
             offering = await Offering.create(partner_id=partner_id, **values)
         else:
-            offering = await get_visible(principal, Action.EDIT_OFFERINGS, offering_id)
+            offering = existing
             for name, value in values.items():
                 setattr(offering, name, value)
             await offering.save()
@@ -162,5 +178,9 @@ async def offerings_of(principal: Principal) -> list[Offering]:
     )
 
 
-async def projects_for_year(year: int) -> list[Project]:
-    return await Project.filter(year=year).order_by("code")
+async def projects_for_year(year: int, partner_id: int | None = None) -> list[Project]:
+    """The year's active projects an offering of this partner may name (all active ones for None)."""
+    projects = await Project.filter(year=year, active=True).order_by("code")
+    if partner_id is None:
+        return projects
+    return [project for project in projects if await project_refuses(project, partner_id, None) is None]

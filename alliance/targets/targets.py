@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from alliance.core.access import Action, Principal, require
+from alliance.core.access import Action, Principal, get_visible, require
 from alliance.core.audit import record
 from alliance.core.codes import TargetMetric
 from alliance.core.errors import InvalidInput
@@ -43,7 +44,7 @@ async def _scope_key_checked(scope_key: str) -> tuple[int | None, str | None]:
     raise InvalidInput({"scope": _("Unknown target scope: {scope}").format(scope=scope_key)})
 
 
-def _whole_number(value: Any, field_name: str) -> int:
+def whole_number(value: Any, field_name: str) -> int:
     text = str(value).strip().replace(",", "")
     if not text.isdigit() or len(text) > 9:
         raise InvalidInput({field_name: _("Enter a whole number, 0 or more.")})
@@ -55,11 +56,24 @@ async def set_target(
 ) -> Target:
     """Create or change one yearly target; the old and new value go to TargetChange."""
     require(principal, Action.EDIT_TARGETS)
+    return await _write_target(principal, year, metric, value, scope_key)
+
+
+async def set_region_target(
+    principal: Principal, year: int, metric: str, value: Any, region_code: str
+) -> Target:
+    """A coordinator's yearly target for a region of their subtree (an admin's for any region)."""
+    require(principal, Action.EDIT_REGION_TARGETS)
+    region = await get_visible(principal, Action.EDIT_REGION_TARGETS, region_code)
+    return await _write_target(principal, year, metric, value, f"region:{region.code}")
+
+
+async def _write_target(principal: Principal, year: int, metric: str, value: Any, scope_key: str) -> Target:
     if metric not in {item.value for item in TargetMetric}:
         raise InvalidInput({"metric": _("Unknown target.")})
     if not 2000 <= int(year) <= 2100:
         raise InvalidInput({"year": _("Choose a year between 2000 and 2100.")})
-    number = _whole_number(value, "value")
+    number = whole_number(value, "value")
     project_id, region_code = await _scope_key_checked(scope_key)
     async with in_transaction():
         target = await Target.get_or_none(year=year, metric=metric, scope_key=scope_key)
@@ -92,7 +106,7 @@ async def set_monthly_curve(principal: Principal, year: int, shares: Sequence[An
     require(principal, Action.EDIT_TARGETS)
     if len(shares) != 12:
         raise InvalidInput({"curve": _("Give a share for each of the twelve months.")})
-    values = [_whole_number(share, "curve") for share in shares]
+    values = [whole_number(share, "curve") for share in shares]
     if sum(values) not in (0, PER_MILLE):
         raise InvalidInput(
             {
@@ -134,3 +148,31 @@ async def monthly_curve(year: int) -> list[int] | None:
     )
     curve = [int(rows.get(CURVE_SCOPE.format(month=month), 0)) for month in range(1, 13)]
     return curve if sum(curve) else None
+
+
+@dataclass
+class RegionTargets:
+    region: Region
+    values: dict[str, int | None]  # metric -> the region's own target (None: not set)
+
+
+async def region_targets(principal: Principal, year: int) -> list[RegionTargets]:
+    """The targets a coordinator sets: their own region's and each of its direct sub-regions' (an
+    admin: the city's districts), the region's own values per metric."""
+    require(principal, Action.EDIT_REGION_TARGETS)
+    if principal.region_code:
+        own = await Region.get(code=principal.region_code)
+        regions = [own, *await Region.filter(parent_id=own.code).order_by("code")]
+    else:
+        roots = await Region.filter(parent_id=None).order_by("code")
+        regions = [*roots, *await Region.filter(parent_id__in=[root.code for root in roots]).order_by("code")]
+    keys = {f"region:{region.code}": region for region in regions}
+    found: dict[str, dict[str, int]] = {}
+    for scope_key, metric, value in await Target.filter(year=year, scope_key__in=list(keys)).values_list(
+        "scope_key", "metric", "value"
+    ):
+        found.setdefault(scope_key, {})[str(metric)] = value
+    return [
+        RegionTargets(region, {metric.value: found.get(key, {}).get(metric.value) for metric in METRICS})
+        for key, region in keys.items()
+    ]

@@ -11,6 +11,7 @@ from alliance.core.access import Action, get_visible, require
 from alliance.core.codes import DeliveryMode, FlagCode, NeedCode
 from alliance.core.errors import InvalidInput
 from alliance.core.models import Region
+from alliance.partners.models import Project
 from alliance.partners.offerings import (
     OfferingForm,
     PartnerProfileForm,
@@ -89,6 +90,18 @@ def _offering_form(form: FormData) -> OfferingForm:
     )
 
 
+async def _project_choices(request: Request, values: OfferingForm) -> list[Project]:
+    """The projects this partner's offering may name, and the one it names already (even retired)."""
+    principal = await require_principal(request)
+    choices = await projects_for_year(date.today().year, principal.partner_id)
+    current = values.project_id
+    if current.isdigit() and int(current) not in {project.id for project in choices}:
+        named = await Project.get_or_none(id=int(current))
+        if named is not None:
+            choices.append(named)
+    return choices
+
+
 async def _editor(
     request: Request, values: OfferingForm, errors: dict, offering_id: int | None, status: int = 200
 ):
@@ -102,7 +115,7 @@ async def _editor(
             "need_codes": list(NeedCode),
             "flag_codes": list(FlagCode),
             "delivery_modes": list(DeliveryMode),
-            "projects": await projects_for_year(date.today().year),
+            "projects": await _project_choices(request, values),
         },
         block="form",
         status_code=status,
