@@ -20,6 +20,7 @@ from alliance.matching.allocation import propose_allocation
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
 from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
+from alliance.partners import webhooks
 from alliance.partners.models import Offering, Partner, PartnerToken, Project
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
@@ -126,6 +127,9 @@ OBJECT_ROUTES = {
     # Projects are the administrator's: side B's users are refused side A's project like any other.
     ("GET", "/admin/projects/{project_id:int}"),
     ("POST", "/admin/projects/{project_id:int}"),
+    ("GET", "/partner/webhooks/{endpoint_id:int}"),
+    ("POST", "/partner/webhooks/{endpoint_id:int}"),
+    ("POST", "/partner/webhooks/deliveries/{delivery_id:int}/resend"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -163,6 +167,7 @@ SCOPED_PAGES = {
     ("GET", "/audit"),
     ("GET", "/audit/export.csv"),
     ("GET", "/targets/regions"),
+    ("GET", "/partner/webhooks"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -188,6 +193,7 @@ SELF_WRITES = {
     ("POST", "/volunteer/calendar-link"),
     # A coordinator sets the targets of their own regions only (tests/test_projects.py).
     ("POST", "/targets/regions"),
+    ("POST", "/partner/webhooks"),
 }
 
 
@@ -250,6 +256,12 @@ async def world(app):
     for side in (left, right):
         side.event, side.session, side.registration = await walk_event_for(side)
         side.project = await Project.create(year=2026, code=f"WALK{side.district}", name="走访项目")
+        side.webhook, _secret = await webhooks.create_endpoint(
+            await principal_for(side.users["partner_admin"]), "https://crm.example.com/hook", ["match.new"]
+        )
+        side.delivery = await webhooks.send_test(
+            await principal_for(side.users["partner_admin"]), side.webhook.id
+        )
     return left, right, admin
 
 
@@ -290,6 +302,8 @@ def _fill(path: str, side) -> str:
         .replace("{user_id:int}", str(side.users["community_worker"].id))
         .replace("{conflict_id:int}", str(side.conflict.id))
         .replace("{project_id:int}", str(side.project.id))
+        .replace("{endpoint_id:int}", str(side.webhook.id))
+        .replace("{delivery_id:int}", str(side.delivery.id))
     )
 
 

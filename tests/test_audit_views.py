@@ -52,6 +52,9 @@ NO_PERSONAL_DATA = {
     "/admin/projects",
     "/admin/projects/{project_id:int}",
     "/targets/regions",
+    # Endpoints and deliveries carry ids and codes only (alliance/partners/webhooks.py).
+    "/partner/webhooks",
+    "/partner/webhooks/{endpoint_id:int}",
     "/partner",
     "/partner/offerings",
     "/partner/offerings/new",

@@ -47,6 +47,7 @@ from web.routes import (
     people,
     projects,
     visits,
+    webhooks,
 )
 from web.routes import (
     audit as audit_routes,
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *partner.routes,
         *admin.routes,
         *projects.routes,
+        *webhooks.routes,
         *people.routes,
         *intake.routes,
         *matching.routes,

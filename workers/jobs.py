@@ -237,6 +237,22 @@ async def apply_retention_job(_ctx: dict[str, Any]) -> dict[str, int]:
     return asdict(await retention.apply_retention())
 
 
+async def deliver_webhook(_ctx: dict[str, Any], delivery_id: int) -> str | None:
+    """One attempt at a partner's webhook delivery (alliance/partners/webhooks.py); a later attempt
+    is planned in the outbox by the attempt itself."""
+    from alliance.partners import webhooks
+
+    attempt = await webhooks.deliver(delivery_id)
+    return attempt.state if attempt else None
+
+
+async def sweep_webhooks(_ctx: dict[str, Any]) -> int:
+    """Deliveries a killed worker left leased, or whose planned retry went missing: planned again."""
+    from alliance.partners import webhooks
+
+    return await webhooks.sweep()
+
+
 async def prune_board_changes(_ctx: dict[str, Any]) -> int:
     """The claim boards' change marks of more than an hour ago (alliance/matching/board_changes.py)."""
     from alliance.matching import board_changes

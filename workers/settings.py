@@ -22,6 +22,7 @@ from workers.jobs import (
     compute_allocation_job,
     deliver_notification,
     deliver_notifications,
+    deliver_webhook,
     escalate_unclaimed_requests,
     forget_old_login_records,
     geocode_intake_batch,
@@ -40,6 +41,7 @@ from workers.jobs import (
     send_daily_digest,
     send_session_reminder,
     send_visit_reminder,
+    sweep_webhooks,
 )
 from workers.observe import observed
 from workers.timeouts import cron_job, job
@@ -118,6 +120,8 @@ FUNCTIONS = [
     job(observed(auto_approve_transfers), timeout=100),
     job(observed(release_unscheduled_claims), timeout=100),
     job(observed(deliver_notifications), timeout=60, max_tries=OUTBOX_JOB_TRIES),
+    # One attempt per job (its own timeout beyond the 10 s HTTP timeout); retries are planned anew.
+    job(observed(deliver_webhook), timeout=30, max_tries=3),
     job(observed(send_visit_reminder), timeout=60, max_tries=OUTBOX_JOB_TRIES),
     job(observed(escalate_unclaimed_requests), timeout=100),
     job(observed(mark_missed_visits), timeout=100),
@@ -157,6 +161,8 @@ CRON_JOBS = [
         unique=True,
         timeout=600,
     ),
+    # Webhook deliveries left behind by a killed worker (alliance/partners/webhooks.py).
+    cron_job(observed(sweep_webhooks), minute=set(range(3, 60, 5)), second={25}, unique=True, timeout=120),
     # The claim boards' change marks (alliance/matching/board_changes.py) older than an hour.
     cron_job(observed(prune_board_changes), minute={13, 43}, second={50}, unique=True, timeout=120),
     # Login-limit counters and old sessions (alliance/core/login_limits.py, sessions.py).

@@ -27,7 +27,7 @@ from alliance.core.models import AuditEntry, Region, User
 from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
 from alliance.notifications.models import Notification
-from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer
+from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer, WebhookEndpoint
 from alliance.visits.models import Visit, VolunteerBooking
 
 
@@ -57,6 +57,8 @@ class Action(StrEnum):
     CLOSE_REQUESTS = "close_requests"
     DECIDE_TRANSFERS = "decide_transfers"
     MANAGE_API_TOKENS = "manage_api_tokens"
+    # The partner's webhook endpoints and their delivery log (alliance/partners/webhooks.py).
+    MANAGE_WEBHOOKS = "manage_webhooks"
     # The notification outbox and its delivery states (alliance/notifications/notifications.py).
     VIEW_NOTIFICATIONS = "view_notifications"
     # Visits (alliance/visits/scheduling.py, household_responses.py): the holder's dispatcher schedules, moves, cancels and staffs them;
@@ -141,6 +143,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.RESPOND_PROPOSALS,
             *_PARTNER_CLAIM_ACTIONS,
             Action.MANAGE_API_TOKENS,
+            Action.MANAGE_WEBHOOKS,
             Action.MANAGE_EVENTS,
         }
     ),
@@ -371,6 +374,11 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _in_region(principal, Region.all(), "path")
     if action == Action.EDIT_PROJECTS:
         return Project.all() if role == Role.ADMIN else _nothing(Project.all())
+    if action == Action.MANAGE_WEBHOOKS:
+        query = WebhookEndpoint.all()
+        if role == Role.ADMIN:
+            return query
+        return query.filter(partner_id=principal.partner_id or 0)
     if action == Action.MANAGE_API_TOKENS:
         query = PartnerToken.all()
         if role == Role.ADMIN:

@@ -40,6 +40,7 @@ from alliance.events.matching import why_not
 from alliance.events.models import Event, EventInvitation, EventSession, Registration
 from alliance.households.models import Household
 from alliance.matching.models import ServiceRequest
+from alliance.partners import webhooks
 from alliance.partners.models import Offering, Partner
 from alliance.visits.links import LinkExpired, LinkInvalid
 
@@ -201,6 +202,21 @@ async def _tell_promoted(event: Event, promoted: list[Registration]) -> list[int
     return notices
 
 
+async def _tell_partner(event: Event, registration: Registration, change: str) -> None:
+    """The event's partner's systems hear of it (a signed webhook: ids and states, no names)."""
+    await webhooks.emit(
+        event.partner_id,  # type: ignore[attr-defined]
+        webhooks.WebhookEvent.REGISTRATION_CHANGED,
+        {
+            "event_id": event.id,
+            "registration_id": registration.id,
+            "change": change,
+            "status": str(registration.status),
+            "confirmed": registration.confirmed_at is not None,
+        },
+    )
+
+
 async def _confirm(
     event: Event, registration: Registration, household: Household, principal: Principal | None, via: str
 ) -> EventOutcome:
@@ -220,6 +236,7 @@ async def _confirm(
         facts, household, kind, position=await waitlist_rank(registration)
     )
     job_ids = await event_notices.delivery_job(event.id, notices)
+    await _tell_partner(event, registration, "confirmed")
     await record(
         principal,
         "event.confirm_registration",
@@ -322,6 +339,7 @@ async def _register(
                 "at": registration.asked_at.isoformat() if registration.asked_at else None,
                 "note": registration.asked_note,
             }
+        await _tell_partner(event, registration, "registered")
         await record(principal, "event.register", "registration", registration.id, details)
     return EventOutcome(event, job_ids, registration)
 
@@ -396,6 +414,8 @@ async def _cancel(
         notices = await event_notices.tell_household(facts, household, event_notices.REGISTRATION_CANCELLED)
         notices += await _tell_promoted(event, promoted)
         job_ids = await event_notices.delivery_job(event.id, notices)
+        await registration.refresh_from_db()
+        await _tell_partner(event, registration, "cancelled")
         await record(
             principal,
             action,

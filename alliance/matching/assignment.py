@@ -20,6 +20,7 @@ from alliance.matching.claims import (
     _take_place,
     append_transition,
     capacity_month,
+    tell_holder,
     transition_reason,
 )
 from alliance.matching.models import Match, ServiceRequest
@@ -102,6 +103,9 @@ async def assign_request(
             offering.partner_id,  # type: ignore[attr-defined]
             transition_reason(kind, reason),
         )
+        if moving:
+            await tell_holder(request.claimed_by_id, request.id, "moved_away")  # type: ignore[attr-defined]
+        await tell_holder(offering.partner_id, request.id, "assigned_to_you", offering_id=offering.id)  # type: ignore[attr-defined]
         await record(
             principal,
             f"request.{kind}",

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -46,6 +47,7 @@ from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
 from alliance.notifications import outbox
 from alliance.notifications.notifications import coordinators_over, partner_staff, to_users, write_notices
+from alliance.partners import webhooks
 from alliance.partners.models import Offering, Partner
 
 MAX_REASON = 200
@@ -351,7 +353,18 @@ async def return_to_pool(
         reason,
     )
     await _deny_pending_transfers(request.id, "released to the pool")
+    await tell_holder(request.claimed_by_id, request.id, "returned_to_pool", reason=reason.partition(":")[0])  # type: ignore[attr-defined]
     return True
+
+
+async def tell_holder(partner_id: int | None, request_id: int, change: str, **details: Any) -> None:
+    """The partner's systems hear of a change to a claim it held or now holds (a signed webhook,
+    planned in the change's transaction; ids and codes only)."""
+    await webhooks.emit(
+        partner_id,
+        webhooks.WebhookEvent.CLAIM_CHANGED,
+        {"request_id": request_id, "change": change, **details},
+    )
 
 
 def _reason_text(reason: str, field_name: str = "reason") -> str:
@@ -483,6 +496,8 @@ async def close_request(
             transition_reason(TransitionKind.CLOSE, f"{close_reason} {note}".strip()),
         )
         await _deny_pending_transfers(request.id, "request closed")
+        if request.claimed_by_id is not None and request.claimed_by_id != principal.partner_id:  # type: ignore[attr-defined]
+            await tell_holder(request.claimed_by_id, request.id, "closed", reason=str(close_reason))  # type: ignore[attr-defined]
         await record(principal, "request.close", "service_request", request.id, {"reason": str(close_reason)})
     claim_counted("closed")
     await request.refresh_from_db()
@@ -512,6 +527,7 @@ async def close_served(
         request.id, request.status, RequestStatus.COMPLETED, actor_id, holder, transition_reason(kind, note)
     )
     await _deny_pending_transfers(request.id, "request closed")
+    await tell_holder(holder, request.id, "closed", reason=str(kind))
     if holder is not None and holder != served_by:
 
         def message(_channel: object) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from alliance.core.codes import NotificationChannel, Role
 from alliance.core.i18n import DEFAULT_LANGUAGE, language, ngettext
@@ -13,6 +14,7 @@ from alliance.core.i18n import gettext as _
 from alliance.core.models import User
 from alliance.core.timeutil import LOCAL_TZ, to_local, utc_now
 from alliance.notifications.models import Notification
+from alliance.partners import webhooks
 
 
 async def notify_partners_of_new_matches(
@@ -28,6 +30,12 @@ async def notify_partners_of_new_matches(
     taken = set(
         await Notification.filter(dedupe_key__in=list(keys.values())).values_list("dedupe_key", flat=True)
     )
+    # Each partner's systems hear of every run's new matches (signed webhooks: a count, no households).
+    async with in_transaction():
+        for partner_id, count in sorted(new_by_partner.items()):
+            await webhooks.emit(
+                partner_id, webhooks.WebhookEvent.MATCH_NEW, {"new_matches": count, "board": "/board"}
+            )
     created: list[int] = []
     for user_id, partner_id, user_language in staff:
         if keys[user_id] in taken:

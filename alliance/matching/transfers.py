@@ -26,6 +26,7 @@ from alliance.matching.claims import (
     _take_place,
     append_transition,
     capacity_month,
+    tell_holder,
     transition_reason,
 )
 from alliance.matching.models import Match, ServiceRequest, TransferRequest
@@ -150,6 +151,8 @@ async def _apply_transfer(transfer: TransferRequest, actor: Principal | None, au
         transfer.to_partner_id,  # type: ignore[attr-defined]
         transition_reason(kind, transfer.reason),
     )
+    await tell_holder(transfer.from_partner_id, request.id, "transferred_away", transfer_id=transfer.id)  # type: ignore[attr-defined]
+    await tell_holder(transfer.to_partner_id, request.id, "transferred_to_you", transfer_id=transfer.id)  # type: ignore[attr-defined]
     # Other partners' pending asks for the same request are answered: it has a new holder now.
     await (
         TransferRequest.filter(request_id=request.id, status=TransferStatus.PENDING)

@@ -126,3 +126,48 @@ class PartnerToken(Model):
 
     class Meta:
         table = "partner_token"
+
+
+class WebhookEndpoint(Model):
+    # A partner's HTTPS endpoint for some event types (alliance/partners/webhooks.py). The secret signs
+    # each delivery (HMAC-SHA256 over "timestamp.body"); it is shown to the partner once, when made
+    # or rotated.
+
+    id = fields.IntField(primary_key=True)
+    partner = fields.ForeignKeyField("models.Partner", related_name="webhooks", on_delete=fields.CASCADE)
+    url = fields.CharField(max_length=500)
+    event_types = fields.JSONField(default=list)
+    secret = fields.CharField(max_length=64)
+    active = fields.BooleanField(default=True)
+    created_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="webhooks_created", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "webhook_endpoint"
+
+
+class WebhookDelivery(Model):
+    # One event for one endpoint and its delivery: pending → sending (leased) → delivered, or back to
+    # retrying with a later next_attempt_at, and dead after the last attempt. Kept as the delivery log.
+
+    id = fields.BigIntField(primary_key=True)
+    endpoint = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    event_type = fields.CharField(max_length=32)
+    payload = fields.JSONField(default=dict)
+    state = fields.CharField(max_length=12, default="pending")
+    attempts = fields.SmallIntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    last_status = fields.SmallIntField(null=True)
+    last_error = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (("endpoint_id", "id"), ("state", "next_attempt_at"))

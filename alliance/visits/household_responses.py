@@ -13,11 +13,28 @@ from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
 from alliance.matching.claims import InvalidTransition, TransitionKind, return_to_pool, transition_reason
 from alliance.matching.models import ServiceRequest
+from alliance.partners import webhooks
 from alliance.visits import notices
 from alliance.visits.links import visit_id_from_token
 from alliance.visits.models import Visit, VolunteerBooking
 from alliance.visits.notices import VisitChange
 from alliance.visits.scheduling import VisitOutcome, _bump, _note
+
+
+async def _tell_partner(visit: Visit, answer: HouseholdResponse, principal: Principal | None) -> None:
+    """The visit's partner's systems hear the household's answer (a signed webhook; the note, which
+    may name people, stays on the visit page)."""
+    await webhooks.emit(
+        visit.partner_id,  # type: ignore[attr-defined]
+        webhooks.WebhookEvent.VISIT_ANSWERED,
+        {
+            "visit_id": visit.id,
+            "request_id": visit.request_id,  # type: ignore[attr-defined]
+            "answer": str(answer),
+            "by": "community_worker" if principal is not None else "household",
+            "window_start": visit.window_start.isoformat(),
+        },
+    )
 
 
 async def _respond(
@@ -53,6 +70,7 @@ async def _respond(
                 from_status=RequestStatus.SCHEDULED,
             )
             job_ids = await notices.visit_changed(visit, VisitChange.HOUSEHOLD_DECLINED)
+            await _tell_partner(visit, answer, principal)
             await record(principal, "visit.household_response", "visit", visit.id, audit)
             return VisitOutcome(visit, job_ids, request.id if released else None)
         changed = await Visit.filter(
@@ -72,6 +90,7 @@ async def _respond(
             else VisitChange.HOUSEHOLD_RESCHEDULE
         )
         job_ids = await notices.visit_changed(visit, change)
+        await _tell_partner(visit, answer, principal)
         await record(principal, "visit.household_response", "visit", visit.id, audit)
     return VisitOutcome(visit, job_ids)
 
