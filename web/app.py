@@ -39,12 +39,14 @@ from web.routes import (
     events,
     home,
     intake,
+    join,
     matching,
     notifications,
     operations,
     partner,
     partner_api,
     people,
+    staff,
     visits,
 )
 from web.routes import (
@@ -152,6 +154,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *coordinator.routes,
         *cockpit.routes,
         *partner.routes,
+        *join.routes,
+        *staff.routes,
         *admin.routes,
         *people.routes,
         *intake.routes,
