@@ -100,10 +100,12 @@ async def _check(
         errors["credit_code"] = problem
     elif await Partner.filter(credit_code=code).exclude(id=partner_id or 0).exists():
         errors["credit_code"] = _("An organisation with this credit code is already registered.")
-    if not form.contact_name.strip():
+    # An application must be complete; an approved partner (some entered before sign-up existed)
+    # may leave the contact, area and offers empty, but what it gives is checked the same way.
+    if whole and not form.contact_name.strip():
         errors["contact_name"] = _("Enter the contact person's name.")
     phone = re.sub(r"[\s()]", "", form.contact_phone)
-    if not PHONE.match(phone):
+    if (whole or phone) and not PHONE.match(phone):
         errors["contact_phone"] = _(
             "Enter a mobile number (13812345678) or a landline with its area code (0577-88123456)."
         )
@@ -115,12 +117,12 @@ async def _check(
     if whole and region is None:
         errors["region_code"] = _("Choose the city, district or town the organisation is based in.")
     area = await Region.filter(code__in=list(form.service_region_codes), level__in=list(SERVICE_AREA_LEVELS))
-    if not form.service_region_codes:
+    if whole and not form.service_region_codes:
         errors["service_region_codes"] = _("Choose at least one region the organisation serves.")
     elif len(area) != len(set(form.service_region_codes)):
         errors["service_region_codes"] = _("Choose the service area from the list.")
     needs = [need for need in form.needs if need in NeedCode.__members__]
-    if not form.needs:
+    if whole and not form.needs:
         errors["needs"] = _("Choose at least one kind of help the organisation offers.")
     elif len(needs) != len(form.needs):
         errors["needs"] = _("Choose the kinds of help from the list.")

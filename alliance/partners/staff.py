@@ -179,6 +179,15 @@ async def staff_of(principal: Principal, partner_id: int | None = None) -> list[
     ]
 
 
+async def find_staff(principal: Principal, user_id: int, partner_id: int | None = None) -> User:
+    """One staff member of a partner the principal runs (NotFound otherwise: no existence leak)."""
+    partner = await _partner(principal, partner_id)
+    user = await User.filter(id=user_id, partner_id=partner.id, role__in=list(STAFF_ROLES)).first()
+    if user is None:
+        raise NotFound(f"staff {user_id}")
+    return user
+
+
 async def _staff_member(partner: Partner, user_id: int, connection) -> User:
     user = (
         await User.filter(id=user_id, partner_id=partner.id, role__in=list(STAFF_ROLES))
@@ -211,11 +220,11 @@ async def change_staff_role(
     principal: Principal, user_id: int, role: str, *, partner_id: int | None = None, address: str = ""
 ) -> User:
     partner = await _partner(principal, partner_id)
-    if role not in STAFF_ROLES:
-        raise InvalidInput({"role": _("Choose admin or dispatcher.")})
     async with in_transaction() as connection:
         await _lock_partner(partner, connection)
         user = await _staff_member(partner, user_id, connection)
+        if role not in STAFF_ROLES:
+            raise InvalidInput({"role": _("Choose admin or dispatcher.")})
         previous = str(user.role)
         demoted = previous == Role.PARTNER_ADMIN and role != Role.PARTNER_ADMIN and user.is_active
         if demoted and not await _other_active_admins(partner, user.id, connection):

@@ -17,6 +17,7 @@ from alliance.core.labels import label
 from alliance.partners.staff import (
     STAFF_ROLES,
     change_staff_role,
+    find_staff,
     invite_staff,
     pending_invitations,
     revoke_invitation,
@@ -139,6 +140,7 @@ async def active(request: Request) -> Response:
     require(principal, Action.MANAGE_STAFF)
     form = await request.form()
     wanted = str(form.get("active", ""))
+    await find_staff(principal, request.path_params["staff_id"], _partner_id(request))
     if wanted not in ("yes", "no"):
         raise InvalidInput({"active": _("Choose activate or deactivate.")})
     try:
