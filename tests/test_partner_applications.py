@@ -199,3 +199,45 @@ async def test_staff_role_of_the_applicant_is_partner_admin(world):
         await submit_application(application(7, username="other"), TEST_SECRET, LIFETIME)
     assert set(again.value.errors) >= {"name", "credit_code"}
     await add_region("330303", "龙湾区", RegionLevel.DISTRICT, "330300")
+
+
+async def test_operators_review_and_invite_from_the_command_line(servers, world):
+    import os
+    import subprocess
+    import sys
+
+    def cli(*arguments: str) -> subprocess.CompletedProcess:
+        environment = dict(os.environ, DATABASE_URL=servers.database_url, LOG_LEVEL="warning")
+        environment.pop("REDIS_URL", None)
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", *arguments],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    applied = await submit_application(application(8), TEST_SECRET, LIFETIME)
+    pending = cli("partner", "list", "--status", "pending")
+    assert pending.returncode == 0 and "鹿城助老服务社8" in pending.stdout
+    refused = cli("partner", "reject", str(applied.partner.id), "--as", "admin")
+    assert refused.returncode == 1 and "reason" in refused.stderr
+    approved = cli("partner", "approve", "鹿城助老服务社8", "--as", "coordA")
+    assert approved.returncode == 0, approved.stderr
+    assert (await Partner.get(id=applied.partner.id)).status == PartnerStatus.APPROVED
+    # Another district's coordinator may not suspend it.
+    assert cli("partner", "suspend", "鹿城助老服务社8", "--as", "coordB", "--reason", "x").returncode == 2
+    invited = cli(
+        "partner",
+        "invite-staff",
+        "鹿城助老服务社8",
+        "--as",
+        "zhulao8",
+        "--username",
+        "disp8",
+        "--name",
+        "调度八",
+    )
+    assert invited.returncode == 0, invited.stderr
+    assert invited.stdout.strip().splitlines()[-1].startswith("/reset-password/")
+    assert (await User.get(username="disp8")).role == Role.DISPATCHER

@@ -99,6 +99,7 @@ async def test_a_deactivated_staff_member_loses_powers_at_once(app, world):
             await login(admin, left.users["partner_admin"].username)
             staff = await admin.get("/partner/staff")
             assert staff.status_code == 200 and left.users["dispatcher"].display_name in staff.text
+            assert await AuditEntry.exists(action="staff.view", actor_id=left.users["partner_admin"].id)
             response = await admin.post(
                 f"/partner/staff/{left.users['dispatcher'].id}/active",
                 data={"active": "no", "csrf_token": session_csrf(admin)},
