@@ -39,8 +39,7 @@ PERSONAL_DATA_ROUTES = {
     "/intake/batches/{batch_id:int}/rejected.csv": "coordinator",
     "/intake/duplicates": "coordinator",
     "/intake/conflicts": "coordinator",
-    "/calendar/{token}.ics": "",
-    "/partner/staff": "partner_admin",  # the organisation's staff, by name  # the volunteer's calendar program, with the signed link only
+    "/calendar/{token}.ics": "",  # the volunteer's calendar program, with the signed link only
 }
 # GET routes that show no one's personal data (or only the viewer's own: a household's own page).
 NO_PERSONAL_DATA = {
