@@ -137,6 +137,8 @@ async def test_the_reviewer_asks_for_changes_and_the_applicant_resubmits(app, wo
         await login(client, "zhulao3")
         page = await client.get("/partner")
         assert "请补充服务区域" in page.text
+        # The request also reached the applicant as a message, listed on its page.
+        assert 'id="messages-title"' in page.text and page.text.count("请补充服务区域") >= 2
         changed = application(3, service_region_codes=("330302", "330302001"), name="鹿城助老服务社三")
         response = await client.post("/partner", data=_form_data(changed, session_csrf(client)))
         assert response.status_code == 200, response.text

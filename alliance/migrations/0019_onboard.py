@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Partner',
             name='offered_needs',
-            field=fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+            field=fields.JSONField(default=list, db_default='[]', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
         ),
         ops.AddField(
             model_name='Partner',

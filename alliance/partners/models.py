@@ -23,7 +23,7 @@ class Partner(Model):
     service_regions = fields.ManyToManyField(
         "models.Region", related_name="partners_serving", through="partner_service_region"
     )
-    offered_needs = fields.JSONField(default=list)
+    offered_needs = fields.JSONField(default=list, db_default="[]")
     submitted_at = fields.DatetimeField(null=True)
     # A reviewer's request for changes, shown to the applicant until it resubmits ("" when none).
     changes_requested = fields.TextField(default="", db_default="")

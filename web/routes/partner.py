@@ -11,6 +11,7 @@ from alliance.core.access import Action, get_visible, require
 from alliance.core.codes import DeliveryMode, FlagCode, NeedCode, PartnerStatus
 from alliance.core.errors import InvalidInput
 from alliance.core.models import Region
+from alliance.notifications.notifications import messages_to
 from alliance.partners.applications import application_form_of, save_application, service_region_codes
 from alliance.partners.offerings import OfferingForm, offerings_of, projects_for_year, save_offering
 from alliance.partners.review import partner_history
@@ -40,6 +41,8 @@ async def profile(request: Request) -> Response:
     await partner.fetch_related("region")
     context = await _profile_context(partner, principal)
     context["history"] = await partner_history(principal, partner.id)
+    # The in-app messages to this user (decisions on the application, requests for changes).
+    context["messages"] = await messages_to(principal)
     return render(request, "partner/profile.html", context)
 
 
