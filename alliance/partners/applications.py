@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -140,7 +141,7 @@ class Application:
     link: IssuedReset
 
 
-async def _tell_reviewers(partner: Partner, message: str, **values: str) -> list[int]:
+async def _tell_reviewers(partner: Partner, compose: Callable[[], str]) -> list[int]:
     """In-app notices to the coordinators of the partner's region and those above it (who review it)."""
     await partner.fetch_related("region")
     path = partner.region.path
@@ -149,7 +150,7 @@ async def _tell_reviewers(partner: Partner, message: str, **values: str) -> list
     created = []
     for user in reviewers:
         with language(user.language or DEFAULT_LANGUAGE):
-            body = _(message).format(**values)
+            body = compose()
         created.append(
             await Notification.create(
                 user_id=user.id, channel="in_app", body=body, language=user.language or DEFAULT_LANGUAGE
@@ -206,7 +207,9 @@ async def submit_application(
                 name=partner.name
             ),
         )
-        await _tell_reviewers(partner, "A new partner application awaits review: {name}.", name=partner.name)
+        await _tell_reviewers(
+            partner, lambda: _("A new partner application awaits review: {name}.").format(name=partner.name)
+        )
     return Application(partner, user, link)
 
 
@@ -297,6 +300,9 @@ async def save_application(principal: Principal, form: ApplicationForm) -> Partn
         )
         if pending:
             await _tell_reviewers(
-                partner, "The application of {name} was changed and awaits review again.", name=partner.name
+                partner,
+                lambda: _("The application of {name} was changed and awaits review again.").format(
+                    name=partner.name
+                ),
             )
     return partner
