@@ -103,9 +103,13 @@ async def test_a_wrong_credit_code_is_refused_with_the_field_named_and_nothing_w
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         wrong = credit_code(2)[:-1] + ("0" if credit_code(2)[-1] != "0" else "1")
-        response = await _join(client, application(2, credit_code=wrong, service_region_codes=()))
+        response = await _join(
+            client, application(2, credit_code=wrong, service_region_codes=(), username="x")
+        )
     assert response.status_code == 422
+    # Every field's error at once.
     assert "GB 32100" in response.text and "Choose at least one region" in response.text
+    assert "3 to 64 letters" in response.text
     assert not await Partner.exists(name="鹿城助老服务社2")
     assert not await User.exists(username="zhulao2")
 

@@ -164,10 +164,21 @@ async def submit_application(
 ) -> Application:
     """A public sign-up: a pending partner, its first admin account and the single-use link that sets
     the account's password (shown to the applicant, who may then only complete the profile)."""
-    checked = await _check(form)
+    username_error = (
+        None
+        if USERNAME.match(form.username.strip())
+        else _("3 to 64 letters, digits, dots, dashes or underscores.")
+    )
+    try:
+        checked = await _check(form)
+    except InvalidInput as invalid:
+        # Every field's error at once, the admin's user name included.
+        raise InvalidInput(
+            invalid.errors | ({"username": username_error} if username_error else {})
+        ) from None
+    if username_error:
+        raise InvalidInput({"username": username_error})
     assert checked is not None
-    if not USERNAME.match(form.username.strip()):
-        raise InvalidInput({"username": _("3 to 64 letters, digits, dots, dashes or underscores.")})
     async with in_transaction():
         partner = await Partner.create(
             name=checked.name,
