@@ -48,7 +48,7 @@ from alliance.core.codes import DEFAULT_FLAG_NEEDS, FlagCode, RegionLevel  # noq
 from alliance.core.models import Region  # noqa: E402
 from alliance.core.regions import LEVEL_DEPTH, path_for  # noqa: E402
 from alliance.households.intake import import_households  # noqa: E402
-from alliance.households.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, read_file  # noqa: E402
+from alliance.households.intake_format import FIELDS, id_check_character, read_file  # noqa: E402
 from alliance.households.reference import ensure_reference_data  # noqa: E402
 
 CHUNK = 1000
@@ -61,8 +61,7 @@ FLAG_CODES = [code.value for code in FlagCode]
 
 
 def _id_number(first17: str) -> str:
-    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
-    return first17 + ID_CHECK[total % 11]
+    return first17 + id_check_character(first17)
 
 
 def generate_file(path: Path, rows: int, seed: int = 7) -> None:

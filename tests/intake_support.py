@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from alliance.core.codes import RegionLevel
 from alliance.core.regions import add_region
 from alliance.households.intake import ImportResult, import_households
-from alliance.households.intake_format import FIELDS, ID_CHECK, ID_WEIGHTS, RecordSet, records_from_json
+from alliance.households.intake_format import FIELDS, RecordSet, id_check_character, records_from_json
 from alliance.households.models import Household, IntakeConflict, IntakeSource
 from alliance.households.sources import add_source
 
@@ -44,8 +45,12 @@ async def build_city() -> None:
 def id_number(first17: str) -> str:
     """A valid 18-character ID number (GB 11643 check digit) from 17 digits."""
     assert len(first17) == 17 and first17.isdigit()
-    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
-    return first17 + ID_CHECK[total % 11]
+    return first17 + id_check_character(first17)
+
+
+def born_on(index: int) -> date:
+    # A real birth date per thousand people, so every index has its own valid ID number.
+    return date(1950, 1, 1) + timedelta(days=index // 1000)
 
 
 def person(index: int, **overrides: Any) -> dict[str, Any]:
@@ -53,7 +58,7 @@ def person(index: int, **overrides: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
         "external_id": f"WZ-{index:06d}",
         "head_name": f"王{index}",
-        "id_number": id_number(f"3303021950{index:07d}"),
+        "id_number": id_number(f"330302{born_on(index):%Y%m%d}{index % 1000:03d}"),
         "phone": f"138{index:08d}",
         "address": f"五马街{index}号",
         "region_code": LUCHENG_COMMUNITY,

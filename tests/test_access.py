@@ -61,6 +61,9 @@ PUBLIC = {
     # The signed single-use password-reset link: tests/test_sessions.py walks it.
     ("GET", "/reset-password/{token}"),
     ("POST", "/reset-password/{token}"),
+    # The partner sign-up (limited per address): tests/test_partner_applications.py walks it.
+    ("GET", "/join"),
+    ("POST", "/join"),
 }
 # Routes that act on one object of side A: any user of side B is refused (403 or 404).
 OBJECT_ROUTES = {
@@ -69,6 +72,11 @@ OBJECT_ROUTES = {
     ("POST", "/partner/offerings/{offering_id:int}/edit"),
     ("GET", "/admin/partners/{partner_id:int}"),
     ("POST", "/admin/partners/{partner_id:int}/status"),
+    ("POST", "/admin/partners/{partner_id:int}/changes"),
+    ("POST", "/admin/partners/{partner_id:int}/admin-link"),
+    ("POST", "/partner/staff/{staff_id:int}/role"),
+    ("POST", "/partner/staff/{staff_id:int}/active"),
+    ("POST", "/partner/staff/invitations/{invitation_id:int}/revoke"),
     ("GET", "/intake/batches/{batch_id:int}"),
     ("GET", "/intake/batches/{batch_id:int}/rejected.csv"),
     ("POST", "/intake/duplicates/{household_id:int}/merge"),
@@ -138,6 +146,7 @@ SCOPED_PAGES = {
     ("GET", "/partner"),
     ("GET", "/partner/offerings"),
     ("GET", "/partner/offerings/new"),
+    ("GET", "/partner/staff"),
     ("GET", "/volunteer"),
     ("GET", "/my-household"),
     ("GET", "/intake"),
@@ -186,6 +195,7 @@ SELF_WRITES = {
     ("POST", "/partner/offerings/new"),
     ("POST", "/matching/proposals"),
     ("POST", "/partner/api-tokens"),
+    ("POST", "/partner/staff/invite"),
     ("POST", "/partner/events/new"),
     ("POST", "/account/password"),
     ("POST", "/account/sessions/end-others"),
@@ -304,6 +314,9 @@ def _fill(path: str, side) -> str:
         .replace("{project_id:int}", str(side.project.id))
         .replace("{endpoint_id:int}", str(side.webhook.id))
         .replace("{delivery_id:int}", str(side.delivery.id))
+        .replace("{staff_id:int}", str(side.users["partner_admin"].id))
+        # No invitation exists in the walk's world: every caller gets 404 (tests/test_partner_staff.py).
+        .replace("{invitation_id:int}", "1")
     )
 
 
@@ -495,6 +508,7 @@ APPROVED_OPENS = {
         ("GET", "/partner/events"),
         ("GET", "/partner/events/{event_id:int}"),
         ("GET", "/partner/api-tokens"),
+        ("GET", "/partner/staff"),
         ("GET", "/requests/{request_id:int}"),
         ("GET", "/visits/{visit_id:int}"),
     },

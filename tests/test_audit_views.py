@@ -45,6 +45,7 @@ PERSONAL_DATA_ROUTES = {
 NO_PERSONAL_DATA = {
     "/",
     "/login",
+    "/join",
     "/healthz",
     "/admin/need-rules",
     "/admin/partners",
@@ -85,6 +86,9 @@ NO_PERSONAL_DATA = {
     # One's own account; staff accounts (no household data; the list is audited as accounts.list).
     "/account",
     "/admin/accounts",
+    # The organisation's own staff (names of accounts, no household or volunteer): audited as
+    # "staff.view" like the accounts page, tests/test_partner_staff.py.
+    "/partner/staff",
     "/reset-password/{token}",
     # An organisation's profile and status history; operations; a proposal's progress.
     "/admin/partners/{partner_id:int}",

@@ -90,6 +90,22 @@ def test_id_number_must_pass_the_gb11643_check_digit():
     assert isinstance(check(id_number=good.lower()), HouseholdRow)
 
 
+def test_id_number_with_an_impossible_birth_date_is_refused_with_the_date_named():
+    # 30 February, with a correct check digit: the check digit alone let this through.
+    problem = errors_of(id_number=id_number("33030219900230123"))["id_number"]
+    assert "birth date" in problem and "19900230" in problem
+
+
+def test_id_number_with_an_unknown_county_code_is_refused_with_the_code_named():
+    problem = errors_of(id_number=id_number("99999919900101123"))["id_number"]
+    assert "county code" in problem and "999999" in problem
+
+
+def test_id_number_of_an_elder_born_before_their_county_code_existed_is_accepted():
+    # Lucheng's code dates from 1984; people born there in 1950 hold numbers starting 330302.
+    assert isinstance(check(id_number=id_number("33030219500101123")), HouseholdRow)
+
+
 def test_id_number_with_x_check_character_is_accepted():
     # 11010519491231002X is the standard's own example.
     assert check(id_number="11010519491231002x").id_number == "11010519491231002X"  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import pytest
 from alliance.core.access import principal_for
 from alliance.core.codes import TargetMetric
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
+from alliance.core.i18n import gettext as _
 from alliance.core.models import AuditEntry
 from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.partners.models import Offering, Project
@@ -58,15 +59,17 @@ async def test_a_project_takes_only_its_needs_and_partners_and_none_once_retired
     assert offering.project_id == project.id
     with pytest.raises(InvalidInput) as wrong_need:
         await save_offering(ours, offering_form(project.id, need="LEGAL_AID"))
-    assert "need" in wrong_need.value.errors["project_id"]
+    assert wrong_need.value.errors["project_id"] == _("This project does not take offerings for this need.")
     with pytest.raises(InvalidInput) as stranger:
         await save_offering(theirs, offering_form(project.id))
-    assert "partners" in stranger.value.errors["project_id"]
+    assert stranger.value.errors["project_id"] == _(
+        "Your organisation is not one of this project's partners."
+    )
 
     await set_project_active(boss, project.id, False)
     with pytest.raises(InvalidInput) as retired:
         await save_offering(ours, offering_form(project.id))
-    assert "retired" in retired.value.errors["project_id"]
+    assert retired.value.errors["project_id"] == _("This project is retired: choose another one.")
     # The offering that already names it may still be edited, keeping it.
     kept = await save_offering(ours, offering_form(project.id), offering.id)
     assert kept.project_id == project.id
@@ -101,7 +104,9 @@ async def test_bad_project_input_names_each_field_and_writes_nothing():
     }
     with pytest.raises(InvalidInput) as taken:
         await save_project(boss, ProjectForm(year=str(this_year()), code="jobs", name="又一个"))
-    assert "already" in taken.value.errors["code"]
+    assert taken.value.errors["code"] == _("The year {year} already has a project {code}.").format(
+        year=this_year(), code="JOBS"
+    )
     assert await Project.all().count() == 1
 
 

@@ -353,16 +353,45 @@ def cmd_source(args: argparse.Namespace) -> int:
     return _run_db(work)
 
 
+LIFECYCLE_COMMANDS = {
+    "approve": "approved",
+    "reject": "closed",
+    "suspend": "suspended",
+    "reinstate": "approved",
+    "close": "closed",
+}
+
+
 def cmd_partner(args: argparse.Namespace) -> int:
-    """Partners: `list [--json]` (id, name, kind, status) and `token PARTNER` (by id or exact name;
-    the token is printed on the last line, shown this once)."""
-    from alliance.core.errors import NotFound
+    """Partners: `list [--json]` (id, name, kind, status); `token PARTNER` (by id or exact name; the
+    token is printed on the last line, shown this once); `approve|reject|suspend|reinstate|close
+    PARTNER --as USER [--reason TEXT]` (the lifecycle, decided as that reviewer); `invite-staff
+    PARTNER --as USER --username NAME --name NAME [--role partner_admin|dispatcher]` (prints the
+    single-use set-password link)."""
+    from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
     from alliance.partners.models import Partner
     from alliance.partners.tokens import create_token_for
 
+    async def acting_as() -> Any:
+        from alliance.core.access import principal_for
+        from alliance.core.models import User
+
+        user = await User.get_or_none(username=args.acting_as or "", is_active=True)
+        if user is None:
+            print(f"no active user {args.acting_as!r} to act as (--as)", file=sys.stderr)
+            return None
+        return await principal_for(user)
+
+    async def find(partner: str) -> Partner | None:
+        found = await Partner.get_or_none(id=int(partner)) if partner.isdigit() else None
+        return found or await Partner.get_or_none(name=partner)
+
     async def work() -> int:
         if args.action == "list":
-            partners = await Partner.all().order_by("id").values("id", "name", "kind", "status")
+            query = Partner.all().order_by("id")
+            if args.status:
+                query = query.filter(status=args.status)
+            partners = await query.values("id", "name", "kind", "status")
             rows = [{**row, "kind": str(row["kind"]), "status": str(row["status"])} for row in partners]
             if args.json:
                 import json
@@ -372,14 +401,66 @@ def cmd_partner(args: argparse.Namespace) -> int:
                 for row in rows:
                     print(f"{row['id']}\t{row['name']}\t{row['kind']}\t{row['status']}")
             return 0
-        try:
-            created = await create_token_for(args.partner, args.name)
-        except NotFound:
+        if args.action == "token":
+            try:
+                created = await create_token_for(args.partner, args.name)
+            except NotFound:
+                print(f"no partner with id or name {args.partner!r}", file=sys.stderr)
+                return 2
+            partner = await Partner.get(id=created.token.partner_id)  # type: ignore[attr-defined]
+            print(f"API token for {partner.name} (id {partner.id}); it is shown only this once:")
+            print(created.secret, flush=True)
+            return 0
+        partner = await find(args.partner)
+        if partner is None:
             print(f"no partner with id or name {args.partner!r}", file=sys.stderr)
             return 2
-        partner = await Partner.get(id=created.token.partner_id)  # type: ignore[attr-defined]
-        print(f"API token for {partner.name} (id {partner.id}); it is shown only this once:")
-        print(created.secret, flush=True)
+        principal = await acting_as()
+        if principal is None:
+            return 2
+        try:
+            if args.action == "invite-staff":
+                from datetime import timedelta
+
+                from alliance.partners.staff import invite_staff
+
+                settings = load_settings()
+                invited = await invite_staff(
+                    principal,
+                    args.username,
+                    args.display_name,
+                    args.role,
+                    settings.secret_key,
+                    timedelta(seconds=settings.password_reset_seconds),
+                    partner_id=partner.id,
+                )
+                print(
+                    f"{args.username} invited to {partner.name} as {args.role}; hand over this single-use link:"
+                )
+                print(invited.link.path, flush=True)
+                return 0
+            from alliance.visits.partner_lifecycle import change_partner_status
+
+            wanted = LIFECYCLE_COMMANDS[args.action]
+            expected = {"reject": "pending", "reinstate": "suspended", "approve": "pending"}.get(args.action)
+            if expected and partner.status != expected:
+                print(
+                    f"{partner.name} is {partner.status}, not {expected}: nothing to {args.action}",
+                    file=sys.stderr,
+                )
+                return 1
+            outcome = await change_partner_status(principal, partner.id, wanted, args.reason or "")
+        except InvalidInput as invalid:
+            for field, message in invalid.errors.items():
+                print(f"{field}: {message}", file=sys.stderr)
+            return 1
+        except (PermissionDenied, NotFound):
+            print(f"{args.acting_as} may not do that to {partner.name}", file=sys.stderr)
+            return 2
+        print(
+            f"{outcome.partner.name}: {outcome.previous} -> {outcome.partner.status}; "
+            f"{len(outcome.released_request_ids)} claims released, {len(outcome.cancelled_visit_ids)} visits called off"
+        )
         return 0
 
     return _run_db(work)
@@ -768,10 +849,32 @@ def build_parser() -> argparse.ArgumentParser:
         source_actions.add_parser(action, help=text).add_argument("name")
     source_actions.add_parser("list", help="list the sources")
     source.set_defaults(func=cmd_source)
-    partner = commands.add_parser("partner", help="list partners, create a partner API token")
+    partner = commands.add_parser(
+        "partner", help="list, review and run partners; create a partner API token; invite staff"
+    )
     partner_actions = partner.add_subparsers(dest="action", required=True)
     listing = partner_actions.add_parser("list", help="list the partner organisations")
     listing.add_argument("--json", action="store_true", help="a JSON array of {id, name, kind, status}")
+    listing.add_argument("--status", choices=["pending", "approved", "suspended", "closed"])
+    for action, text in (
+        ("approve", "approve a pending application"),
+        ("reject", "reject a pending application (--reason required)"),
+        ("suspend", "suspend an approved partner (--reason required)"),
+        ("reinstate", "reinstate a suspended partner (--reason required)"),
+        ("close", "close a partner for good (--reason required)"),
+    ):
+        lifecycle = partner_actions.add_parser(action, help=text)
+        lifecycle.add_argument("partner", help="partner id or exact name")
+        lifecycle.add_argument(
+            "--as", dest="acting_as", required=True, help="the reviewer (admin or coordinator)"
+        )
+        lifecycle.add_argument("--reason", default="", help="kept in the partner's history")
+    invite = partner_actions.add_parser("invite-staff", help="invite a staff member; prints the link")
+    invite.add_argument("partner", help="partner id or exact name")
+    invite.add_argument("--as", dest="acting_as", required=True, help="an admin, or the partner's admin")
+    invite.add_argument("--username", required=True)
+    invite.add_argument("--name", dest="display_name", required=True, help="the person's name")
+    invite.add_argument("--role", default="dispatcher", choices=["partner_admin", "dispatcher"])
     token = partner_actions.add_parser("token", help="create an API token; printed on the last line")
     token.add_argument("partner", help="partner id or exact name")
     token.add_argument("--name", default="cli", help="what the token is for")

@@ -93,6 +93,9 @@ class Action(StrEnum):
     # heartbeats on the admin page; administrators only (local callers and the metrics token see
     # the probes' details too, web/operations.py).
     VIEW_OPERATIONS = "view_operations"
+    # A partner's staff (alliance/partners/staff.py): its admin invites staff by a single-use link,
+    # changes their roles, deactivates and reactivates them; the admin does so for any partner.
+    MANAGE_STAFF = "manage_staff"
     # The audit trail (alliance/core/audit.py): an admin reads all of it, a coordinator the entries
     # about the households, partners and people of the region's subtree.
     VIEW_AUDIT = "view_audit"
@@ -145,6 +148,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.MANAGE_API_TOKENS,
             Action.MANAGE_WEBHOOKS,
             Action.MANAGE_EVENTS,
+            Action.MANAGE_STAFF,
         }
     ),
     Role.DISPATCHER: frozenset(
@@ -294,6 +298,14 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         if role == Role.COORDINATOR and principal.region_path:
             return query.filter(region__path__startswith=principal.region_path)
         if principal.is_partner_staff:
+            return query.filter(id=principal.partner_id or 0)
+        return _nothing(query)
+    if action == Action.MANAGE_STAFF:
+        # The partners whose staff the principal runs: all for the admin, its own for a partner admin.
+        query = Partner.all()
+        if role == Role.ADMIN:
+            return query
+        if role == Role.PARTNER_ADMIN:
             return query.filter(id=principal.partner_id or 0)
         return _nothing(query)
     if action in (Action.VIEW_OFFERINGS, Action.EDIT_OFFERINGS):

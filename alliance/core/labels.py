@@ -13,6 +13,10 @@ LABELS = {
     "dispatcher": _l("Dispatcher"),
     "volunteer": _l("Volunteer"),
     "household": _l("Household"),
+    # a partner application's steps (its history)
+    "rejected": _l("rejected"),
+    "changes_requested": _l("changes asked for"),
+    "resubmitted": _l("sent again for review"),
     # flags
     "MEDICAL_EXPENSE": _l("Large medical expense"),
     "INCOME_DROP": _l("Sudden income drop"),

@@ -126,3 +126,29 @@ async def attempt_succeeded(username: str, address: str) -> None:
 async def forget_stale_counters(older_than: timedelta = PAIR_MEMORY) -> int:
     """Delete counters nobody touched for a day (they would be reset on their next use anyway)."""
     return await LoginThrottle.filter(touched_at__lt=utc_now() - older_than).delete()
+
+
+# Public forms that create something (a partner's sign-up): per client address, at most
+# `SUBMISSIONS_PER_WINDOW` within `SUBMISSION_WINDOW`, counted on the same locked rows as logins.
+SUBMISSION_WINDOW = timedelta(hours=1)
+SUBMISSIONS_PER_WINDOW = 5
+
+
+async def admit_submission(
+    form: str, address: str, limit: int = SUBMISSIONS_PER_WINDOW, window: timedelta = SUBMISSION_WINDOW
+) -> Admission:
+    """Count one submission of a public form from this address, or say how long it must wait."""
+    key = f"form:{form[:32]}|{address[:64]}"
+    await LoginThrottle.bulk_create([LoginThrottle(key=key)], ignore_conflicts=True)
+    async with in_transaction() as connection:
+        row = (await _locked_rows([key], connection))[key]
+        now = utc_now()
+        started = aware(row.window_started_at)
+        if started is None or now - started >= window:
+            row.failures, row.window_started_at, started = 0, now, now
+        if row.failures >= limit:
+            await row.save(using_db=connection)
+            return Admission(admitted=False, retry_after_seconds=_seconds_until(started + window, now))
+        row.failures += 1
+        await row.save(using_db=connection)
+    return Admission(admitted=True)

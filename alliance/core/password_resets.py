@@ -62,6 +62,25 @@ async def issue_reset_link(
         raise InvalidInput(
             {"user": _("The account is deactivated. Reactivate it before resetting its password.")}
         )
+    return await _issue(user, principal.user_id, principal, secret_key, lifetime, address)
+
+
+async def issue_first_password_link(
+    user: User, secret_key: str, lifetime: timedelta, *, issued_by_id: int | None = None, address: str = ""
+) -> IssuedReset:
+    """The link that sets the first password of an account just made by a service (a partner's sign-up,
+    a staff invitation): no one to ask for permission, since the account was created in the same request."""
+    return await _issue(user, issued_by_id, None, secret_key, lifetime, address)
+
+
+async def _issue(
+    user: User,
+    issued_by_id: int | None,
+    principal: Principal | None,
+    secret_key: str,
+    lifetime: timedelta,
+    address: str,
+) -> IssuedReset:
     secret = secrets.token_urlsafe(24)
     now = utc_now()
     async with in_transaction():
@@ -70,7 +89,7 @@ async def issue_reset_link(
         )
         reset = await PasswordReset.create(
             user=user,
-            issued_by_id=principal.user_id,
+            issued_by_id=issued_by_id,
             secret_hash=_digest(secret),
             created_at=now,
             expires_at=now + lifetime,

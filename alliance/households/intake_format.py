@@ -19,6 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from stdnum import numdb
+from stdnum.cn import ric
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
+
 from alliance.core.codes import Accessibility, ContactPreference, FlagCode, NeedCode
 from alliance.core.errors import AllianceError
 from alliance.core.i18n import gettext as _
@@ -47,9 +51,6 @@ MAX_MEMBERS = 99
 LAT_RANGE = (18.0, 54.0)
 LON_RANGE = (73.0, 135.0)
 
-# GB 11643-1999: weights of the first 17 digits, and the check character for (sum mod 11).
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
 ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 # Area codes: 010 and 02x have three digits and 8-digit numbers; the others four digits and 7 or 8.
@@ -285,17 +286,38 @@ def _text(value: Any) -> str:
 
 def id_check_character(first17: str) -> str:
     """The check character of a resident ID number from its first 17 digits (ISO 7064 MOD 11-2)."""
-    return ID_CHECK[sum(map(int.__mul__, map(int, first17), ID_WEIGHTS)) % 11]
+    return ric.calc_check_digit(first17 + "0")
+
+
+def _known_region_code(id_number: str) -> bool:
+    # Any county code GB/T 2260 has ever listed. Not python-stdnum's stricter "listed in the year of
+    # birth": numbers were issued from 1984 under the codes of that time, so someone born in 1950 in
+    # Lucheng (a code since 1984) holds a real number that check would refuse.
+    return any("county" in part for _prefix, part in numdb.get("cn/loc").info(id_number[:6]))
 
 
 def id_number_error(id_number: str) -> str | None:
-    """GB 11643: 18 characters, 17 digits and a check character (digit or X)."""
+    """GB 11643 through python-stdnum's `cn.ric`: 18 characters, 17 digits and a check character
+    (digit or X), a real birth date, and a county code that exists."""
     if len(id_number) != 18:
         return _("An ID number has 18 characters; this one has {count}.").format(count=len(id_number))
     if not ID_SHAPE.match(id_number):
         return _("An ID number is 17 digits followed by a digit or X.")
-    if id_check_character(id_number[:17]) != id_number[17]:
+    try:
+        ric.compact(id_number)
+        if ric.calc_check_digit(id_number) != id_number[17]:
+            raise InvalidChecksum()
+        ric.get_birth_date(id_number)
+    except InvalidChecksum:
         return _("The check digit does not match (GB 11643): a digit was probably mistyped.")
+    except (InvalidComponent, InvalidFormat, InvalidLength):
+        return _(
+            "Characters 7 to 14 of an ID number are the birth date; {digits} is not a real date."
+        ).format(digits=id_number[6:14])
+    if not _known_region_code(id_number):
+        return _("The first six digits of an ID number are a county code; {code} is not one.").format(
+            code=id_number[:6]
+        )
     return None
 
 

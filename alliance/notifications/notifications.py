@@ -463,3 +463,12 @@ async def outbox_page(principal: Principal, filters: OutboxFilters, page_size: i
         by_status=by_status,
         kinds=kinds,
     )
+
+
+async def messages_to(principal: Principal, limit: int = 10) -> list[Notification]:
+    """The latest in-app messages addressed to the principal themselves, newest first."""
+    return (
+        await Notification.filter(user_id=principal.user_id, channel=NotificationChannel.IN_APP)
+        .order_by("-created_at", "-id")
+        .limit(limit)
+    )

@@ -15,6 +15,20 @@ class Partner(Model):
     description = fields.TextField(default="")
     contact_name = fields.CharField(max_length=64, default="")
     contact_phone = fields.CharField(max_length=20, default="")
+    contact_email = fields.CharField(max_length=128, default="", db_default="")
+    # The unified social credit code (GB 32100, checked with python-stdnum's cn.uscc); null for the
+    # organisations entered before sign-up existed.
+    credit_code = fields.CharField(max_length=18, null=True, unique=True)
+    # The application: where it serves and what it offers, as the applicant stated them.
+    service_regions = fields.ManyToManyField(
+        "models.Region", related_name="partners_serving", through="partner_service_region"
+    )
+    offered_needs = fields.JSONField(default=list, db_default="[]")
+    submitted_at = fields.DatetimeField(null=True)
+    # A reviewer's request for changes, shown to the applicant until it resubmits ("" when none).
+    changes_requested = fields.TextField(default="", db_default="")
+    # The first approval: the day the organisation joined the alliance (growth counts).
+    approved_at = fields.DatetimeField(null=True)
     status_changed_at = fields.DatetimeField(null=True)
     # Set when the partner released more claims in the churn window than allowed
     # (alliance/matching/claims.py): no new claims until then.
@@ -107,6 +121,28 @@ class Volunteer(Model):
 
     class Meta:
         table = "volunteer"
+
+
+class StaffInvitation(Model):
+    # A partner admin's invitation of a staff member (alliance/partners/staff.py): the account is made
+    # at once and the invitee sets its password through a signed single-use link (a `PasswordReset`).
+    # Pending while that link is unused and unexpired; revoking spends the link and deactivates the account.
+
+    id = fields.IntField(primary_key=True)
+    partner = fields.ForeignKeyField("models.Partner", related_name="invitations", on_delete=fields.CASCADE)
+    user = fields.ForeignKeyField("models.User", related_name="staff_invitations", on_delete=fields.CASCADE)
+    role = fields.CharField(max_length=24)
+    reset = fields.ForeignKeyField(
+        "models.PasswordReset", null=True, related_name="staff_invitations", on_delete=fields.SET_NULL
+    )
+    invited_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="staff_invitations_sent", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "staff_invitation"
 
 
 class PartnerToken(Model):

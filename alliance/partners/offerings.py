@@ -1,4 +1,4 @@
-"""A partner's own side: its profile, its offerings with a service area, and the projects of a year."""
+"""A partner's own side: its offerings with a service area, and the projects of a year."""
 
 from __future__ import annotations
 
@@ -12,36 +12,12 @@ from alliance.core.codes import DeliveryMode, FlagCode, NeedCode
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
-from alliance.partners.models import Offering, Partner, Project
+from alliance.partners.models import Offering, Project
 from alliance.partners.projects import project_refuses
 
 # China's extent; a point outside it is a typing error, not a service area.
 LAT_RANGE = (18.0, 54.0)
 LON_RANGE = (73.0, 135.0)
-
-
-@dataclass(frozen=True)
-class PartnerProfileForm:
-    description: str
-    contact_name: str
-    contact_phone: str
-
-
-async def update_partner_profile(principal: Principal, form: PartnerProfileForm) -> Partner:
-    partner = await get_visible(principal, Action.EDIT_PARTNER_PROFILE, principal.partner_id or 0)
-    errors: dict[str, str] = {}
-    if len(form.description) > 2000:
-        errors["description"] = _("At most 2,000 characters.")
-    if form.contact_phone and not form.contact_phone.replace("-", "").isdigit():
-        errors["contact_phone"] = _("Digits and dashes only, e.g. 13812345678 or 0577-88123456.")
-    if errors:
-        raise InvalidInput(errors)
-    partner.description = form.description.strip()
-    partner.contact_name = form.contact_name.strip()
-    partner.contact_phone = form.contact_phone.strip()
-    await partner.save()
-    await record(principal, "partner.profile", "partner", partner.id)
-    return partner
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,13 @@ TRANSITIONS: dict[PartnerStatus, frozenset[PartnerStatus]] = {
     PartnerStatus.CLOSED: frozenset(),
 }
 # The audit actions that make up a partner's history.
-HISTORY_ACTIONS = tuple(f"partner.{status}" for status in PartnerStatus) + ("partner.reinstated",)
+HISTORY_ACTIONS = tuple(f"partner.{status}" for status in PartnerStatus) + (
+    "partner.reinstated",
+    "partner.rejected",
+    "partner.applied",
+    "partner.changes_requested",
+    "partner.resubmitted",
+)
 
 
 async def partners_for_review(principal: Principal, status: str = "") -> list[Partner]:
@@ -60,10 +66,13 @@ class StatusChange:
     partner: Partner
     previous: PartnerStatus
     notification_ids: list[int]
+    first_approval: bool = False
 
 
 def _staff_notice(status: PartnerStatus, previous: PartnerStatus, name: str, reason: str) -> str:
-    if status == PartnerStatus.APPROVED and previous == PartnerStatus.SUSPENDED:
+    if status == PartnerStatus.CLOSED and previous == PartnerStatus.PENDING:
+        body = _("The application of {name} was rejected.")
+    elif status == PartnerStatus.APPROVED and previous == PartnerStatus.SUSPENDED:
         body = _(
             "Your organisation {name} is reinstated: you can publish offerings and claim requests again."
         )
@@ -105,16 +114,24 @@ async def set_partner_status(
     if len(text) > MAX_REASON:
         raise InvalidInput({"reason": _("At most {count} characters.").format(count=MAX_REASON)})
     async with in_transaction():
+        now = utc_now()
+        first_approval = previous == PartnerStatus.PENDING and wanted == PartnerStatus.APPROVED
         changed = await Partner.filter(id=partner.id, status=previous).update(
-            status=wanted, status_changed_at=utc_now()
+            status=wanted,
+            status_changed_at=now,
+            **({"approved_at": now, "changes_requested": ""} if first_approval else {}),
         )
         if not changed:
             raise InvalidInput({"status": _("This organisation changed meanwhile; reload the page.")})
         await partner.refresh_from_db()
         reinstated = previous == PartnerStatus.SUSPENDED and wanted == PartnerStatus.APPROVED
+        rejected = previous == PartnerStatus.PENDING and wanted == PartnerStatus.CLOSED
+        action = (
+            "partner.reinstated" if reinstated else "partner.rejected" if rejected else f"partner.{wanted}"
+        )
         await record(
             principal,
-            "partner.reinstated" if reinstated else f"partner.{wanted}",
+            action,
             "partner",
             partner.id,
             {"from": str(previous), "to": str(wanted), "reason": text},
@@ -132,7 +149,17 @@ async def set_partner_status(
                     user_id=user.id, channel="in_app", body=body, language=user.language or DEFAULT_LANGUAGE
                 )
             )
-    return StatusChange(partner, previous, [notification.id for notification in created])
+    return StatusChange(partner, previous, [notification.id for notification in created], first_approval)
+
+
+# Steps of an application that are not a status of their own: shown by their name.
+_NAMED_STEPS = ("partner.rejected", "partner.changes_requested", "partner.resubmitted")
+
+
+def _history_step(entry: AuditEntry) -> str:
+    if entry.action in _NAMED_STEPS:
+        return entry.action.removeprefix("partner.")
+    return str(entry.details.get("to", entry.action.removeprefix("partner.")))
 
 
 @dataclass(frozen=True)
@@ -158,7 +185,7 @@ async def partner_history(principal: Principal, partner_id: int) -> list[History
             at=entry.at,
             action=entry.action.removeprefix("partner."),
             from_status=str(entry.details.get("from", "")),
-            to_status=str(entry.details.get("to", entry.action.removeprefix("partner."))),
+            to_status=_history_step(entry),
             reason=str(entry.details.get("reason", "")),
             actor_name=entry.actor.display_name if entry.actor else "",
         )

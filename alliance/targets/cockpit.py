@@ -141,6 +141,8 @@ def report_json(report: Cockpit) -> dict[str, Any]:
                 "person_times": row.person_times,
                 "deliveries": row.deliveries,
                 "target": row.target,
+                "organisations_joined": row.organisations_joined,
+                "volunteers_joined": row.volunteers_joined,
             }
             for row in report.projects
         ],

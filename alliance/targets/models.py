@@ -81,3 +81,26 @@ class DeliveryParticipant(Model):
     class Meta:
         table = "delivery_participant"
         indexes = (("year", "kind", "region_path"),)
+
+
+class GrowthEntry(Model):
+    # One member who joined the alliance in a year: an organisation at its first approval, a volunteer
+    # once active with an approved partner; `project` null for the alliance-wide row, else one row per
+    # project the member works for. Written in the same transaction as the approval
+    # (alliance/targets/growth.py); `key` ("organisation:12:0") keeps each member counted once.
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)
+    kind = fields.CharField(max_length=12)
+    ref_id = fields.IntField()
+    year = fields.SmallIntField()
+    region = fields.ForeignKeyField("models.Region", related_name="growth_entries", on_delete=fields.RESTRICT)
+    region_path = fields.CharField(max_length=128)
+    project = fields.ForeignKeyField(
+        "models.Project", null=True, related_name="growth_entries", on_delete=fields.CASCADE
+    )
+    joined_at = fields.DatetimeField()
+
+    class Meta:
+        table = "growth_entry"
+        indexes = (("year", "kind", "region_path"),)

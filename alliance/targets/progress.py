@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,8 @@ from alliance.core.codes import TargetMetric
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
 from alliance.core.timeutil import LOCAL_TZ, utc_now
-from alliance.partners.models import Partner, Project, Volunteer
+from alliance.partners.models import Partner, Project
+from alliance.targets.growth import growth_by_project, growth_in
 from alliance.targets.models import Target
 from alliance.targets.pace import expected_by, forecast_year_end, month_end_share, year_share
 from alliance.targets.scopes import Scope, _codes, _region_name
@@ -119,16 +120,19 @@ async def target_figures(scope: Scope, year: int, now: datetime | None = None) -
     targets = await _targets_of(year, scope)
     share = year_share(year, now, await monthly_curve(year))
     person_times = int((await _tally_sums(scope, year, None))[0]["person_times"] or 0)
+    # Organisations and volunteers count the alliance's growth: joined (first approved) and recruited
+    # (active with an approved partner) in the year (alliance/targets/growth.py).
+    growth = await growth_in(scope, year)
     actual = {
         TargetMetric.PROJECTS: await _participants(scope, year, "project"),
-        TargetMetric.ORGANISATIONS: await _participants(scope, year, "partner"),
-        TargetMetric.VOLUNTEERS: await _participants(scope, year, "volunteer"),
+        TargetMetric.ORGANISATIONS: growth.organisations,
+        TargetMetric.VOLUNTEERS: growth.volunteers,
         TargetMetric.PERSON_TIMES: person_times,
     }
     ceilings = {
         TargetMetric.PROJECTS: await Project.filter(year=year).count(),
-        TargetMetric.ORGANISATIONS: await Partner.filter(status="approved").count(),
-        TargetMetric.VOLUNTEERS: await Volunteer.filter(active=True).count(),
+        TargetMetric.ORGANISATIONS: None,
+        TargetMetric.VOLUNTEERS: None,
         TargetMetric.PERSON_TIMES: None,
     }
     figures = []
@@ -154,6 +158,9 @@ class BreakdownRow:
     deliveries: int
     target: int | None = None
     drillable: bool = False
+    # Projects only: organisations joined and volunteers recruited for the project this year.
+    organisations_joined: int = 0
+    volunteers_joined: int = 0
 
 
 async def by_project(scope: Scope, year: int, month: int | None = None) -> list[BreakdownRow]:
@@ -183,12 +190,23 @@ async def by_project(scope: Scope, year: int, month: int | None = None) -> list[
         )
         for row in sums
     ]
-    # Projects of the year with a target but nothing delivered yet are shown too.
+    # Projects of the year with a target, or that grew, but nothing delivered yet are shown too.
+    grown = await growth_by_project(scope, year) if not month else {}
     seen = {row.key for row in rows}
     rows += [
-        BreakdownRow(str(project_id), names.get(project_id, ""), 0, 0, target)
-        for project_id, target in targets.items()
+        BreakdownRow(str(project_id), names.get(project_id, ""), 0, 0, targets.get(project_id))
+        for project_id in sorted(set(targets) | set(grown))
         if str(project_id) not in seen
+    ]
+    rows = [
+        replace(
+            row,
+            organisations_joined=grown[int(row.key)].organisations
+            if row.key and int(row.key) in grown
+            else 0,
+            volunteers_joined=grown[int(row.key)].volunteers if row.key and int(row.key) in grown else 0,
+        )
+        for row in rows
     ]
     return sorted(rows, key=lambda row: (-row.person_times, row.name))
 

@@ -19,6 +19,7 @@ from alliance.matching.claims import TransitionKind, return_to_pool, transition_
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Partner
 from alliance.partners.review import set_partner_status
+from alliance.targets.growth import organisation_joined
 from alliance.visits.models import Visit
 from alliance.visits.scheduling import call_off_visit
 
@@ -49,6 +50,9 @@ async def change_partner_status(
         change = await set_partner_status(principal, partner_id, status, reason)
         outcome = LifecycleOutcome(change.partner, change.previous, list(change.notification_ids))
         wanted = PartnerStatus(change.partner.status)
+        if change.first_approval:
+            # The organisation joins the alliance: counted against the year's target with the approval.
+            await organisation_joined(change.partner.id, change.partner.approved_at)
         if wanted in (PartnerStatus.SUSPENDED, PartnerStatus.CLOSED):
             await _withdraw_work(principal, change.partner, wanted, " ".join(reason.split()), outcome)
     return outcome

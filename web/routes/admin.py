@@ -1,21 +1,25 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from alliance.core.access import Action, get_visible, require
-from alliance.core.codes import FlagCode, NeedCode, PartnerStatus
+from alliance.core.codes import FlagCode, NeedCode, PartnerStatus, Role
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
+from alliance.core.models import Region, User
+from alliance.core.password_resets import issue_reset_link
 from alliance.households.reference import rules_by_flag, set_flag_need_rules
 from alliance.notifications.notifications import delivery_job_id
+from alliance.partners.applications import request_changes
 from alliance.partners.review import next_statuses, partner_history, partners_for_review
 from alliance.visits.partner_lifecycle import LifecycleOutcome, change_partner_status
-from web.auth import require_principal
+from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import is_htmx
 from web.jobs import enqueue_quietly, relay_outbox
@@ -42,7 +46,11 @@ async def partners(request: Request) -> Response:
 
 
 async def _partner_page(
-    request: Request, partner_id: int, errors: dict[str, str] | None = None, status_code: int = 200
+    request: Request,
+    partner_id: int,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    extra: dict | None = None,
 ) -> Response:
     principal = await require_principal(request)
     partner = await get_visible(principal, Action.REVIEW_PARTNERS, partner_id)
@@ -52,6 +60,9 @@ async def _partner_page(
         "admin/partner.html",
         {
             "partner": partner,
+            "service_regions": await Region.filter(partners_serving__id=partner.id).order_by("path"),
+            "admins": await User.filter(partner_id=partner.id, role=Role.PARTNER_ADMIN, is_active=True),
+            **(extra or {}),
             "history": await partner_history(principal, partner.id),
             "next_statuses": next_statuses(partner),
             "errors": errors or {},
@@ -113,6 +124,53 @@ def _status_message(outcome: LifecycleOutcome) -> str:
     return _("{name} is now {status}.").format(name=outcome.partner.name, status=label(status))
 
 
+async def partner_changes(request: Request) -> Response:
+    """Send a pending application back to the applicant with what to change."""
+    principal = await require_principal(request)
+    require(principal, Action.REVIEW_PARTNERS)
+    partner_id = request.path_params["partner_id"]
+    form = await request.form()
+    try:
+        partner = await request_changes(principal, partner_id, str(form.get("note", "")))
+    except InvalidInput as invalid:
+        return await _partner_page(request, partner_id, invalid.errors, 422)
+    return go(
+        request,
+        f"/admin/partners/{partner_id}",
+        _("{name} is asked for changes; its admin sees your note on the organisation's page.").format(
+            name=partner.name
+        ),
+    )
+
+
+async def partner_admin_link(request: Request) -> Response:
+    """A new set-password link for one of the partner's admins, shown to the reviewer to hand over."""
+    principal = await require_principal(request)
+    require(principal, Action.REVIEW_PARTNERS)
+    partner_id = request.path_params["partner_id"]
+    partner = await get_visible(principal, Action.REVIEW_PARTNERS, partner_id)
+    form = await request.form()
+    user_id = str(form.get("user_id", ""))
+    admin = await User.get_or_none(
+        id=int(user_id) if user_id.isdigit() else 0, partner_id=partner.id, role=Role.PARTNER_ADMIN
+    )
+    if admin is None:
+        return await _partner_page(request, partner_id, {"user_id": _("Choose one of its admins.")}, 422)
+    settings = request.app.state.settings
+    issued = await issue_reset_link(
+        principal,
+        admin.id,
+        settings.secret_key,
+        timedelta(seconds=settings.password_reset_seconds),
+        address=client_address(request),
+    )
+    response = await _partner_page(
+        request, partner_id, extra={"issued": issued, "link": str(request.base_url).rstrip("/") + issued.path}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def need_rules(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.EDIT_NEED_RULES)
@@ -135,4 +193,13 @@ routes = [
     Route("/admin/partners", partners, methods=["GET"], name="admin_partners"),
     Route("/admin/partners/{partner_id:int}", partner_page, methods=["GET"], name="admin_partner"),
     Route("/admin/partners/{partner_id:int}/status", partner_status, methods=["POST"], name="partner_status"),
+    Route(
+        "/admin/partners/{partner_id:int}/changes", partner_changes, methods=["POST"], name="partner_changes"
+    ),
+    Route(
+        "/admin/partners/{partner_id:int}/admin-link",
+        partner_admin_link,
+        methods=["POST"],
+        name="partner_admin_link",
+    ),
 ]

@@ -8,62 +8,62 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from alliance.core.access import Action, get_visible, require
-from alliance.core.codes import DeliveryMode, FlagCode, NeedCode
+from alliance.core.codes import DeliveryMode, FlagCode, NeedCode, PartnerStatus
 from alliance.core.errors import InvalidInput
 from alliance.core.models import Region
+from alliance.notifications.notifications import messages_to
+from alliance.partners.applications import application_form_of, save_application, service_region_codes
 from alliance.partners.models import Project
-from alliance.partners.offerings import (
-    OfferingForm,
-    PartnerProfileForm,
-    offerings_of,
-    projects_for_year,
-    save_offering,
-    update_partner_profile,
-)
+from alliance.partners.offerings import OfferingForm, offerings_of, projects_for_year, save_offering
 from alliance.partners.review import partner_history
 from web.auth import require_principal
 from web.htmx_hooks import hx_redirect
 from web.jobs import enqueue_quietly
+from web.routes.join import application_form
 from web.templating import render
+
+
+async def _profile_context(partner, principal) -> dict:
+    from web.routes.join import form_choices
+
+    return {
+        "partner": partner,
+        "values": application_form_of(partner, await service_region_codes(partner)),
+        "errors": {},
+        "saved": False,
+        "whole": partner.status == PartnerStatus.PENDING,
+        **await form_choices(),
+    }
 
 
 async def profile(request: Request) -> Response:
     principal = await require_principal(request)
     partner = await get_visible(principal, Action.VIEW_PARTNER, principal.partner_id or 0)
     await partner.fetch_related("region")
-    history = await partner_history(principal, partner.id)
-    return render(
-        request,
-        "partner/profile.html",
-        {"partner": partner, "errors": {}, "saved": False, "history": history},
-    )
+    context = await _profile_context(partner, principal)
+    context["history"] = await partner_history(principal, partner.id)
+    # The in-app messages to this user (decisions on the application, requests for changes).
+    context["messages"] = await messages_to(principal)
+    return render(request, "partner/profile.html", context)
 
 
 async def profile_submit(request: Request) -> Response:
+    """The partner's admin saves its profile, or (pending) edits and resubmits its application."""
     principal = await require_principal(request)
     require(principal, Action.EDIT_PARTNER_PROFILE)
-    form = await request.form()
-    values = PartnerProfileForm(
-        description=str(form.get("description", "")),
-        contact_name=str(form.get("contact_name", "")),
-        contact_phone=str(form.get("contact_phone", "")),
-    )
+    values = application_form(await request.form())
     partner = await get_visible(principal, Action.EDIT_PARTNER_PROFILE, principal.partner_id or 0)
-    await partner.fetch_related("region")
     try:
-        partner = await update_partner_profile(principal, values)
-        await partner.fetch_related("region")
-        return render(
-            request, "partner/profile.html", {"partner": partner, "errors": {}, "saved": True}, block="form"
-        )
+        partner = await save_application(principal, values)
     except InvalidInput as invalid:
-        return render(
-            request,
-            "partner/profile.html",
-            {"partner": partner, "errors": invalid.errors, "saved": False, "values": values},
-            block="form",
-            status_code=422,
-        )
+        await partner.fetch_related("region")
+        context = await _profile_context(partner, principal)
+        context |= {"values": values, "errors": invalid.errors}
+        return render(request, "partner/profile.html", context, block="form", status_code=422)
+    await partner.fetch_related("region")
+    context = await _profile_context(partner, principal)
+    context["saved"] = True
+    return render(request, "partner/profile.html", context, block="form")
 
 
 async def offerings(request: Request) -> Response:
