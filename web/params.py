@@ -1,0 +1,60 @@
+"""Path and query numbers are range-checked at the edge, before they reach a query: an id past the
+database's integer range must be a 404 (or the default), never a 500 from the driver.
+
+`register_convertors()` replaces Starlette's `{name:int}` convertor for every route, so it must run
+before any route is built: `web/__init__.py` calls it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.convertors import IntegerConvertor, register_url_convertor
+
+# Every id column is a 32-bit integer at least (PostgreSQL `integer`, SQLite's 64-bit rowid).
+MAX_ID = 2**31 - 1
+# A page past this shows nothing anyway; bounded so OFFSET stays a small number.
+MAX_PAGE = 100_000
+
+# 1 .. 2147483647 without leading zeros, as a regular expression (a path that does not match the
+# route's pattern is a 404 before any handler runs).
+ID_PATTERN = (
+    "(?:[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+    "|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])"
+)
+
+
+class IdConvertor(IntegerConvertor):
+    """`{name:int}`: a database id, 1 to 2^31-1; anything else does not match the route."""
+
+    regex = ID_PATTERN
+
+    def to_string(self, value: int) -> str:
+        value = int(value)
+        assert 1 <= value <= MAX_ID, "an id is 1 to 2^31-1"
+        return str(value)
+
+
+def register_convertors() -> None:
+    register_url_convertor("int", IdConvertor())
+
+
+def bounded_int(text: str | None, *, minimum: int = 1, maximum: int = MAX_ID) -> int | None:
+    """The whole number in `text` when it lies in minimum..maximum, else None (absent, not a number,
+    or out of range)."""
+    text = (text or "").strip()
+    if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 12:
+        return None
+    value = int(text)
+    return value if minimum <= value <= maximum else None
+
+
+def int_param(
+    params: Mapping[str, str], name: str, default: int, *, minimum: int = 1, maximum: int = MAX_ID
+) -> int:
+    """An integer query parameter, or `default` when it is missing, not a number or out of range."""
+    found = bounded_int(params.get(name), minimum=minimum, maximum=maximum)
+    return default if found is None else found
+
+
+def page_param(params: Mapping[str, str], name: str = "page") -> int:
+    return int_param(params, name, 1, maximum=MAX_PAGE)
