@@ -40,8 +40,8 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-# Per operation and mode (valid, then invalid data): 6 operations x 2 x 40 stays well under a minute.
-EXAMPLES = 40
+# Per operation and mode (valid, then invalid data): 6 operations x 2 x 50 stays well under a minute.
+EXAMPLES = 50
 PERSONAL_KEYS = {"head_name", "name", "phone", "id_number", "address", "household"}
 
 
