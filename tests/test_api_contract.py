@@ -93,3 +93,41 @@ async def test_errors_are_problem_details_with_the_fields_that_were_refused(clie
     anonymous = await client.get("/api/v1/partner/requests")
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_nul_character_is_refused_where_it_was_never_stored(client):
+    import json
+    import time
+
+    from alliance.households.models import Household, IntakeRejectedRow
+    from alliance.households.sources import add_source, sign
+    from tests.intake_support import build_city, person
+
+    await build_city()
+    _source, secret = await add_source("nul-sais")
+    body = json.dumps([person(1, head_name="王\x00五"), person(2)], ensure_ascii=False).encode()
+    timestamp = f"{time.time():.3f}"
+    headers = {
+        "X-Alliance-Timestamp": timestamp,
+        "X-Alliance-Signature": sign(
+            secret, timestamp, body, method="POST", path="/api/v1/intake/households"
+        ),
+        "Content-Type": "application/json",
+    }
+    answer = await client.post("/api/v1/intake/households", content=body, headers=headers)
+    assert answer.status_code == 200 and answer.json()["created"] == 1
+    [rejected] = answer.json()["rejected"]
+    assert rejected["row"] == 1 and "NUL" in rejected["errors"][0]["message"]
+    assert await Household.all().count() == 1
+    stored = await IntakeRejectedRow.get(row=1)
+    assert "\x00" not in json.dumps(stored.record)
+    timestamp = f"{time.time():.3f}"
+    path = "/api/v1/intake/households/WZ%00X"
+    read_back = await client.get(
+        path,
+        headers={
+            "X-Alliance-Timestamp": timestamp,
+            "X-Alliance-Signature": sign(secret, timestamp, b"", method="GET", path=path),
+        },
+    )
+    assert read_back.status_code == 422 and read_back.json()["errors"][0]["field"] == "external_id"

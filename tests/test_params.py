@@ -81,3 +81,15 @@ async def test_pages_and_years_out_of_range_fall_back_to_the_first_page(app):
         ):
             response = await client.get(path)
             assert response.status_code in (200, 422), (path, response.status_code)
+
+
+async def test_a_nul_character_in_a_page_address_is_refused_before_any_query(app):
+    await build_two_sides()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        await login(client, "admin")
+        for path in ("/households?q=%00", "/audit?actor=a%00b", "/intake/conflicts%00"):
+            response = await client.get(path)
+            assert response.status_code == 400 and "NUL" in response.text, path
+        assert (await client.get("/households?q=%E7%8E%8B")).status_code == 200

@@ -13,6 +13,8 @@ from alliance.households.intake_format import FIELDS, MAX_API_RECORDS
 from web.params import MAX_ID
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description="A database id: 1 to 2147483647.")]
+# No field holds a NUL character (PostgreSQL text cannot store one): refused with the field named.
+NO_NUL = r"^[^\x00]*$"
 
 
 # --- partner API --------------------------------------------------------------------------------
@@ -23,7 +25,9 @@ class RequestsQuery(BaseModel):
 
     need: NeedCode | None = Field(None, description="Only requests for this need.")
     limit: int = Field(20, ge=1, le=100, description="Requests a page: 1 to 100.")
-    cursor: str = Field("", max_length=200, description="The next_cursor of the previous page.")
+    cursor: str = Field(
+        "", max_length=200, pattern=NO_NUL, description="The next_cursor of the previous page."
+    )
 
     @field_validator("need", mode="before")
     @classmethod
@@ -42,7 +46,9 @@ class ClaimBody(BaseModel):
 
 
 class ReleaseBody(BaseModel):
-    reason: str = Field(max_length=200, description="Why the request goes back (required, at most 200).")
+    reason: str = Field(
+        max_length=200, pattern=NO_NUL, description="Why the request goes back (required, at most 200)."
+    )
 
 
 class BoardItem(BaseModel):
@@ -130,7 +136,9 @@ class IntakeBatch(RootModel[Annotated[list[IntakeRecord], Field(max_length=MAX_A
 
 
 class ExternalIdPath(BaseModel):
-    external_id: str = Field(min_length=1, max_length=64, description="The assistance system's id.")
+    external_id: str = Field(
+        min_length=1, max_length=64, pattern=NO_NUL, description="The assistance system's id."
+    )
 
 
 class RecordError(BaseModel):

@@ -26,6 +26,7 @@ from web import jobs
 from web.auth import LoginRequired, client_address
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
 from web.observe import ObserveRequests
+from web.params import RefuseNul
 from web.problems import problem
 from web.redirects import safe_local_path
 from web.routes import (
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         ),
         Middleware(CSRFMiddleware),
         Middleware(LanguageMiddleware, default_language=settings.default_language),
+        Middleware(RefuseNul),
     ]
     routes = [
         *auth.routes,

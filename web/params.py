@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from starlette.convertors import IntegerConvertor, register_url_convertor
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from alliance.core.i18n import gettext as _
 
 # Every id column is a 32-bit integer at least (PostgreSQL `integer`, SQLite's 64-bit rowid).
 MAX_ID = 2**31 - 1
@@ -58,3 +62,25 @@ def int_param(
 
 def page_param(params: Mapping[str, str], name: str = "page") -> int:
     return int_param(params, name, 1, maximum=MAX_PAGE)
+
+
+class RefuseNul:
+    """A page address with a NUL character (%00) is refused with 400 before any handler: no text
+    column can hold one, and PostgreSQL refuses the query outright. (The APIs' models refuse it
+    field by field, as a 422 problem.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and not scope["path"].startswith("/api/")
+            and ("\x00" in scope["path"] or b"%00" in scope.get("query_string", b""))
+        ):
+            response = PlainTextResponse(
+                _("The address holds a NUL character (%00); remove it and try again."), status_code=400
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
