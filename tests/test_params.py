@@ -93,3 +93,33 @@ async def test_a_nul_character_in_a_page_address_is_refused_before_any_query(app
             response = await client.get(path)
             assert response.status_code == 400 and "NUL" in response.text, path
         assert (await client.get("/households?q=%E7%8E%8B")).status_code == 200
+
+
+QUERY_NAMES = (
+    "page", "year", "month", "days", "day", "date", "start", "end", "duration", "region", "need", "flag",
+    "status", "channel", "kind", "priority", "distance", "offering", "offering_id", "household", "actor",
+    "action", "since", "until", "q", "role", "active", "past", "propose", "view", "next", "limit", "cursor",
+)  # fmt: skip
+HOSTILE_VALUES = ("99999999999999999999", "-1", "nan", "２'\"<x>" + "1" * 300)
+PROBES = {"/healthz", "/readyz", "/metrics"}  # no query parameters; /readyz is 503 without a worker
+
+
+@pytest.mark.parametrize("who", ["admin", "partner_admin"])
+async def test_every_page_survives_hostile_query_values(app, who):
+    left, _right, _admin = await build_two_sides()
+    pages = sorted(
+        route.path
+        for route in app.routes
+        if isinstance(route, Route)
+        and "GET" in (route.methods or ())
+        and "{" not in route.path
+        and route.path not in PROBES
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        await login(client, "admin" if who == "admin" else left.users[who].username)
+        for path in pages:
+            for value in HOSTILE_VALUES:
+                response = await client.get(path, params={name: value for name in QUERY_NAMES})
+                assert response.status_code < 500, (path, value, response.status_code)
