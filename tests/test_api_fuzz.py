@@ -153,7 +153,6 @@ async def test_schemathesis_finds_no_server_error_no_schema_break_and_no_persona
     ]
     check_privacy = _no_personal_data(personal)
     server = start_live_server(servers, tmp_path)
-    started = time.monotonic()
     seen: Counter = Counter()
     try:
         with requests.Session() as session:
@@ -182,4 +181,3 @@ async def test_schemathesis_finds_no_server_error_no_schema_break_and_no_persona
     assert ("/api/v1/partner/requests", 200) in statuses and ("/api/v1/partner/requests", 422) in statuses
     assert ("/api/v1/intake/households", 200) in statuses and ("/api/v1/intake/households", 400) in statuses
     assert ("/api/v1/partner/requests/{request_id}/claim", 404) in statuses
-    assert time.monotonic() - started < 120 or not DERANDOMIZE
