@@ -47,6 +47,9 @@ PUBLIC = {
     # Signed by the assistance system (HMAC), no session: tests/test_intake_api.py walks them.
     ("POST", "/api/v1/intake/households"),
     ("GET", "/api/v1/intake/households/{external_id}"),
+    # The APIs' OpenAPI documents, public like the documentation: tests/test_api_contract.py.
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/intake/openapi.json"),
     # Bearer-token partner API, no session: tests/test_partner_api.py walks them.
     ("GET", "/api/v1/partner/requests"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/claim"),

@@ -80,6 +80,9 @@ NO_PERSONAL_DATA = {
     "/event-registration/{token}",
     "/api/v1/partner/requests",
     "/api/v1/intake/households/{external_id}",
+    # The APIs' OpenAPI documents (web/api_contracts.py).
+    "/api/v1/openapi.json",
+    "/api/intake/openapi.json",
     # The audit page names households by number and people by user name only.
     "/audit",
     "/audit/export.csv",

@@ -81,7 +81,7 @@ async def test_a_bad_signature_is_refused(client, secret):
     body = body_of([person(1)])
     headers = signed("not-the-secret", body)
     response = await client.post(URL, content=body, headers=headers)
-    assert response.status_code == 401 and response.json()["error"] == "unauthorized"
+    assert response.status_code == 401 and response.json()["code"] == "unauthorized"
     tampered = signed(secret, body)
     response = await client.post(URL, content=body_of([person(2)]), headers=tampered)
     assert response.status_code == 401
@@ -98,7 +98,7 @@ async def test_a_timestamp_more_than_five_minutes_away_is_refused(client, secret
     body = body_of([person(1)])
     response = await client.post(URL, content=body, headers=signed(secret, body, str(int(time.time()) - age)))
     assert response.status_code == 401
-    assert "5 minutes" in response.json()["message"]
+    assert "5 minutes" in response.json()["detail"]
 
 
 async def test_a_replayed_request_is_refused(client, secret):
@@ -106,7 +106,7 @@ async def test_a_replayed_request_is_refused(client, secret):
     headers = signed(secret, body)
     assert (await client.post(URL, content=body, headers=headers)).status_code == 200
     replay = await client.post(URL, content=body, headers=headers)
-    assert replay.status_code == 401 and "replay" in replay.json()["message"]
+    assert replay.status_code == 401 and "replay" in replay.json()["detail"]
     assert await IntakeBatch.all().count() == 1
 
 
@@ -137,7 +137,7 @@ async def test_a_disabled_source_is_refused(client, secret):
 async def test_a_malformed_body_gets_400_with_a_message(client, secret, body, words):
     response = await client.post(URL, content=body, headers=signed(secret, body))
     assert response.status_code == 400
-    assert response.json()["error"] == "malformed" and words in response.json()["message"]
+    assert response.json()["code"] == "malformed" and words in response.json()["detail"]
 
 
 async def test_a_source_may_name_itself_and_is_then_checked_alone(client, secret):
@@ -189,7 +189,7 @@ async def test_read_back_shows_needs_requests_partner_visits_and_person_times(cl
 
 async def test_read_back_of_an_unknown_household_is_404(client, secret):
     response = await read_back(client, secret, "NOPE")
-    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
 
 
 async def test_read_back_needs_a_signature(client, secret):

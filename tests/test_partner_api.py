@@ -43,7 +43,7 @@ async def test_requests_need_a_valid_unrevoked_token(client):
     assert (await client.get("/api/v1/partner/requests", headers=_bearer(created.secret))).status_code == 200
     await PartnerToken.filter(id=created.token.id).update(revoked_at=created.token.created_at)
     answer = await client.get("/api/v1/partner/requests", headers=_bearer(created.secret))
-    assert answer.status_code == 401 and answer.json()["error"] == "unauthorized"
+    assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
     claim = await client.post(
         f"/api/v1/partner/requests/{world.request.id}/claim", headers=_bearer(created.secret)
     )
@@ -57,12 +57,12 @@ async def test_tokens_of_a_partner_not_approved_are_refused_with_the_reason(clie
     assert (await client.get("/api/v1/partner/requests", headers=_bearer(other.secret))).status_code == 200
     await Partner.filter(id=world.rival.partner.id).update(status=status)
     listed = await client.get("/api/v1/partner/requests", headers=_bearer(other.secret))
-    assert listed.status_code == 403 and listed.json()["error"] == f"organisation_{status}"
-    assert listed.json()["message"]
+    assert listed.status_code == 403 and listed.json()["code"] == f"organisation_{status}"
+    assert listed.json()["detail"]
     claim = await client.post(
         f"/api/v1/partner/requests/{world.request.id}/claim", headers=_bearer(other.secret)
     )
-    assert claim.status_code == 403 and claim.json()["error"] == f"organisation_{status}"
+    assert claim.status_code == 403 and claim.json()["code"] == f"organisation_{status}"
     assert (await ServiceRequest.get(id=world.request.id)).claimed_by_id is None
 
 
@@ -73,7 +73,7 @@ async def test_suspended_partner_token_answer_says_the_organisation_is_suspended
     answer = await client.get(
         "/api/v1/partner/requests", headers={**_bearer(secret), "Accept-Language": "en"}
     )
-    assert answer.status_code == 403 and "suspended" in answer.json()["message"]
+    assert answer.status_code == 403 and "suspended" in answer.json()["detail"]
 
 
 async def test_token_of_a_deactivated_creator_stops_and_an_operators_token_does_not(client):
@@ -87,7 +87,7 @@ async def test_token_of_a_deactivated_creator_stops_and_an_operators_token_does_
     assert (await client.get("/api/v1/partner/requests", headers=_bearer(secret))).status_code == 200
     await User.filter(username="padminA").update(is_active=False)
     answer = await client.get("/api/v1/partner/requests", headers=_bearer(secret))
-    assert answer.status_code == 403 and answer.json()["error"] == "token_creator_deactivated"
+    assert answer.status_code == 403 and answer.json()["code"] == "token_creator_deactivated"
     release = await client.post(
         f"/api/v1/partner/requests/{world.request.id}/release",
         headers=_bearer(secret),
@@ -170,9 +170,13 @@ async def test_claim_returns_contact_details_to_the_winner_and_409_to_the_others
         action="household.contact_view", object_id=str(world.left.household.id)
     ).exists()
     lost = await client.post(path, headers=_bearer(rival))
-    assert lost.status_code == 409 and lost.json() == {
-        "error": "already_claimed",
+    assert lost.status_code == 409 and lost.headers["content-type"] == "application/problem+json"
+    assert {key: lost.json()[key] for key in ("type", "status", "code", "by", "instance")} == {
+        "type": "urn:alliance:problem:already_claimed",
+        "status": 409,
+        "code": "already_claimed",
         "by": world.home.partner.name,
+        "instance": path,
     }
     assert (
         await client.post("/api/v1/partner/requests/999999/claim", headers=_bearer(home))
@@ -188,7 +192,7 @@ async def test_claim_of_a_full_offering_is_capacity_exhausted(client):
         await client.post(f"/api/v1/partner/requests/{world.request.id}/claim", headers=_bearer(secret))
     ).status_code == 200
     full = await client.post(f"/api/v1/partner/requests/{second.id}/claim", headers=_bearer(secret))
-    assert full.status_code == 409 and full.json() == {"error": "capacity_exhausted"}
+    assert full.status_code == 409 and full.json()["code"] == "capacity_exhausted"
     assert (await ServiceRequest.get(id=second.id)).status == "open"
 
 
@@ -308,7 +312,7 @@ async def _race(servers, tmp_path, claims: int, partners: int) -> None:
     winner = next(answer.json() for answer in answers if answer.status_code == 200)
     assert winner["household"]["head_name"] == "张A"
     conflicts = [answer.json() for answer in answers if answer.status_code == 409]
-    assert all(body == {"error": "already_claimed", "by": winner["partner"]} for body in conflicts)
+    assert all((body["code"], body["by"]) == ("already_claimed", winner["partner"]) for body in conflicts)
     months = await OfferingMonth.all().values_list("claimed", flat=True)
     assert all(claimed >= 0 for claimed in months) and sum(months) == 1
     request = await ServiceRequest.get(id=world.request.id).prefetch_related("claimed_by", "transitions")

@@ -225,7 +225,7 @@ async def test_an_intake_signature_replayed_on_another_path_or_method_is_refused
     await import_json([person(1), person(2)])
     headers = _signed(secret, b"", "GET", f"{INTAKE}/WZ-000001")
     moved = await client.get(f"{INTAKE}/WZ-000002", headers=headers)
-    assert moved.status_code == 401 and "method, path" in moved.json()["message"]
+    assert moved.status_code == 401 and "method, path" in moved.json()["detail"]
     as_post = await client.post(INTAKE, content=b"", headers=headers)
     assert as_post.status_code == 401
     # The same headers on the path they were made for still work (the refusals recorded nothing).

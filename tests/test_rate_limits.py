@@ -30,8 +30,8 @@ async def test_a_token_past_its_rate_gets_429_with_retry_after(client, monkeypat
     answers = [await client.get("/api/v1/partner/requests", headers=_bearer(secret)) for _ in range(4)]
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
     refused = answers[-1]
-    assert refused.json()["error"] == "rate_limited"
-    assert "at most 6 a minute" in refused.json()["message"]
+    assert refused.json()["code"] == "rate_limited"
+    assert "at most 6 a minute" in refused.json()["detail"]
     # One token a 10 s at 6 a minute: the client is told to come back then, not sooner.
     assert 1 <= int(refused.headers["retry-after"]) <= 10
     assert refused.headers["cache-control"] == "no-store"
@@ -136,8 +136,8 @@ async def test_a_paused_partner_is_refused_on_the_board_and_the_api(client, monk
         )
         assert released.status_code == 200
     refused = await client.post(f"/api/v1/partner/requests/{extra[2].id}/claim", headers=_bearer(secret))
-    assert refused.status_code == 429 and refused.json()["error"] == "claims_paused"
-    assert "paused until" in refused.json()["message"] and int(refused.headers["retry-after"]) > 0
+    assert refused.status_code == 429 and refused.json()["code"] == "claims_paused"
+    assert "paused until" in refused.json()["detail"] and int(refused.headers["retry-after"]) > 0
     assert "household" not in refused.json()
     await login(client, world.home.dispatcher.username)
     page = await client.post(

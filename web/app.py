@@ -26,6 +26,8 @@ from web import jobs
 from web.auth import LoginRequired, client_address
 from web.htmx_hooks import hx_redirect, hx_retarget, is_htmx
 from web.observe import ObserveRequests
+from web.params import RefuseNul
+from web.problems import problem
 from web.redirects import safe_local_path
 from web.routes import (
     account,
@@ -67,10 +69,20 @@ async def _login_required(request: Request, _exc: Exception) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+_API_CODES = {
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    422: "invalid",
+    500: "server_error",
+}
+
+
 def _error_page(status: int, message: str):
     async def handler(request: Request, _exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
-            return PlainTextResponse(message, status_code=status)
+            # The machine APIs answer every error as an RFC 9457 problem (web/problems.py).
+            return problem(request, status, _API_CODES.get(status, "error"), message)
         response = render(request, "error.html", {"status": status, "message": message}, status_code=status)
         if is_htmx(request):
             # Show the refusal in the page's message area instead of swapping it into a table cell.
@@ -113,6 +125,22 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     return await _error_page(422, message)(request, exc)
 
 
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    headers = getattr(exc, "headers", None) or {}
+    if request.url.path.startswith("/api/"):
+        return problem(
+            request, 405, "method_not_allowed", _("This method is not allowed here."), headers=headers
+        )
+    return PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
+
+
+async def _server_error(request: Request, _exc: Exception) -> Response:
+    # Still logged and re-raised by Starlette's ServerErrorMiddleware; this is only the answer.
+    if request.url.path.startswith("/api/"):
+        return problem(request, 500, "server_error", _("Something went wrong on our side; try again later."))
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
 def create_app(settings: Settings | None = None, *, manage_database: bool = False) -> Starlette:
     """`manage_database`: connect and close the ORM in the lifespan (servers); tests connect it themselves."""
     settings = settings or load_settings()
@@ -148,6 +176,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         ),
         Middleware(CSRFMiddleware),
         Middleware(LanguageMiddleware, default_language=settings.default_language),
+        Middleware(RefuseNul),
     ]
     routes = [
         *auth.routes,
@@ -185,6 +214,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
             NotFound: _not_found,
             InvalidInput: _invalid,
             404: _not_found,
+            405: _method_not_allowed,
+            Exception: _server_error,
         },
     )
     app.state.settings = settings

@@ -240,7 +240,10 @@ def _csv_records(text: str) -> Iterator[RawRecord]:
         if not "".join(cells).strip():
             continue
         row += 1
-        values = dict(zip(header, cells, strict=False))
+        values, nul = _without_nul(dict(zip(header, cells, strict=False)))
+        if nul:
+            yield RawRecord(row, values, _nul_problem())
+            continue
         if len(cells) > width:
             yield RawRecord(
                 row,
@@ -270,7 +273,35 @@ def _jsonl_records(text: str) -> Iterator[RawRecord]:
 def _object_record(row: int, item: Any) -> RawRecord:
     if not isinstance(item, dict):
         return RawRecord(row, {}, _("Each record must be a JSON object."))
-    return RawRecord(row, item)
+    values, nul = _without_nul(item)
+    return RawRecord(row, values, _nul_problem() if nul else None)
+
+
+def _nul_problem() -> str:
+    return _("A value holds a NUL character (U+0000), which no field may hold.")
+
+
+def _without_nul(values: dict[Any, Any]) -> tuple[dict[Any, Any], bool]:
+    """The record with every NUL character (which PostgreSQL text cannot hold, and no field needs)
+    replaced by U+FFFD, keys included, and whether there was one: such a record is refused whole,
+    and what is kept of it for the rejected-rows report is storable."""
+    found = False
+
+    def clean(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, str):
+            if "\x00" in value:
+                found = True
+                return value.replace("\x00", "\ufffd")
+            return value
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        if isinstance(value, dict):
+            return {clean(key): clean(item) for key, item in value.items()}
+        return value
+
+    cleaned = clean(values)
+    return cleaned, found
 
 
 # --- checking --------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from alliance.matching.selectors import reason_texts
 from alliance.partners.models import Offering, Partner
 
 PAGE_SIZE = 20
+MAX_CURSOR_ID = 2**31 - 1
 MAX_API_LIMIT = 100
 
 
@@ -284,9 +285,13 @@ def encode_cursor(score: float, request_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[float, int]:
     try:
         score, request_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(score), int(request_id)
+        score, request_id = float(score), int(request_id)
     except (ValueError, TypeError) as error:
         raise InvalidInput({"cursor": _("This cursor is not one we gave out.")}) from error
+    # A forged cursor must not carry a number the database cannot compare (a 500, not a 422).
+    if not math.isfinite(score) or not 0 <= request_id <= MAX_CURSOR_ID or abs(score) > 1e15:
+        raise InvalidInput({"cursor": _("This cursor is not one we gave out.")})
+    return score, request_id
 
 
 async def board_after(

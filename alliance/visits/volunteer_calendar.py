@@ -9,7 +9,7 @@ volunteer was taken off, stays in the feed as STATUS:CANCELLED so the phone remo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 from tortoise.expressions import F
@@ -52,6 +52,10 @@ async def rotate_calendar_link(principal: Principal) -> Volunteer:
     return volunteer
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def visit_uid(visit_id: int) -> str:
     return f"visit-{visit_id}@{UID_DOMAIN}"
 
@@ -89,9 +93,12 @@ async def volunteer_calendar(
         event = Event()
         event.add("uid", visit_uid(visit.id))
         event.add("sequence", visit.schedule_version)
-        event.add("dtstamp", visit.updated_at or now)
-        event.add("dtstart", visit.window_start)
-        event.add("dtend", visit.window_end)
+        # RFC 5545: with METHOD, DTSTAMP is when this feed was made; the visit's own change time is
+        # LAST-MODIFIED. Every time goes out in UTC ("Z"), so no VTIMEZONE is needed.
+        event.add("dtstamp", _utc(now))
+        event.add("last-modified", _utc(visit.updated_at or now))
+        event.add("dtstart", _utc(visit.window_start))
+        event.add("dtend", _utc(visit.window_end))
         event.add(
             "summary",
             _("Visit: {need} · {community}").format(

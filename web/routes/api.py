@@ -1,5 +1,6 @@
 """Machine APIs under /api/: household intake for the assistance system (signed, no
-session, exempt from CSRF). Answers are JSON; errors are {"error": code, "message": text}."""
+session, exempt from CSRF). Answers are JSON read and written through web/api_models.py; errors are
+RFC 9457 problem details (web/problems.py); the contract is served at /api/intake/openapi.json."""
 
 from __future__ import annotations
 
@@ -18,16 +19,14 @@ from alliance.households.intake_format import MAX_API_RECORDS, UnreadableFile, r
 from alliance.households.models import IntakeSource
 from alliance.households.sources import SignatureRejected, verify_signed_request
 from alliance.matching.matching import match_job_id
+from web.api_contracts import intake_document
+from web.api_models import ExternalIdPath, HouseholdStatus, ImportResult, IntakeBatch
 from web.jobs import enqueue_quietly
+from web.openapi import answer, answering_invalid, validated
+from web.problems import problem
 
 # 10,000 records of about a kilobyte each, with room to spare.
 MAX_INTAKE_BODY_BYTES = 32 * 1024 * 1024
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": code, "message": message}, status_code=status, headers={"Cache-Control": "no-store"}
-    )
 
 
 async def _read_limited(request: Request) -> bytes | None:
@@ -78,7 +77,8 @@ async def intake_households(request: Request) -> Response:
     """POST a JSON array of households (at most 10,000), signed; answers the import's counts."""
     body = await _read_limited(request)
     if body is None:
-        return _error(
+        return problem(
+            request,
             413,
             "too_large",
             _("The body is too large: send at most {limit} records.").format(limit=MAX_API_RECORDS),
@@ -86,11 +86,14 @@ async def intake_households(request: Request) -> Response:
     try:
         source = await _signer(request, body)
     except SignatureRejected as rejected:
-        return _error(401, "unauthorized", rejected.reason)
+        return problem(request, 401, "unauthorized", rejected.reason)
     try:
         records = records_from_json(body)
     except UnreadableFile as unreadable:
-        return _error(400, "malformed", str(unreadable))
+        return problem(request, 400, "malformed", str(unreadable))
+    # The envelope through its model (an array of at most 10,000 objects); each record's fields are
+    # then checked one by one by the import, which refuses bad records in `rejected`.
+    validated(IntakeBatch, records.items, "body")
     result = await import_households(records, source=source, channel=IntakeChannel.API, filename="api")
     await enqueue_quietly(
         request.app, "match_intake_batch", result.batch, job_id=match_job_id("batch", result.batch)
@@ -100,7 +103,7 @@ async def intake_households(request: Request) -> Response:
         await enqueue_quietly(
             request.app, "geocode_intake_batch", result.batch, job_id=geocode_job_id(result.batch)
         )
-    return JSONResponse(result.as_json(), headers={"Cache-Control": "no-store"})
+    return answer(ImportResult.model_validate(result.as_json()))
 
 
 async def intake_household(request: Request) -> Response:
@@ -108,19 +111,31 @@ async def intake_household(request: Request) -> Response:
     try:
         await _signer(request, b"")
     except SignatureRejected as rejected:
-        return _error(401, "unauthorized", rejected.reason)
+        return problem(request, 401, "unauthorized", rejected.reason)
+    external_id = validated(ExternalIdPath, request.path_params, "path").external_id
     try:
-        status = await household_status(request.path_params["external_id"])
+        status = await household_status(external_id)
     except NotFound:
-        return _error(404, "not_found", _("No household with this external id."))
-    return JSONResponse(status, headers={"Cache-Control": "no-store"})
+        return problem(request, 404, "not_found", _("No household with this external id."))
+    return answer(HouseholdStatus.model_validate(status))
+
+
+async def intake_document_route(request: Request) -> Response:
+    """The intake API's OpenAPI 3.1 document."""
+    return JSONResponse(intake_document())
 
 
 routes = [
-    Route("/api/v1/intake/households", intake_households, methods=["POST"], name="api_intake_households"),
+    Route("/api/intake/openapi.json", intake_document_route, methods=["GET"], name="api_intake_openapi"),
+    Route(
+        "/api/v1/intake/households",
+        answering_invalid(intake_households),
+        methods=["POST"],
+        name="api_intake_households",
+    ),
     Route(
         "/api/v1/intake/households/{external_id}",
-        intake_household,
+        answering_invalid(intake_household),
         methods=["GET"],
         name="api_intake_household",
     ),

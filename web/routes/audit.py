@@ -16,6 +16,7 @@ from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import LOCAL_TZ
 from web.auth import require_principal
 from web.csv_export import csv_response
+from web.params import bounded_int, page_param
 from web.templating import render
 
 
@@ -38,21 +39,20 @@ def _filters(request: Request) -> tuple[audit.AuditFilter, dict[str, str], dict[
     }
     errors: dict[str, str] = {}
     household = typed["household"].lstrip("#")
-    if household and not household.isdigit():
+    if household and bounded_int(household) is None:
         errors["household"] = _("A household number, e.g. 1024 (shown on the household's page).")
     since = _day(typed["since"], "since", errors)
     until = _day(typed["until"], "until", errors)
     if since and until and until < since:
         errors["until"] = _("The end date is before the start date.")
-    page = params.get("page", "1")
     wanted = audit.AuditFilter(
         actor=typed["actor"][:64],
-        household_id=int(household) if household.isdigit() and not errors.get("household") else None,
+        household_id=bounded_int(household) if not errors.get("household") else None,
         action=typed["action"][:64],
         since=since,
         # The end date is included: up to the start of the next day.
         until=until + timedelta(days=1) if until else None,
-        page=int(page) if page.isdigit() else 1,
+        page=page_param(params),
     )
     return wanted, errors, typed
 

@@ -45,6 +45,7 @@ from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, hx_trigger, is_htmx, wants_fragment
 from web.jobs import enqueue_quietly
+from web.params import MAX_ID, bounded_int, page_param
 from web.templating import render
 
 
@@ -53,7 +54,8 @@ def _number(value: str | None, kind: type = float) -> float | int | None:
         found = kind(value) if value not in (None, "") else None
     except ValueError:
         return None
-    return found if found is None or found >= 0 else None
+    # Bounded: a number past the database's integer range must not reach the query.
+    return found if found is None or 0 <= found <= MAX_ID else None
 
 
 def _band_limit(value: str | None) -> float | None:
@@ -65,13 +67,12 @@ def _band_limit(value: str | None) -> float | None:
 def _board_filters(request: Request) -> BoardFilters:
     params = request.query_params
     need = params.get("need", "")
-    page = params.get("page", "1")
     return BoardFilters(
         need=need if need in NeedCode.__members__ else "",
         region_code=params.get("region", "").strip()[:12],
         max_distance_km=_band_limit(params.get("distance")),
         min_priority=_number(params.get("priority"), int),  # type: ignore[arg-type]
-        page=int(page) if page.isdigit() else 1,
+        page=page_param(params),
     )
 
 
@@ -133,7 +134,7 @@ async def claim(request: Request) -> Response:
     form = await request.form()
     offering = str(form.get("offering_id", ""))
     try:
-        result = await claim_request(principal, request_id, int(offering) if offering.isdigit() else None)
+        result = await claim_request(principal, request_id, bounded_int(offering))
     except (ClaimConflict, CapacityExhausted, ClaimsPaused) as lost:
         return await _claim_lost(request, principal, request_id, lost)
     except NotFound:
@@ -273,10 +274,11 @@ async def assign(request: Request) -> Response:
     form = await request.form()
     offering = str(form.get("offering_id", ""))
     try:
-        if not offering.isdigit():
+        offering_id = bounded_int(offering)
+        if offering_id is None:
             raise InvalidInput({"offering_id": _("Choose an offering.")})
         await assign_request(
-            principal, request.path_params["request_id"], int(offering), str(form.get("reason", ""))
+            principal, request.path_params["request_id"], offering_id, str(form.get("reason", ""))
         )
     except (InvalidInput, InvalidTransition, CapacityExhausted) as refused:
         return await _refused(request, refused, "offering_id")
@@ -334,11 +336,11 @@ async def decide(request: Request) -> Response:
 
 def _region_filters(request: Request) -> RegionRequestFilters:
     params = request.query_params
-    status, need, page = params.get("status", ""), params.get("need", ""), params.get("page", "1")
+    status, need = params.get("status", ""), params.get("need", "")
     return RegionRequestFilters(
         status=status if status in RequestStatus.__members__.values() else "",
         need=need if need in NeedCode.__members__ else "",
-        page=int(page) if page.isdigit() else 1,
+        page=page_param(params),
     )
 
 

@@ -26,6 +26,7 @@ from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
 from web.csv_export import csv_response, safe_row
 from web.htmx_hooks import is_htmx
+from web.params import int_param
 from web.redirects import safe_referer
 from web.templating import render
 
@@ -33,14 +34,12 @@ MAX_UNSERVED_SHOWN = 200
 
 
 def _year(request: Request) -> int:
-    text = request.query_params.get("year", "")
     this_year = utc_now().astimezone(LOCAL_TZ).year
-    return int(text) if text.isdigit() and 2000 <= int(text) <= 2100 else this_year
+    return int_param(request.query_params, "year", this_year, minimum=2000, maximum=2100)
 
 
 def _days(request: Request) -> int:
-    text = request.query_params.get("days", "")
-    return int(text) if text.isdigit() and 0 < int(text) <= 3650 else DEFAULT_UNSERVED_DAYS
+    return int_param(request.query_params, "days", DEFAULT_UNSERVED_DAYS, maximum=3650)
 
 
 async def _scope(request: Request, principal: Principal) -> scopes.Scope:
@@ -245,9 +244,8 @@ async def monthly_report(request: Request) -> Response:
     scope = await _scope(request, principal)
     year = _year(request)
     now = utc_now().astimezone(LOCAL_TZ)
-    text = request.query_params.get("month", "")
     default_month = now.month if now.year == year else 12
-    month = int(text) if text.isdigit() and 1 <= int(text) <= 12 else default_month
+    month = int_param(request.query_params, "month", default_month, maximum=12)
     report = await cockpit.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
     await audit.viewed(
         principal,

@@ -16,18 +16,18 @@ from alliance.households.selectors import (
 from alliance.visits import service_records
 from web.auth import client_address, require_principal
 from web.flash import take_flash
+from web.params import page_param
 from web.templating import render
 
 
 def _filters(request: Request) -> HouseholdFilters:
     params = request.query_params
-    page = params.get("page", "1")
     return HouseholdFilters(
         region_code=params.get("region", "").strip(),
         flag=params.get("flag", "") if params.get("flag", "") in FlagCode.__members__ else "",
         need=params.get("need", "") if params.get("need", "") in NeedCode.__members__ else "",
         search=params.get("q", "").strip()[:64],
-        page=int(page) if page.isdigit() else 1,
+        page=page_param(params),
     )
 
 

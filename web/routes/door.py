@@ -26,6 +26,7 @@ from alliance.visits.cards import CardRefused
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.jobs import relay_outbox
+from web.params import bounded_int
 from web.redirects import safe_local_path
 from web.templating import render
 
@@ -251,7 +252,7 @@ async def check_in_for_volunteer(request: Request) -> Response:
         await checkins.check_in_on_behalf(
             principal,
             request.path_params["visit_id"],
-            int(volunteer) if volunteer.isdigit() else 0,
+            bounded_int(volunteer) or 0,
             str(form.get("reason", "")),
         )
     except (InvalidInput, InvalidTransition) as refused:

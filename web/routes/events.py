@@ -26,6 +26,7 @@ from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import relay_outbox
+from web.params import bounded_int, int_param
 from web.templating import render
 
 
@@ -44,7 +45,7 @@ async def _relay(request: Request, job_ids: list[str]) -> None:
 
 def _int(value: object) -> int:
     text = str(value or "").strip()
-    return int(text) if text.isdigit() else 0
+    return bounded_int(text) or 0
 
 
 # --- the partner's events -------------------------------------------------------------------------
@@ -311,7 +312,7 @@ async def session_tick(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.MANAGE_EVENTS)
     form = await request.form()
-    ids = [int(value) for value in form.getlist("registration_ids") if str(value).isdigit()]
+    ids = [found for value in form.getlist("registration_ids") if (found := bounded_int(str(value)))]
     try:
         outcome = await attendance.record_attendance(principal, request.path_params["session_id"], ids)
     except (InvalidInput, EventError) as refused:
@@ -488,8 +489,7 @@ async def hires(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_EVENT_HIRES)
     this_year = to_local(utc_now()).year  # type: ignore[union-attr]
-    year_text = request.query_params.get("year", "")
-    year = int(year_text) if year_text.isdigit() and 2000 <= int(year_text) <= 2100 else this_year
+    year = int_param(request.query_params, "year", this_year, minimum=2000, maximum=2100)
     report = await outcomes.hires_in_region(principal, year)
     await audit.viewed(
         principal,

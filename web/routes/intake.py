@@ -18,12 +18,12 @@ from web.auth import client_address, require_principal
 from web.csv_export import csv_response
 from web.flash import go, take_flash
 from web.htmx_hooks import is_htmx
+from web.params import page_param
 from web.templating import render
 
 
 def _page(request: Request) -> int:
-    page = request.query_params.get("page", "1")
-    return int(page) if page.isdigit() else 1
+    return page_param(request.query_params)
 
 
 async def history(request: Request) -> Response:

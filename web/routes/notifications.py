@@ -12,18 +12,18 @@ from alliance.core.access import Action, require
 from alliance.core.codes import NotificationChannel, NotificationStatus
 from alliance.notifications.notifications import OutboxFilters, notice_label, outbox_page
 from web.auth import client_address, require_principal
+from web.params import page_param
 from web.templating import render
 
 
 def _filters(request: Request) -> OutboxFilters:
     params = request.query_params
     status, channel = params.get("status", ""), params.get("channel", "")
-    page = params.get("page", "1")
     return OutboxFilters(
         status=status if status in NotificationStatus.__members__.values() else "",
         channel=channel if channel in NotificationChannel.__members__.values() else "",
         kind=params.get("kind", "").strip()[:32],
-        page=int(page) if page.isdigit() else 1,
+        page=page_param(params),
     )
 
 

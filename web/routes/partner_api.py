@@ -1,14 +1,13 @@
 """The partner API (bearer tokens, JSON) and the page where a partner admin manages its tokens.
 
 The API shows the same matched requests with the same privacy as the claim board and claims through
-the same service; errors are {"error": code, ...} with 401, 403, 404, 409, 422 or 429. A token of a
+the same service; errors are RFC 9457 problem details (web/problems.py) with 401, 403, 404, 409, 422
+or 429, and the contract is served at /api/v1/openapi.json (web/api_contracts.py). A token of a
 pending, suspended or closed partner, or one made by a person since deactivated, gets 403 with the
 reason (`access.lifecycle_refusal`); each token has its own rate, shared by every web process
 through Redis (429 with Retry-After)."""
 
 from __future__ import annotations
-
-import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,7 +15,6 @@ from starlette.routing import Route
 
 from alliance.core import audit
 from alliance.core.access import Action, Principal, allows, lifecycle_refusal, require
-from alliance.core.codes import NeedCode
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
@@ -36,25 +34,21 @@ from alliance.partners.tokens import (
     take_api_allowance,
     tokens_of,
 )
+from web.api_contracts import partner_document
+from web.api_models import (
+    ClaimBody,
+    ClaimResult,
+    ReleaseBody,
+    ReleaseResult,
+    RequestPath,
+    RequestsPage,
+    RequestsQuery,
+)
 from web.auth import client_address, require_principal
 from web.jobs import enqueue_quietly, redis_client
+from web.openapi import answer, answering_invalid, validated, validated_json
+from web.problems import FieldProblem, invalid, problem
 from web.templating import render
-
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _json(payload: object, status: int = 200) -> JSONResponse:
-    return JSONResponse(payload, status_code=status, headers=NO_STORE)
-
-
-def _error(status: int, code: str, message: str = "", **extra: object) -> JSONResponse:
-    payload: dict[str, object] = {"error": code, **extra}
-    if message:
-        payload["message"] = message
-    headers = dict(NO_STORE)
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="alliance"'
-    return JSONResponse(payload, status_code=status, headers=headers)
 
 
 class _RateLimited(Exception):
@@ -97,21 +91,23 @@ async def _api_refused(request: Request, principal: Principal, error: Exception)
     )
 
 
-def _unauthorized() -> JSONResponse:
-    return _error(401, "unauthorized", _("Send a valid partner API token: Authorization: Bearer <token>."))
+def _unauthorized(request: Request) -> Response:
+    return problem(
+        request, 401, "unauthorized", _("Send a valid partner API token: Authorization: Bearer <token>.")
+    )
 
 
-def _too_many(limited: _RateLimited) -> JSONResponse:
-    response = _error(
+def _too_many(request: Request, limited: _RateLimited) -> Response:
+    return problem(
+        request,
         429,
         "rate_limited",
         _("Too many requests with this token: at most {limit} a minute. Try again in {seconds} s.").format(
             limit=limited.per_minute, seconds=limited.retry_after_seconds
         ),
         retry_after=limited.retry_after_seconds,
+        headers={"Retry-After": str(limited.retry_after_seconds)},
     )
-    response.headers["Retry-After"] = str(limited.retry_after_seconds)
-    return response
 
 
 def _limited(handler):
@@ -119,115 +115,135 @@ def _limited(handler):
         try:
             return await handler(request)
         except _RateLimited as limited:
-            return _too_many(limited)
+            return _too_many(request, limited)
 
     guarded.__name__ = handler.__name__
     guarded.__doc__ = handler.__doc__
-    return guarded
+    return answering_invalid(guarded)
 
 
-def _refusal(principal: Principal) -> JSONResponse:
+def _refusal(request: Request, principal: Principal) -> Response:
     if not principal.active:
         code = "token_creator_deactivated"
     else:
         code = f"organisation_{principal.partner_status or 'unknown'}"
-    return _error(403, code, lifecycle_refusal(principal) or _("This token may not do that."))
+    return problem(request, 403, code, lifecycle_refusal(principal) or _("This token may not do that."))
 
 
-async def _api_principal(request: Request, action: Action) -> Principal | JSONResponse:
+async def _api_principal(request: Request, action: Action) -> Principal | Response:
     """The token's principal when it may do `action`; otherwise the 401 or 403 answer to send."""
     principal = await _token_principal(request)
     if principal is None:
-        return _unauthorized()
+        return _unauthorized(request)
     if not allows(principal, action):
-        return _refusal(principal)
+        return _refusal(request, principal)
     return principal
 
 
+def _domain_invalid(request: Request, refused: InvalidInput, location: str) -> Response:
+    return invalid(
+        request,
+        [FieldProblem(location=location, field=name, detail=text) for name, text in refused.errors.items()],
+    )
+
+
 async def api_requests(request: Request) -> Response:
+    """Open requests matched to your offerings, best match first, a page at a time."""
     principal = await _api_principal(request, Action.VIEW_BOARD)
-    if isinstance(principal, JSONResponse):
+    if isinstance(principal, Response):
         return principal
-    params = request.query_params
-    need = params.get("need", "")
-    if need and need not in NeedCode.__members__:
-        return _error(422, "invalid", _("Unknown need code: {code}").format(code=need))
-    limit = params.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
-        return _error(422, "invalid", _("limit must be a whole number from 1 to 100."))
+    query = validated(RequestsQuery, dict(request.query_params), "query")
     try:
         items, cursor = await board_after(
-            principal, need=need, limit=int(limit), cursor=params.get("cursor", "")
+            principal, need=str(query.need or ""), limit=query.limit, cursor=query.cursor
         )
-    except InvalidInput as invalid:
-        return _error(422, "invalid", "; ".join(invalid.errors.values()))
-    return _json({"requests": [item.as_json() for item in items], "next_cursor": cursor})
+    except InvalidInput as refused:
+        return _domain_invalid(request, refused, "query")
+    return answer(RequestsPage(requests=[item.as_json() for item in items], next_cursor=cursor))
 
 
 async def api_claim(request: Request) -> Response:
+    """Claim a matched request: exactly one of any number of simultaneous claims wins."""
     principal = await _api_principal(request, Action.CLAIM_REQUESTS)
-    if isinstance(principal, JSONResponse):
+    if isinstance(principal, Response):
         return principal
-    request_id = request.path_params["request_id"]
-    offering_id = None
-    body = await request.body()
-    if body.strip():
-        try:
-            payload = json.loads(body)
-            offering_id = int(payload["offering_id"]) if payload.get("offering_id") is not None else None
-        except (ValueError, TypeError, AttributeError, KeyError):
-            return _error(422, "invalid", _('The body must be JSON, e.g. {"offering_id": 12}, or empty.'))
+    request_id = validated(RequestPath, request.path_params, "path").request_id
+    body = validated_json(ClaimBody, await request.body(), empty={})
     try:
-        result = await claim_request(principal, request_id, offering_id)
+        result = await claim_request(principal, request_id, body.offering_id)
     except ClaimConflict as lost:
         if lost.by:
-            return _error(409, "already_claimed", by=lost.by)
-        return _error(409, "not_open", status=lost.status)
+            return problem(
+                request, 409, "already_claimed", _("Another claim won: {by}.").format(by=lost.by), by=lost.by
+            )
+        return problem(
+            request,
+            409,
+            "not_open",
+            _("The request is no longer open ({status}).").format(status=lost.status),
+            request_status=str(lost.status),
+        )
     except CapacityExhausted:
-        return _error(409, "capacity_exhausted")
+        return problem(
+            request, 409, "capacity_exhausted", _("Your matched offerings have no places left this month.")
+        )
     except ClaimsPaused as paused:
-        response = _error(429, "claims_paused", paused.message, paused_until=paused.until.isoformat())
-        response.headers["Retry-After"] = str(max(1, int((paused.until - utc_now()).total_seconds())))
-        return response
+        seconds = max(1, int((paused.until - utc_now()).total_seconds()))
+        return problem(
+            request,
+            429,
+            "claims_paused",
+            paused.message,
+            paused_until=paused.until.isoformat(),
+            retry_after=seconds,
+            headers={"Retry-After": str(seconds)},
+        )
+    except InvalidInput as refused:
+        return _domain_invalid(request, refused, "body")
     except NotFound as missing:
         await _api_refused(request, principal, missing)
-        return _error(404, "not_found")
+        return problem(request, 404, "not_found", _("Not found, or not matched to your organisation."))
     except PermissionDenied as denied:
         await _api_refused(request, principal, denied)
-        return _error(403, "forbidden")
+        return problem(request, 403, "forbidden", denied.reason or _("This token may not do that."))
     contact = await contact_details(principal, request_id, client_address(request))
-    return _json(
-        {
-            "request_id": result.request.id,
-            "status": str(result.request.status),
-            "offering_id": result.offering.id,
-            "partner": result.partner.name,
-            "household": contact.as_json(),
-        }
+    return answer(
+        ClaimResult(
+            request_id=result.request.id,
+            status=str(result.request.status),
+            offering_id=result.offering.id,
+            partner=result.partner.name,
+            household=contact.as_json(),
+        )
     )
 
 
 async def api_release(request: Request) -> Response:
+    """Give a claimed request back to the pool, with a reason."""
     principal = await _api_principal(request, Action.HOLD_REQUESTS)
-    if isinstance(principal, JSONResponse):
+    if isinstance(principal, Response):
         return principal
+    request_id = validated(RequestPath, request.path_params, "path").request_id
+    body = validated_json(ReleaseBody, await request.body())
     try:
-        payload = json.loads(await request.body() or b"{}")
-        reason = str(payload.get("reason", "")) if isinstance(payload, dict) else ""
-    except ValueError:
-        return _error(422, "invalid", _('The body must be JSON: {"reason": "..."}.'))
-    request_id = request.path_params["request_id"]
-    try:
-        released = await release_claim(principal, request_id, reason)
-    except InvalidInput as invalid:
-        return _error(422, "invalid", "; ".join(invalid.errors.values()))
+        released = await release_claim(principal, request_id, body.reason)
+    except InvalidInput as refused:
+        return _domain_invalid(request, refused, "body")
     except InvalidTransition as refused:
-        return _error(409, "not_claimed", refused.message)
+        return problem(request, 409, "not_claimed", refused.message)
     except NotFound as missing:
         await _api_refused(request, principal, missing)
-        return _error(404, "not_found")
+        return problem(request, 404, "not_found", _("Your organisation does not hold this request."))
+    except PermissionDenied as denied:
+        await _api_refused(request, principal, denied)
+        return problem(request, 403, "forbidden", denied.reason or _("This token may not do that."))
     await enqueue_quietly(request.app, "match_requests_job", [request_id])
-    return _json({"request_id": released.id, "status": str(released.status)})
+    return answer(ReleaseResult(request_id=released.id, status=str(released.status)))
+
+
+async def api_document(request: Request) -> Response:
+    """This API's OpenAPI 3.1 document."""
+    return JSONResponse(partner_document())
 
 
 # --- the token page ------------------------------------------------------------------------------
@@ -265,6 +281,7 @@ async def token_revoke(request: Request) -> Response:
 
 
 routes = [
+    Route("/api/v1/openapi.json", api_document, methods=["GET"], name="api_partner_openapi"),
     Route("/partner/api-tokens", tokens_page, methods=["GET", "POST"], name="api_tokens"),
     Route(
         "/partner/api-tokens/{token_id:int}/revoke", token_revoke, methods=["POST"], name="api_token_revoke"

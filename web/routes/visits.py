@@ -26,6 +26,7 @@ from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import enqueue_quietly, relay_outbox
+from web.params import bounded_int
 from web.templating import render
 
 DEFAULT_DURATION_MINUTES = 60
@@ -57,8 +58,8 @@ def _parse_window(values: QueryParams | FormData) -> tuple[datetime, datetime] |
 
 
 def _duration(values: QueryParams) -> int:
-    text = str(values.get("duration", ""))
-    return int(text) if text.isdigit() and int(text) in DURATIONS else DEFAULT_DURATION_MINUTES
+    found = bounded_int(str(values.get("duration", "")))
+    return found if found in DURATIONS else DEFAULT_DURATION_MINUTES
 
 
 def _form_fields(window: tuple[datetime, datetime] | None) -> dict[str, str]:
@@ -152,7 +153,7 @@ async def schedule(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.SCHEDULE_VISITS)
     form = await request.form()
-    chosen = [int(value) for value in form.getlist("volunteer_ids") if str(value).isdigit()]
+    chosen = [found for value in form.getlist("volunteer_ids") if (found := bounded_int(str(value)))]
     notes = str(form.get("notes", ""))
     window = None
     try:
@@ -246,7 +247,7 @@ async def reschedule(request: Request) -> Response:
 
 async def restaff(request: Request) -> Response:
     async def change(principal, visit_id, form):
-        chosen = [int(value) for value in form.getlist("volunteer_ids") if str(value).isdigit()]
+        chosen = [found for value in form.getlist("volunteer_ids") if (found := bounded_int(str(value)))]
         return await scheduling.change_volunteers(principal, visit_id, chosen), _(
             "The volunteers are changed."
         )
