@@ -109,8 +109,11 @@ async def _open_matches(principal: Principal, need: str = "", filters: BoardFilt
     partner_id = _partner_scope(principal)
     # Venue events (courses, job fairs) are reached by invitation, never claimed (matches of them
     # stored before they were left out of matching go at the next run).
+    # Only households consented to sharing (and verified where required): an indexed column of the
+    # household, joined by primary key (alliance/households/consent.py).
     query = Match.filter(
         request__status=RequestStatus.OPEN,
+        request__household__matchable=True,
         offering__active=True,
         offering__delivery_mode=DeliveryMode.HOME_VISIT,
     )
