@@ -352,13 +352,12 @@ async def open_verification_tasks(household_ids: Sequence[int], due_in: timedelt
     return opened
 
 
-async def households_of_batch(batch_id: int, created_since: datetime) -> list[int]:
-    """The households a batch created (new to the platform), for their verification tasks."""
-    return list(
-        await Household.filter(
-            intake_record__last_batch_id=batch_id, created_at__gte=created_since
-        ).values_list("id", flat=True)
-    )
+async def households_of_batch(batch_id: int, created_since: datetime | None = None) -> list[int]:
+    """The households a batch wrote (with `created_since`: those it created, new to the platform)."""
+    query = Household.filter(intake_record__last_batch_id=batch_id)
+    if created_since is not None:
+        query = query.filter(created_at__gte=created_since)
+    return list(await query.values_list("id", flat=True))
 
 
 async def set_verification_required(

@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.core import audit
 from alliance.core.access import Action, require, visible
 from alliance.core.codes import ConsentScope
 from alliance.core.i18n import gettext as _
@@ -82,12 +81,6 @@ async def region_policy(request: Request) -> Response:
         .limit(500)
     )
     effective = await consent.verification_required(region.path for region in regions)
-    await audit.viewed(
-        principal,
-        "region_policy.view",
-        ("region", principal.region_code or ""),
-        address=client_address(request),
-    )
     return render(
         request,
         "admin/region_policy.html",
