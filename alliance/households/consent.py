@@ -379,3 +379,11 @@ async def set_verification_required(
     await refresh_matchable(region_path=region.path)
     await region.refresh_from_db()
     return region
+
+
+async def unmatchable_household_ids(region_path: str) -> list[int]:
+    """Households of the subtree that matching may not offer now (after a policy change)."""
+    codes = await Region.filter(path__startswith=region_path).values_list("code", flat=True)
+    return list(
+        await Household.filter(region_id__in=list(codes), matchable=False).values_list("id", flat=True)
+    )

@@ -177,12 +177,12 @@ def _keep(key: tuple, value: Any, generation: tuple = (), seconds: float = KEEP_
 
 
 async def _changes() -> tuple:
-    """Something that changes whenever a board could: the newest request transition, match and
-    offering edit."""
+    """Something that changes whenever a board could: the newest request transition, match,
+    offering edit and consent record (a withdrawal takes a household off the board)."""
     connection = Tortoise.get_connection("default")
     _count, rows = await connection.execute_query(
         'SELECT (SELECT MAX("id") FROM "request_transition"), (SELECT MAX("id") FROM "request_match"), '
-        '(SELECT MAX("updated_at") FROM "offering")'
+        '(SELECT MAX("updated_at") FROM "offering"), (SELECT MAX("id") FROM "consent_record")'
     )
     return tuple(rows[0])
 

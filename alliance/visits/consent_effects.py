@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Principal
 from alliance.core.codes import RequestStatus, Role, VisitStatus
 from alliance.core.i18n import gettext as _
+from alliance.core.models import Region
 from alliance.core.timeutil import utc_now
 from alliance.households import consent
 from alliance.households.models import Household
@@ -63,6 +64,28 @@ async def expire_consents(now: datetime | None = None) -> ConsentOutcome:
         for household_id in await consent.expire_consents(now):
             await _stop_sharing(None, household_id, outcome)
     return outcome
+
+
+async def set_verification_required(
+    principal: Principal, region_code: str, value: bool | None, address: str = ""
+) -> tuple[Region, list[int]]:
+    """Set the region's policy (alliance/households/consent.py); households it now holds back leave
+    the boards at once. Returns the region and the open requests of the subtree's households that
+    matching may offer, to be matched again."""
+    async with in_transaction():
+        region = await consent.set_verification_required(principal, region_code, value, address)
+        held_back = await consent.unmatchable_household_ids(region.path)
+        for start in range(0, len(held_back), 1000):
+            part = held_back[start : start + 1000]
+            await Match.filter(
+                request_id__in=Subquery(ServiceRequest.filter(household_id__in=part).values("id"))
+            ).delete()
+    offered = await ServiceRequest.filter(
+        status=RequestStatus.OPEN,
+        household__matchable=True,
+        household__region__path__startswith=region.path,
+    ).values_list("id", flat=True)
+    return region, list(offered)
 
 
 async def _open_requests(household_id: int) -> list[int]:

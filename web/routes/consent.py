@@ -93,9 +93,11 @@ async def region_policy_save(request: Request) -> Response:
     form = await request.form()
     choice = str(form.get("verification_required", ""))
     value = {"yes": True, "no": False}.get(choice)
-    region = await consent.set_verification_required(
+    region, offered = await consent_effects.set_verification_required(
         principal, str(form.get("region", "")), value, client_address(request)
     )
+    if offered:
+        await enqueue_quietly(request.app, "match_requests_job", offered)
     return go(request, "/admin/region-policy", _("Policy saved for {region}.").format(region=region.name))
 
 
