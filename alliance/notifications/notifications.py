@@ -400,6 +400,8 @@ _NOTICE_LABELS = {
     "daily_digest": _l("Daily digest"),
     "claim_churn": _l("Claims paused: many releases"),
     "consent_withdrawn": _l("Consent withdrawn"),
+    "low_rating": _l("Low rating of a service"),
+    "event_confirmation_request": _l("Event registration to confirm"),
     "request_served_by_event": _l("Request served by an event"),
     "service_confirmation": _l("Service to confirm"),
     "new_matches": _l("New matches"),
