@@ -130,7 +130,13 @@ async def test_withdrawal_calls_off_future_visits_and_tells_the_partner(app, cli
     # The claim and its history stay: the partner still holds the request.
     from alliance.matching.models import ServiceRequest
 
-    assert (await ServiceRequest.get(id=world.request.id)).claimed_by_id == world.partner.id
+    held = await ServiceRequest.get(id=world.request.id)
+    assert (held.claimed_by_id, held.status) == (world.partner.id, "claimed")
+    # No new visit while consent is withdrawn.
+    from alliance.matching.claims import InvalidTransition
+
+    with pytest.raises(InvalidTransition):
+        await schedule_visit(world.dispatcher, world.request.id, *window(3, 10), [volunteer.id])
     # The dispatcher reads it in the inbox.
     await client.post("/logout", headers={"X-CSRF-Token": session_csrf(client)})
     await login(client, world.claims.home.dispatcher.username)
