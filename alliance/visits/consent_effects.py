@@ -132,3 +132,9 @@ async def _stop_sharing(principal: Principal | None, household_id: int, outcome:
 
 # The platform itself acting (the expiry cron): the audit entries name no person.
 _SYSTEM = Principal(user_id=None, username="system", display_name="system", role=Role.ADMIN)  # type: ignore[arg-type]
+
+
+def operator_principal() -> Principal:
+    """The operator at the command line (`alliance region-policy`): an administrator's powers, named
+    "cli" in the audit trail."""
+    return Principal(user_id=None, username="cli", display_name="cli", role=Role.ADMIN)  # type: ignore[arg-type]
