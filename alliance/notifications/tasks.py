@@ -172,6 +172,8 @@ def task_title(task: Task) -> str:
             name=name, date=_when(params.get("expires_at"))[:10]
         )
     if task.kind == TaskKind.CALL_HOUSEHOLD:
+        if not params.get("starts_at"):
+            return _("Call household {name} (no phone) and pass on a message").format(name=name)
         return _("Call household {name} (no phone): visit {when}").format(
             name=name, when=_when(params.get("starts_at"))
         )
