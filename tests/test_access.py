@@ -11,7 +11,7 @@ import pytest
 from starlette.routing import Mount, Route
 
 from alliance.core.access import Action, allows, principal_for, visible
-from alliance.core.codes import PartnerStatus
+from alliance.core.codes import PartnerStatus, TaskKind
 from alliance.core.models import PasswordReset, User, UserSession
 from alliance.core.timeutil import utc_now
 from alliance.events.models import Attendance, EmploymentOutcome, Event, Registration
@@ -22,6 +22,9 @@ from alliance.matching.matching import match_all
 from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
 from alliance.partners import webhooks
 from alliance.partners.models import Offering, Partner, PartnerToken, Project
+from alliance.notifications.models import Notification, Task
+from alliance.notifications.tasks import Subject, open_task
+from alliance.partners.models import Offering, Partner, PartnerToken
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from alliance.visits.checkins import check_in_on_behalf
@@ -141,6 +144,12 @@ OBJECT_ROUTES = {
     ("GET", "/partner/webhooks/{endpoint_id:int}"),
     ("POST", "/partner/webhooks/{endpoint_id:int}"),
     ("POST", "/partner/webhooks/deliveries/{delivery_id:int}/resend"),
+    # Casework: verification, consent, the region policy (the region is a form field), one's inbox.
+    ("POST", "/households/{household_id:int}/verify"),
+    ("POST", "/households/{household_id:int}/consent"),
+    ("POST", "/admin/region-policy"),
+    ("POST", "/inbox/notices/{notification_id:int}/read"),
+    ("POST", "/inbox/tasks/{task_id:int}/done"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -180,6 +189,8 @@ SCOPED_PAGES = {
     ("GET", "/audit/export.csv"),
     ("GET", "/targets/regions"),
     ("GET", "/partner/webhooks"),
+    ("GET", "/inbox"),
+    ("GET", "/admin/region-policy"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -207,6 +218,9 @@ SELF_WRITES = {
     # A coordinator sets the targets of their own regions only (tests/test_projects.py).
     ("POST", "/targets/regions"),
     ("POST", "/partner/webhooks"),
+    # One's own inbox; a household's own consent.
+    ("POST", "/inbox/read-all"),
+    ("POST", "/my-household/consent"),
 }
 
 
@@ -275,6 +289,20 @@ async def world(app):
         side.delivery = await webhooks.send_test(
             await principal_for(side.users["partner_admin"]), side.webhook.id
         )
+        worker = side.users["community_worker"]
+        side.notice = await Notification.create(
+            user_id=worker.id,
+            household_id=side.household.id,
+            channel="in_app",
+            kind="visit_scheduled",
+            body=f"请转告 {side.household.head_name}",
+        )
+        side.task = await open_task(
+            worker.id,
+            TaskKind.VERIFY_HOUSEHOLD,
+            Subject("household", side.household.id),
+            params={"name": side.household.head_name, "household_id": side.household.id},
+        )
     return left, right, admin
 
 
@@ -320,6 +348,8 @@ def _fill(path: str, side) -> str:
         .replace("{staff_id:int}", str(side.users["partner_admin"].id))
         # No invitation exists in the walk's world: every caller gets 404 (tests/test_partner_staff.py).
         .replace("{invitation_id:int}", "1")
+        .replace("{notification_id:int}", str(side.notice.id))
+        .replace("{task_id:int}", str(side.task.id))
     )
 
 
@@ -383,6 +413,10 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
     )
     assert (await IntakeConflict.get(id=left.conflict.id)).status == "pending"
     assert (await Household.get(id=left.household.id)).head_name == left.household.head_name
+    household = await Household.get(id=left.household.id)
+    assert (household.verified, household.consent_status, household.matchable) == (False, "system", True)
+    assert (await Notification.get(id=left.notice.id)).read_at is None
+    assert (await Task.get(id=left.task.id)).state == "open"
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):
@@ -427,6 +461,8 @@ async def test_owners_do_see_their_own(app, world):
         ("community_worker", f"/households/{left.household.id}/events", left.event.title),
         ("household", "/my-household/events", left.event.title),
         ("household", "/my-household", left.household.head_name),
+        ("community_worker", "/inbox", left.household.head_name),
+        ("coordinator", "/admin/region-policy", left.community),
         ("dispatcher", "/visits", f"/visits/{left.visit.id}"),
         ("dispatcher", f"/visits/{left.visit.id}", "/visit-response/"),
         (
@@ -483,6 +519,8 @@ async def test_alliance_wide_settings_refuse_everyone_but_admins(app, world):
 
 # Their own account (password, sessions) stays theirs in every state of their organisation.
 OWN_ACCOUNT = {("GET", "/account"), ("POST", "/account/password"), ("POST", "/account/sessions/end-others")}
+# So does their inbox: the notice of the suspension is in it.
+OWN_ACCOUNT |= {("GET", "/inbox"), ("POST", "/inbox/read-all")}
 # What the staff (and the volunteers) of a partner may still open in each lifecycle state: every
 # other route of the walk must refuse them (403 or 404). Approved staff are the walk's control.
 LIFECYCLE_ALLOWED = {

@@ -29,6 +29,7 @@ PERSONAL_DATA_ROUTES = {
     "/requests/{request_id:int}/schedule": "dispatcher",
     "/oversight": "coordinator",
     "/outbox": "coordinator",
+    "/inbox": "community_worker",
     "/cockpit": "coordinator",
     "/cockpit/unserved": "coordinator",
     "/cockpit/report": "coordinator",
@@ -99,6 +100,8 @@ NO_PERSONAL_DATA = {
     "/readyz",
     "/metrics",
     "/matching/proposals/{proposal_id:int}/progress",
+    # Regions and their policy.
+    "/admin/region-policy",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import date
 
+from alliance.core.access import principal_for
 from alliance.core.accounts import authenticate
 from alliance.core.codes import FlagCode, RequestStatus, Role, TargetMetric
 from alliance.core.models import Region, User
@@ -150,11 +151,11 @@ async def test_a_quarter_of_households_have_a_history_of_completed_visits():
         person_times += record.persons_served
         steps = await RequestTransition.filter(request_id=request.id).order_by("at")
         assert [str(step.to_status) for step in steps] == ["claimed", "scheduled", "in_service", "completed"]
-        # The need stays open for the next regular visit.
+        # The need stays open for the next regular visit (household.demo's is scheduled already).
         follow_up = await ServiceRequest.get(
             household_id=request.household_id,  # type: ignore[attr-defined]
             need_id=request.need_id,  # type: ignore[attr-defined]
-            status=RequestStatus.OPEN,
+            status__in=[RequestStatus.OPEN, RequestStatus.CLAIMED, RequestStatus.SCHEDULED],
         )
         assert follow_up.created_at > record.completed_at
     assert person_times == counts["person_times"] >= len(completed)
@@ -246,3 +247,22 @@ async def test_the_demo_volunteer_has_a_round_scheduled_through_the_services():
     assert len(bookings) == counts["visits_scheduled_today"] == 3
     assert all(booking.visit.request.status == RequestStatus.SCHEDULED for booking in bookings)
     assert all(booking.window_start > utc_now() for booking in bookings)
+
+
+async def test_the_demo_logins_find_notices_and_tasks_in_their_inbox():
+    from alliance.core.codes import TaskKind
+    from alliance.notifications.inbox import InboxFilters, inbox_page
+    from alliance.notifications.models import Task
+
+    counts = await build_demo_city(households=HOUSEHOLDS)
+    found = {}
+    for username in ("worker.wuma", "coord.lucheng", "telecom.dispatch", "volunteer.demo", "household.demo"):
+        principal = await principal_for(await User.get(username=username))
+        found[username] = len((await inbox_page(principal, InboxFilters())).items)
+    assert all(found.values()), repr((found, counts))
+    worker = await User.get(username="worker.wuma")
+    kinds = set(await Task.filter(owner_id=worker.id).values_list("kind", flat=True))
+    assert {TaskKind.VERIFY_HOUSEHOLD, TaskKind.CONSENT_EXPIRES} <= kinds, repr((kinds, counts))
+    # Matched households stay consented (and the boards full).
+    matched = await Household.filter(requests__matches__id__isnull=False).distinct()
+    assert matched and all(household.matchable and household.consent for household in matched)

@@ -133,3 +133,20 @@ def test_sources_are_added_with_a_printed_secret_and_named_on_import(environment
     assert unknown.returncode == 2 and "nobody" in json.loads(unknown.stdout)["error"]
     listed = alliance(environment, "source", "list")
     assert "wenzhou-sais\tactive" in listed.stdout
+
+
+def test_region_policy_is_shown_set_and_inherited_from_the_command_line(environment, tmp_path):
+    from tests.intake_support import LUCHENG, LUCHENG_COMMUNITY
+
+    assert (
+        alliance(environment, "import", "households", str(write(tmp_path / "h.csv", [person(1)]))).returncode
+        == 0
+    )
+    shown = alliance(environment, "region-policy", LUCHENG_COMMUNITY)
+    assert shown.returncode == 0 and "inherit (in force: no)" in shown.stdout
+    done = alliance(environment, "region-policy", LUCHENG, "--verification-required", "yes")
+    assert done.returncode == 0 and "yes (in force: yes)" in done.stdout, done.stderr
+    shown = alliance(environment, "region-policy", LUCHENG_COMMUNITY)
+    assert "inherit (in force: yes)" in shown.stdout
+    refused = alliance(environment, "region-policy", "999999", "--verification-required", "no")
+    assert refused.returncode == 2 and "unknown region code" in refused.stderr

@@ -12,6 +12,7 @@ from alliance.core.access import Principal, principal_for
 from alliance.core.errors import AllianceError
 from alliance.core.models import User
 from alliance.core.sessions import SessionEnd, SessionLimits
+from alliance.notifications.inbox import unread_count
 
 SESSION_KEY = "sid"
 
@@ -41,6 +42,10 @@ async def current_principal(request: Request) -> Principal | None:
             request.state.session_id = session.id
             principal = await principal_for(session.user)
     request.state.principal = principal
+    # The header's inbox count: one indexed query, for whole pages only (not HTMX pieces).
+    request.state.inbox_unread = 0
+    if principal is not None and request.method == "GET" and "hx-request" not in request.headers:
+        request.state.inbox_unread = await unread_count(principal)
     return principal
 
 

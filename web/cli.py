@@ -771,6 +771,38 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_region_policy(args: argparse.Namespace) -> int:
+    """`region-policy CODE`: show, or set, whether households of a region (and the regions under it
+    that have no value of their own) must be verified before matching (docs/casework.md)."""
+    from alliance.core.errors import NotFound
+    from alliance.core.models import Region
+    from alliance.households.consent import verification_required
+    from alliance.matching.matching import match_requests
+    from alliance.visits.consent_effects import operator_principal, set_verification_required
+
+    async def work() -> int:
+        region = await Region.get_or_none(code=args.code)
+        if region is None:
+            print(f"unknown region code: {args.code}", file=sys.stderr)
+            return 2
+        if args.verification_required is not None:
+            value = {"yes": True, "no": False, "inherit": None}[args.verification_required]
+            try:
+                region, offered = await set_verification_required(operator_principal(), region.code, value)
+            except NotFound:
+                print(f"unknown region code: {args.code}", file=sys.stderr)
+                return 2
+            await match_requests(offered)
+        effective = (await verification_required([region.path]))[region.path]
+        own = {True: "yes", False: "no", None: "inherit"}[region.verification_required]
+        print(
+            f"{region.code} {region.name}: verification required before matching: {own} (in force: {'yes' if effective else 'no'})"
+        )
+        return 0
+
+    return _run_db(work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alliance", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -913,6 +945,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print exactly one JSON object with the counts"
     )
     retention.set_defaults(func=cmd_retention)
+    policy = commands.add_parser("region-policy", help="show or set a region's verification policy")
+    policy.add_argument("code", help="region code")
+    policy.add_argument(
+        "--verification-required", choices=("yes", "no", "inherit"), help="set the policy (audited)"
+    )
+    policy.set_defaults(func=cmd_region_policy)
     audit = commands.add_parser("audit", help="check the audit trail")
     audit_actions = audit.add_subparsers(dest="action", required=True)
     verify = audit_actions.add_parser("verify", help="walk the hash chain; exit 1 at the first broken entry")

@@ -59,6 +59,7 @@ def render(
     full_context = {
         "request": request,
         "principal": getattr(request.state, "principal", None),
+        "inbox_unread": getattr(request.state, "inbox_unread", 0),
         "csrf_token": request.scope.get("csrf_token", ""),
         **(context or {}),
     }

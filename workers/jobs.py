@@ -230,6 +230,24 @@ async def send_daily_digest(ctx: dict[str, Any]) -> int:
     return len(written)
 
 
+async def casework_sweep(_ctx: dict[str, Any]) -> dict[str, int]:
+    """Tasks past due become overdue; consents past their expiry stop sharing (off the boards, future
+    visits called off: their notices wait in the job outbox, which the relay cron queues); consents
+    about to expire become a task for the household's community worker. Safe to run twice."""
+    from alliance.households import consent
+    from alliance.notifications import tasks
+    from alliance.visits import consent_effects
+
+    overdue = await tasks.mark_overdue_tasks()
+    expired = await consent_effects.expire_consents()
+    warned = await consent.warn_expiring_consents()
+    return {
+        "overdue": overdue,
+        "visits_cancelled": len(expired.cancelled_visit_ids),
+        "consent_warnings": warned,
+    }
+
+
 async def apply_retention_job(_ctx: dict[str, Any]) -> dict[str, int]:
     """The retention policy (alliance/core/retention.py); a second run the same night finds nothing."""
     from dataclasses import asdict

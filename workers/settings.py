@@ -19,6 +19,7 @@ from workers.jobs import (
     OUTBOX_JOB_TRIES,
     apply_retention_job,
     auto_approve_transfers,
+    casework_sweep,
     compute_allocation_job,
     deliver_notification,
     deliver_notifications,
@@ -126,6 +127,7 @@ FUNCTIONS = [
     job(observed(escalate_unclaimed_requests), timeout=100),
     job(observed(mark_missed_visits), timeout=100),
     job(observed(send_daily_digest), timeout=100),
+    job(observed(casework_sweep), timeout=100),
     job(observed(invite_event_households), timeout=100),
     job(observed(send_session_reminder), timeout=60),
     job(observed(lapse_unconfirmed_registrations), timeout=100),
@@ -149,6 +151,8 @@ CRON_JOBS = [
     cron_job(
         observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600
     ),
+    # Overdue tasks, expired consents and "consent expires" tasks (alliance/households/consent.py).
+    cron_job(observed(casework_sweep), minute={50}, second={0}, unique=True, timeout=600),
     # The coordinators' digest at 07:30 Asia/Shanghai (23:30 UTC).
     cron_job(observed(send_daily_digest), hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
     # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.

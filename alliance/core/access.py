@@ -20,13 +20,20 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from alliance.core.codes import PARTNER_ROLES, REGION_ROLES, PartnerStatus, Role, VisitStatus
+from alliance.core.codes import (
+    PARTNER_ROLES,
+    REGION_ROLES,
+    NotificationChannel,
+    PartnerStatus,
+    Role,
+    VisitStatus,
+)
 from alliance.core.errors import NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
 from alliance.core.models import AuditEntry, Region, User
 from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
-from alliance.notifications.models import Notification
+from alliance.notifications.models import Notification, Task
 from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer, WebhookEndpoint
 from alliance.visits.models import Visit, VolunteerBooking
 
@@ -99,6 +106,15 @@ class Action(StrEnum):
     # The audit trail (alliance/core/audit.py): an admin reads all of it, a coordinator the entries
     # about the households, partners and people of the region's subtree.
     VIEW_AUDIT = "view_audit"
+    # Casework (alliance/notifications/inbox.py, tasks.py; alliance/households/consent.py): everyone
+    # reads their own in-app notices and works their own tasks; a community worker (their
+    # community) or coordinator (their subtree) verifies households and records their consent, a
+    # household records its own; a coordinator sets the region's policies for their subtree.
+    USE_INBOX = "use_inbox"
+    WORK_TASKS = "work_tasks"
+    VERIFY_HOUSEHOLDS = "verify_households"
+    RECORD_CONSENT = "record_consent"
+    SET_REGION_POLICY = "set_region_policy"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -109,6 +125,9 @@ _PARTNER_CLAIM_ACTIONS = (
     Action.DECIDE_TRANSFERS,
     Action.SCHEDULE_VISITS,
 )
+
+# Everyone reads their own notices and works their own tasks, whatever their partner's standing.
+_INBOX_ACTIONS = (Action.USE_INBOX, Action.WORK_TASKS)
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     # Answering a proposal claims for a partner: partner staff only.
@@ -132,10 +151,21 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.EDIT_REGION_TARGETS,
             Action.ISSUE_PASSWORD_RESETS,
             Action.VIEW_AUDIT,
+            Action.VERIFY_HOUSEHOLDS,
+            Action.RECORD_CONSENT,
+            Action.SET_REGION_POLICY,
+            *_INBOX_ACTIONS,
         }
     ),
     Role.COMMUNITY_WORKER: frozenset(
-        {Action.VIEW_HOUSEHOLDS, Action.RESPOND_FOR_HOUSEHOLDS, Action.REGISTER_FOR_HOUSEHOLDS}
+        {
+            Action.VIEW_HOUSEHOLDS,
+            Action.RESPOND_FOR_HOUSEHOLDS,
+            Action.REGISTER_FOR_HOUSEHOLDS,
+            Action.VERIFY_HOUSEHOLDS,
+            Action.RECORD_CONSENT,
+            *_INBOX_ACTIONS,
+        }
     ),
     Role.PARTNER_ADMIN: frozenset(
         {
@@ -149,6 +179,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.MANAGE_WEBHOOKS,
             Action.MANAGE_EVENTS,
             Action.MANAGE_STAFF,
+            *_INBOX_ACTIONS,
         }
     ),
     Role.DISPATCHER: frozenset(
@@ -158,17 +189,18 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.RESPOND_PROPOSALS,
             *_PARTNER_CLAIM_ACTIONS,
             Action.MANAGE_EVENTS,
+            *_INBOX_ACTIONS,
         }
     ),
-    Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER, Action.CHECK_IN}),
-    Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD}),
+    Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER, Action.CHECK_IN, *_INBOX_ACTIONS}),
+    Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD, Action.RECORD_CONSENT, *_INBOX_ACTIONS}),
 }
 
 
 # What the staff of a partner keep while it is not approved: a pending partner completes its profile
 # (nothing that touches households); a suspended or closed one can only read it.
-PENDING_PARTNER_ACTIONS = frozenset({Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE})
-WITHDRAWN_PARTNER_ACTIONS = frozenset({Action.VIEW_PARTNER})
+PENDING_PARTNER_ACTIONS = frozenset({Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE, *_INBOX_ACTIONS})
+WITHDRAWN_PARTNER_ACTIONS = frozenset({Action.VIEW_PARTNER, *_INBOX_ACTIONS})
 
 
 @dataclass(frozen=True)
@@ -411,6 +443,23 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _nothing(query)
     if action in (Action.MANAGE_EVENTS, Action.REGISTER_FOR_HOUSEHOLDS, Action.VIEW_EVENT_HIRES):
         return _event_scope(principal, action)
+    if action == Action.USE_INBOX:
+        # One's own in-app notices; a household also reads the texts and calls sent to it.
+        own = Q(user_id=principal.user_id, channel=NotificationChannel.IN_APP)
+        if role == Role.HOUSEHOLD and principal.household_id:
+            own |= Q(
+                household_id=principal.household_id,
+                channel__in=[NotificationChannel.SMS, NotificationChannel.VOICE],
+            )
+        return Notification.filter(own)
+    if action == Action.WORK_TASKS:
+        return Task.filter(owner_id=principal.user_id)
+    if action in (Action.VERIFY_HOUSEHOLDS, Action.RECORD_CONSENT):
+        if role == Role.HOUSEHOLD:
+            return Household.filter(id=principal.household_id or 0)
+        return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
+    if action == Action.SET_REGION_POLICY:
+        return _in_region(principal, Region.all(), "path")
     if action in (Action.MANAGE_ACCOUNTS, Action.ISSUE_PASSWORD_RESETS):
         return _account_scope(principal)
     if action == Action.VIEW_AUDIT:

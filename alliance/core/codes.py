@@ -278,3 +278,48 @@ class ProposalStatus(StrEnum):
     PROPOSED = "proposed"
     ACCEPTED = "accepted"
     DECLINED = "declined"
+
+
+# --- casework: tasks, verification, consent (alliance/notifications/tasks.py, households/consent.py) ---
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    # Open past its due time: set by the `mark_overdue_tasks` cron, and computed on display too.
+    OVERDUE = "overdue"
+    DONE = "done"
+
+
+class TaskKind(StrEnum):
+    VERIFY_HOUSEHOLD = "verify_household"
+    CONSENT_EXPIRES = "consent_expires"
+    CALL_HOUSEHOLD = "call_household"
+
+
+class VerificationMethod(StrEnum):
+    HOME_VISIT = "home_visit"
+    PHONE = "phone"
+    DOCUMENTS = "documents"
+
+
+class ConsentStatus(StrEnum):
+    # As sent by the assistance system, whose application records the household's consent in its
+    # own process: sharing with the alliance's partners is allowed until a worker records otherwise.
+    SYSTEM = "system"
+    GIVEN = "given"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class ConsentScope(StrEnum):
+    SHARE = "share"
+    CONTACT_SMS = "contact_sms"
+    CONTACT_VOICE = "contact_voice"
+    CONTACT_IN_PERSON = "contact_in_person"
+
+
+class ConsentMethod(StrEnum):
+    ASSISTANCE_SYSTEM = "assistance_system"
+    SIGNED_PAPER = "signed_paper"
+    SPOKEN_WITNESSED = "spoken_witnessed"
+    IN_APP = "in_app"

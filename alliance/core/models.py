@@ -193,6 +193,9 @@ class Region(Model):
     # Per-region policy; None inherits the nearest ancestor's value, then the built-in default.
     escalate_unclaimed_after_days = fields.SmallIntField(null=True)
     schedule_claim_within_days = fields.SmallIntField(null=True)
+    # Whether a community worker must verify a household before matching offers it to partners
+    # (alliance/households/consent.py); None inherits, the built-in default is "no".
+    verification_required = fields.BooleanField(null=True)
 
     class Meta:
         table = "region"

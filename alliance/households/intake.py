@@ -44,6 +44,7 @@ from alliance.core.codes import BatchStatus, IntakeChannel
 from alliance.core.i18n import gettext as _
 from alliance.core.metrics import intake_rows_counted
 from alliance.core.timeutil import utc_now
+from alliance.households import consent
 from alliance.households.bulk_statements import _next_ids
 from alliance.households.intake_format import FieldError, HouseholdRow, RawRecord, RecordSet, check_record
 from alliance.households.intake_planning import (
@@ -127,6 +128,11 @@ async def import_households(
         )
         raise
     await IntakeBatch.filter(id=batch.id).update(status=BatchStatus.FINISHED, finished_at=utc_now())
+    # Verification and consent (alliance/households/consent.py): the batch's households follow their
+    # region's policy for matching, and each new one is a "verify" task for its community worker.
+    touched = await consent.households_of_batch(batch.id)
+    await consent.refresh_matchable(touched)
+    await consent.open_verification_tasks(await consent.households_of_batch(batch.id, created_since=now))
     await audit.record(
         None,
         "intake.batch",

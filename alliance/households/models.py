@@ -6,6 +6,8 @@ from tortoise.models import Model
 from alliance.core.codes import (
     BatchStatus,
     ConflictStatus,
+    ConsentMethod,
+    ConsentStatus,
     ContactPreference,
     FlagCode,
     IntakeChannel,
@@ -37,6 +39,26 @@ class Household(Model):
     # keys breaks tortoise's migration generator. The audit log keeps the full story anyway.
     consent_recorded_by_id = fields.IntField(null=True)
     verified = fields.BooleanField(default=False)
+    # Verification (alliance/households/consent.py): who, when and how a worker confirmed it.
+    verified_at = fields.DatetimeField(null=True)
+    verified_by_id = fields.IntField(null=True)
+    verification_method = fields.CharField(max_length=16, default="", db_default="")
+    # Consent as it stands now (the history: ConsentRecord). `consent` above is True once a worker
+    # or the household recorded consent to share; `consent_status` is what binds matching.
+    consent_status = fields.CharEnumField(
+        ConsentStatus, max_length=12, default=ConsentStatus.SYSTEM, db_default=ConsentStatus.SYSTEM.value
+    )
+    consent_scope = fields.JSONField(default=list, null=True)
+    consent_method = fields.CharField(
+        max_length=20,
+        default=ConsentMethod.ASSISTANCE_SYSTEM,
+        db_default=ConsentMethod.ASSISTANCE_SYSTEM.value,
+    )
+    consent_expires_at = fields.DatetimeField(null=True)
+    # Derived: consented to sharing, not expired, and verified where the region requires it. The one
+    # column matching and the claim board filter on (refresh_matchable keeps it true); they reach the
+    # household by its primary key, so the flag needs no index of its own.
+    matchable = fields.BooleanField(default=True, db_default=True)
     # The visit card's serial: the QR token carries it, so re-issuing a card revokes the old one.
     card_serial = fields.SmallIntField(default=1)
     possible_duplicate_of = fields.ForeignKeyField(
@@ -47,7 +69,32 @@ class Household(Model):
 
     class Meta:
         table = "household"
-        indexes = (("region_id", "id"),)
+        # (consent_status, consent_expires_at): the hourly sweep's expiring and expired consents.
+        indexes = (("region_id", "id"), ("consent_status", "consent_expires_at"))
+
+
+class ConsentRecord(Model):
+    # Append-only history of a household's consent: each recording, withdrawal and expiry.
+
+    id = fields.IntField(primary_key=True)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="consent_records", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(ConsentStatus, max_length=12)
+    scope = fields.JSONField(default=list)
+    method = fields.CharField(max_length=20, default="")
+    witness = fields.CharField(max_length=64, default="")
+    expires_at = fields.DatetimeField(null=True)
+    recorded_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="consent_records", on_delete=fields.SET_NULL
+    )
+    # True when the household recorded it itself (on /my-household).
+    by_household = fields.BooleanField(default=False)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "consent_record"
+        indexes = (("household_id", "at"),)
 
 
 class Flag(Model):

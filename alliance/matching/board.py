@@ -112,8 +112,11 @@ async def _open_matches(principal: Principal, need: str = "", filters: BoardFilt
     partner_id = _partner_scope(principal)
     # Venue events (courses, job fairs) are reached by invitation, never claimed (matches of them
     # stored before they were left out of matching go at the next run).
+    # Only households consented to sharing (and verified where required): an indexed column of the
+    # household, joined by primary key (alliance/households/consent.py).
     query = Match.filter(
         request__status=RequestStatus.OPEN,
+        request__household__matchable=True,
         offering__active=True,
         offering__delivery_mode=DeliveryMode.HOME_VISIT,
     )
@@ -181,11 +184,13 @@ def _keep(key: tuple, value: Any, generation: tuple = (), seconds: float = KEEP_
 
 
 async def _changes(partner_id: int) -> tuple:
-    """Something that changes whenever the partner's board could: its board changes and the newest
-    offering edit."""
+    """Something that changes whenever the partner's board could: its board changes, the newest
+    offering edit and the newest consent record (a withdrawal takes a household off every board)."""
     connection = Tortoise.get_connection("default")
-    _count, rows = await connection.execute_query('SELECT MAX("updated_at") FROM "offering"')
-    return (*await board_changes.generation(partner_id), rows[0][0])
+    _count, rows = await connection.execute_query(
+        'SELECT (SELECT MAX("updated_at") FROM "offering"), (SELECT MAX("id") FROM "consent_record")'
+    )
+    return (*await board_changes.generation(partner_id), *rows[0])
 
 
 async def board_page(principal: Principal, filters: BoardFilters, page_size: int = PAGE_SIZE) -> BoardPage:

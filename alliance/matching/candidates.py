@@ -355,6 +355,12 @@ _REQUEST_COLUMNS = (
 )
 
 
+# Only households consented to sharing (and verified where the region requires it) are offered to
+# partners: alliance/households/consent.py keeps `matchable` true. A request asked for but left out
+# here loses its stored matches (matching.py, "stale").
+_OFFERED = 'h."matchable" = TRUE'
+
+
 def _request_case(row: Any) -> RequestCase:
     # Matching measures from the household's public point (its community's centre), never the home:
     # what partners see before a claim (being matched, the band, the rank) must not move with the
@@ -380,12 +386,13 @@ async def _load_requests(request_ids: Sequence[int] | None) -> list[RequestCase]
     open_hole = _placeholders(connection, 1)
     if request_ids is None:
         _count, rows = await connection.execute_query(
-            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} ORDER BY r."id"', [str(RequestStatus.OPEN)]
+            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} AND {_OFFERED} ORDER BY r."id"',
+            [str(RequestStatus.OPEN)],
         )
     else:
         rows = await _select_in(
             connection,
-            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} AND r."id" IN ({{ids}})',
+            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} AND {_OFFERED} AND r."id" IN ({{ids}})',
             sorted(set(request_ids)),
             extra=[str(RequestStatus.OPEN)],
         )

@@ -43,6 +43,7 @@ from alliance.core.metrics import claim_counted
 from alliance.core.models import Region
 from alliance.core.timeutil import to_local, utc_now
 from alliance.matching import board_changes
+from alliance.households.models import Household
 from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
 from alliance.notifications import outbox
@@ -273,6 +274,9 @@ async def claim_request(principal: Principal, request_id: int, offering_id: int 
     if offering_id is not None:
         candidates = candidates.filter(offering_id=offering_id)
     matches = await candidates.order_by("-score", "offering_id").prefetch_related("offering")
+    # A household that withdrew its consent (or awaits verification where required) is not offered.
+    if matches and not await Household.filter(id=request.household_id, matchable=True).exists():  # type: ignore[attr-defined]
+        matches = []
     if not matches:
         if request.claimed_by_id is not None:  # type: ignore[attr-defined]
             raise ClaimConflict(*await _holder_name(request.id))

@@ -53,6 +53,7 @@ async def notify_partners_of_new_matches(
             notification = await Notification.create(
                 user_id=user_id,
                 channel=NotificationChannel.IN_APP,
+                kind="new_matches",
                 language=chosen,
                 subject=subject,
                 body=body,
@@ -77,7 +78,7 @@ async def _coordinators_over(region_path: str) -> list[User]:
     return await User.filter(role=Role.COORDINATOR, is_active=True, region__path__in=prefixes)
 
 
-async def _notify(users: Iterable[User], message: Callable[[], str]) -> list[int]:
+async def _notify(users: Iterable[User], message: Callable[[], str], kind: str = "") -> list[int]:
     """One in-app notice per user, in the user's own language: `message` is called (and its _()
     translated) with the reader's language active."""
     created = []
@@ -86,7 +87,11 @@ async def _notify(users: Iterable[User], message: Callable[[], str]) -> list[int
         with language(reader_language):
             body = message()
         notice = await Notification.create(
-            user_id=user.id, channel=NotificationChannel.IN_APP, body=body, language=reader_language
+            user_id=user.id,
+            channel=NotificationChannel.IN_APP,
+            kind=kind,
+            body=body,
+            language=reader_language,
         )
         created.append(notice.id)
     return created

@@ -96,6 +96,7 @@ async def ask_transfer(
                 reason=text,
                 due=_when(transfer.due_at),
             ),
+            kind="transfer",
         )
         await record(principal, "transfer.ask", "service_request", request.id, {"transfer": transfer.id})
     return TransferOutcome(transfer, notices)
@@ -171,7 +172,7 @@ async def _apply_transfer(transfer: TransferRequest, actor: Principal | None, au
             text = _("{holder} approved your request: request #{request} is now yours.")
         return text.format(holder=holder.name, request=request.id)
 
-    return await _notify(await _staff_of(transfer.to_partner_id), message)  # type: ignore[attr-defined]
+    return await _notify(await _staff_of(transfer.to_partner_id), message, kind="transfer")  # type: ignore[attr-defined]
 
 
 async def decide_transfer(
@@ -206,6 +207,7 @@ async def decide_transfer(
                     request=transfer.request_id,  # type: ignore[attr-defined]
                     note=note or "—",
                 ),
+                kind="transfer",
             )
             await record(
                 principal,

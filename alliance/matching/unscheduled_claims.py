@@ -76,6 +76,7 @@ async def _warn_holder(row: dict, days: int, now: datetime, grace: timedelta, re
                 "Request #{request} ({need}) was claimed {days} days ago and has no visit yet. "
                 "Schedule it by {deadline} or it goes back to the pool."
             ).format(request=row["id"], need=label(row["need_id"]), days=days, deadline=_when(now + grace)),
+            kind="unscheduled_claim",
         )
 
 
@@ -105,12 +106,14 @@ async def _release_unscheduled(row: dict, days: int, now: datetime, result: Swee
                 partner=holder.name,
                 days=days,
             ),
+            kind="unscheduled_claim",
         )
         result.notification_ids += await _notify(
             await _staff_of(row["claimed_by_id"]),
             lambda: _("Request #{request} was not scheduled in time and has gone back to the pool.").format(
                 request=row["id"]
             ),
+            kind="unscheduled_claim",
         )
         await record(None, "request.unscheduled_release", "service_request", request.id, {"days": days})
     claim_counted("released_unscheduled")

@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from alliance.core.codes import NotificationChannel, NotificationStatus, OutboxStatus
+from alliance.core.codes import NotificationChannel, NotificationStatus, OutboxStatus, TaskKind, TaskState
 
 
 class Notification(Model):
@@ -40,7 +40,39 @@ class Notification(Model):
 
     class Meta:
         table = "notification"
-        indexes = (("status", "created_at"), ("user_id", "created_at"))
+        indexes = (("status", "created_at"), ("user_id", "created_at"), ("user_id", "channel", "read_at"))
+
+
+class Task(Model):
+    # Work for one person, in their inbox (alliance/notifications/tasks.py): about one object
+    # (subject type + id), due at a time. The text is rendered at display from `kind` and `params`,
+    # in the reader's language. `open_key` is "owner:kind:type:id" while open and NULL once done: the
+    # unique column that makes open_task idempotent on every database.
+
+    id = fields.BigIntField(primary_key=True)
+    owner = fields.ForeignKeyField("models.User", related_name="tasks", on_delete=fields.CASCADE)
+    kind = fields.CharEnumField(TaskKind, max_length=24)
+    subject_type = fields.CharField(max_length=24)
+    subject_id = fields.CharField(max_length=32)
+    params = fields.JSONField(default=dict)
+    due_at = fields.DatetimeField(null=True)
+    state = fields.CharEnumField(TaskState, max_length=8, default=TaskState.OPEN)
+    open_key = fields.CharField(max_length=128, null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    closed_at = fields.DatetimeField(null=True)
+    closed_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="tasks_closed", on_delete=fields.SET_NULL
+    )
+    # How it was closed: "done" (by a person) or what closed it ("verified", "consent_recorded", ...).
+    close_note = fields.CharField(max_length=64, default="")
+
+    class Meta:
+        table = "task"
+        indexes = (
+            ("owner_id", "state", "due_at"),
+            ("kind", "subject_type", "subject_id"),
+            ("state", "due_at"),
+        )
 
 
 class OutboxJob(Model):

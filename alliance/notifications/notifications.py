@@ -24,6 +24,7 @@ from alliance.core.codes import (
     NotificationChannel,
     NotificationStatus,
     Role,
+    TaskKind,
 )
 from alliance.core.config import delivery_lease_seconds
 from alliance.core.i18n import DEFAULT_LANGUAGE, language
@@ -35,6 +36,7 @@ from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.notifications.models import Notification
 from alliance.notifications.providers import provider_for
+from alliance.notifications.tasks import Subject, open_task
 from alliance.partners.models import Volunteer
 
 logger = logging.getLogger("alliance.notifications")
@@ -155,6 +157,9 @@ class Outgoing:
     key: str
     user_id: int | None = None
     household_id: int | None = None
+    # A message for a household reached through this worker: also a "call household" task
+    # (alliance/notifications/tasks.py) with these parameters.
+    relay: dict | None = None
 
 
 def _written(reader_language: str, message: Message, channel: NotificationChannel) -> str:
@@ -241,6 +246,12 @@ async def to_household(household: Household, message: Message) -> list[Outgoing]
             key=f"hh{household.id}:via{worker.id}",
             user_id=worker.id,
             household_id=household.id,
+            relay={
+                "name": household.head_name,
+                "address": household.address,
+                "household_id": household.id,
+                "message": _written(worker.language or DEFAULT_LANGUAGE, message, NotificationChannel.SMS),
+            },
         )
         for worker in await community_workers_of(household)
     ]
@@ -300,6 +311,7 @@ async def write_notices(
     messages = list(outgoing)
     if not messages:
         return []
+    await _open_call_tasks([item for item in messages if item.relay], visit_id)
     if dedupe_prefix is None:
         created = []
         for item in messages:
@@ -315,6 +327,35 @@ async def write_notices(
         ignore_conflicts=True,
     )
     return list(await Notification.filter(dedupe_key__in=keys).order_by("id").values_list("id", flat=True))
+
+
+# A worker should have called before this much of the time left to the visit is gone.
+CALL_BEFORE_VISIT = timedelta(hours=3)
+
+
+async def _open_call_tasks(relays: list[Outgoing], visit_id: int | None) -> None:
+    """Each relayed message is also a task for the worker: call (or visit) the household before the
+    visit. One open task per worker and visit (or household), its text following the latest message."""
+    if not relays:
+        return
+    from alliance.visits.models import Visit  # models only: no area rule is imported
+
+    starts_at = None
+    if visit_id is not None:
+        starts_at = await Visit.filter(id=visit_id).first().values_list("window_start", flat=True)
+    now = utc_now()
+    due = now + timedelta(days=1)
+    if starts_at is not None:
+        due = max(starts_at - CALL_BEFORE_VISIT, min(starts_at, now + timedelta(hours=1)))
+    for item in relays:
+        params = dict(item.relay or {})
+        params["starts_at"] = starts_at.isoformat() if starts_at else None
+        subject = (
+            Subject("visit", visit_id)
+            if visit_id is not None
+            else Subject("household", params["household_id"])
+        )
+        await open_task(item.user_id or 0, TaskKind.CALL_HOUSEHOLD, subject, due_at=due, params=params)
 
 
 def _fields(item: Outgoing, kind: str, visit_id: int | None, dedupe_key: str | None) -> dict:
@@ -358,6 +399,15 @@ _NOTICE_LABELS = {
     "visit_missed": _l("Visit missed"),
     "daily_digest": _l("Daily digest"),
     "claim_churn": _l("Claims paused: many releases"),
+    "consent_withdrawn": _l("Consent withdrawn"),
+    "low_rating": _l("Low rating of a service"),
+    "event_confirmation_request": _l("Event registration to confirm"),
+    "request_served_by_event": _l("Request served by an event"),
+    "service_confirmation": _l("Service to confirm"),
+    "new_matches": _l("New matches"),
+    "transfer": _l("Transfer"),
+    "unscheduled_claim": _l("Claim not yet scheduled"),
+    "partner_status": _l("Organisation status"),
     # events (alliance/events/notices.py)
     "event_invitation": _l("Event invitation"),
     "event_registered": _l("Registered for an event"),

@@ -146,7 +146,11 @@ async def set_partner_status(
                 body = _staff_notice(wanted, previous, partner.name, text)
             created.append(
                 await Notification.create(
-                    user_id=user.id, channel="in_app", body=body, language=user.language or DEFAULT_LANGUAGE
+                    user_id=user.id,
+                    channel="in_app",
+                    kind="partner_status",
+                    body=body,
+                    language=user.language or DEFAULT_LANGUAGE,
                 )
             )
     return StatusChange(partner, previous, [notification.id for notification in created], first_approval)

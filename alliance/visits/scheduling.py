@@ -27,6 +27,8 @@ from alliance.core.errors import AllianceError, InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.timeutil import to_local, utc_now
+from alliance.households.consent import shares
+from alliance.households.models import Household
 from alliance.matching.claims import InvalidTransition, TransitionKind, append_transition, transition_reason
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Volunteer
@@ -179,6 +181,12 @@ async def schedule_visit(
     text = _note(notes, "notes", required=False)
     if held.request.status != RequestStatus.CLAIMED:
         raise InvalidTransition(_("Only a claimed request without a visit can be scheduled."))
+    household = await Household.get(id=held.request.household_id)  # type: ignore[attr-defined]
+    if not shares(household):
+        # Withdrawn or expired consent (docs/casework.md): the claim is kept, no new visit.
+        raise InvalidTransition(
+            _("The household withdrew its consent to share its details: no visit can be scheduled.")
+        )
     async with in_transaction():
         won = await ServiceRequest.filter(
             id=held.request.id, status=RequestStatus.CLAIMED, claimed_by_id=held.partner_id

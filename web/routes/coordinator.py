@@ -6,7 +6,8 @@ from starlette.routing import Route
 
 from alliance.core import audit
 from alliance.core.access import Action, require
-from alliance.core.codes import FlagCode, NeedCode
+from alliance.core.codes import ConsentScope, FlagCode, NeedCode
+from alliance.households.consent import consent_history
 from alliance.households.selectors import (
     HouseholdFilters,
     household_detail,
@@ -65,6 +66,8 @@ async def household(request: Request) -> Response:
             "delivered": await service_records.delivered_services(principal, detail.household.id),
             "open_risks": await service_records.open_risks_of(principal, detail.household.id),
             "flash": take_flash(request),
+            "consent_records": await consent_history(detail.household.id),
+            "scopes": list(ConsentScope),
         },
     )
 

@@ -10,8 +10,10 @@ from starlette.routing import Route
 
 from alliance.core import audit
 from alliance.core.access import Action, get_visible
+from alliance.core.codes import ConsentScope
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import to_local, utc_now
+from alliance.households.consent import consent_history
 from alliance.households.models import Flag
 from alliance.matching.models import ServiceRequest
 from alliance.visits import checkins, service_records
@@ -94,6 +96,8 @@ async def household_home(request: Request) -> Response:
             "visits": visits,
             "delivered": delivered,
             "flash": flash,
+            "consent_records": await consent_history(household.id),
+            "scopes": list(ConsentScope),
         },
     )
 
