@@ -20,11 +20,10 @@ from alliance.matching.allocation import propose_allocation
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
 from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
-from alliance.partners import webhooks
-from alliance.partners.models import Offering, Partner, PartnerToken, Project
 from alliance.notifications.models import Notification, Task
 from alliance.notifications.tasks import Subject, open_task
-from alliance.partners.models import Offering, Partner, PartnerToken
+from alliance.partners import webhooks
+from alliance.partners.models import Offering, Partner, PartnerToken, Project
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from alliance.visits.checkins import check_in_on_behalf

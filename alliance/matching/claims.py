@@ -42,8 +42,8 @@ from alliance.core.i18n import gettext as _
 from alliance.core.metrics import claim_counted
 from alliance.core.models import Region
 from alliance.core.timeutil import to_local, utc_now
-from alliance.matching import board_changes
 from alliance.households.models import Household
+from alliance.matching import board_changes
 from alliance.matching.candidates import month_key
 from alliance.matching.models import Match, OfferingMonth, RequestTransition, ServiceRequest, TransferRequest
 from alliance.notifications import outbox
