@@ -193,8 +193,9 @@ async def _prepared(url: str) -> None:
 HOUSEHOLD_COLUMNS = {
     "external_id": "VARCHAR(64)",
     "head_name": "VARCHAR(64)",
-    "id_number": "VARCHAR(18)",
-    "phone": "VARCHAR(20)",
+    # Encrypted by the import (docs/security.md); the floor writes the plain values there.
+    "id_number_enc": "VARCHAR(160)",
+    "phone_enc": "VARCHAR(160)",
     "address": "VARCHAR(255)",
     "region_id": "VARCHAR(12)",
     "lat": "DOUBLE PRECISION",

@@ -16,7 +16,8 @@ AREAS = ("core", "households", "partners", "matching", "visits", "events", "targ
 # services of core read the models of every area (authorization must see what it guards) but
 # never an area's rules.
 FOUNDATION = {f"alliance.core.{name}" for name in ("codes", "config", "db", "embedded", "errors")} | {
-    f"alliance.core.{name}" for name in ("i18n", "labels", "privacy", "timeutil")
+    f"alliance.core.{name}"
+    for name in ("crypto", "encrypted_columns", "i18n", "labels", "privacy", "timeutil")
 }
 
 

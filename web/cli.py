@@ -590,6 +590,56 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return _run_db(work, migrate_first=False)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`keys status|rotate|rotate-index`: the data-at-rest keyring (docs/security.md, "Data at rest")."""
+    from tortoise import Tortoise
+
+    from alliance.core import audit, crypto, encrypted_columns
+
+    async def work() -> int:
+        client = Tortoise.get_connection("default")
+        if args.action == "status":
+            ring = crypto.keyring(force=True)
+            print(f"keyring: {crypto.keyring_path() or 'ALLIANCE_DATA_KEYS'}")
+            print(
+                f"data keys: {sorted(ring.data_keys)} (active {ring.active_data_key}); retired {ring.retired}"
+            )
+            print(
+                f"index keys: {sorted(ring.index_keys)} (active {ring.active_index_key}); retired {ring.retired_index}"
+            )
+            print(f"values under an old data key: {await encrypted_columns.count_under_old_keys(client)}")
+            return 0
+        if args.action == "rotate":
+            report = await encrypted_columns.rotate_data_key(client, batch_size=args.batch_size)
+            await audit.record(
+                None,
+                "keys.data_rotated",
+                "keyring",
+                report.new_key,
+                {"rewritten": report.rewritten, "retired": report.retired, "remaining": report.remaining},
+            )
+            print(
+                f"data key {report.new_key} active; {report.rewritten} values re-encrypted; "
+                f"retired keys {report.retired or 'none'}; {report.remaining} values under an old key"
+            )
+            return 0 if report.remaining == 0 else 1
+        report = await encrypted_columns.rotate_index_key(client, batch_size=args.batch_size)
+        await audit.record(
+            None, "keys.index_rotated", "keyring", report.new_key, {"households": report.rewritten}
+        )
+        print(
+            f"index key {report.new_key} active; {report.rewritten} households re-indexed; "
+            f"retired index keys {report.retired or 'none'}"
+        )
+        return 0
+
+    try:
+        return _run_db(work, migrate_first=False)
+    except crypto.KeyringError as error:
+        print(f"keys: {error}", file=sys.stderr)
+        return 2
+
+
 def _uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -956,6 +1006,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_actions.add_parser("verify", help="walk the hash chain; exit 1 at the first broken entry")
     verify.add_argument("--json", action="store_true", help="print exactly one JSON object")
     audit.set_defaults(func=cmd_audit)
+
+    keys = commands.add_parser("keys", help="the keys that encrypt ID numbers and phones at rest")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    key_actions.add_parser("status", help="the keyring and how many values still use an old key")
+    for action, text in (
+        ("rotate", "add a data key, re-encrypt every value in batches (resumable), retire the old key"),
+        ("rotate-index", "add an index key, recompute every blind index in place, retire the old key"),
+    ):
+        key_actions.add_parser(action, help=text).add_argument(
+            "--batch-size", type=int, default=500, help="rows per transaction (default 500)"
+        )
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

@@ -90,7 +90,9 @@ async def anonymise_households(household_ids: list[int]) -> int:
     changed = await Household.filter(id__in=household_ids).update(
         head_name=ANONYMISED_NAME,
         id_number=None,
+        id_number_index=None,
         phone=None,
+        phone_index=None,
         address="",
         lat=None,
         lon=None,

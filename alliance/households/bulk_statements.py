@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
 
+from alliance.core.crypto import EncryptedField, SealedJSONField
 from alliance.core.timeutil import utc_now
 
 
@@ -35,17 +36,26 @@ def _json_text(value: Any) -> Any:
     )
 
 
+def _encoder(field_object: fields.Field) -> Callable[[Any], Any] | None:
+    if isinstance(field_object, EncryptedField):
+        # Encrypted here, on the way to the COPY or the INSERT: plans carry plaintext.
+        return lambda value: field_object.to_db_value(value, None)
+    if isinstance(field_object, SealedJSONField):
+        return lambda value: _json_text(
+            field_object.to_db_value(value, None) if isinstance(value, dict) else value
+        )
+    if isinstance(field_object, fields.JSONField):
+        return _json_text
+    return None
+
+
 def _encoders(model: type[Model], columns: Sequence[str]) -> list[Callable[[Any], Any] | None]:
-    """Per column, how a value is sent: JSON fields as text; None where the value goes as it is.
-    Callers pass codes as plain strings (an enum's .value), so nothing else needs converting."""
+    """Per column, how a value is sent: JSON fields as text, encrypted fields encrypted; None where
+    the value goes as it is. Callers pass codes as plain strings (an enum's .value), so nothing
+    else needs converting."""
     meta = model._meta
     return [
-        _json_text
-        if isinstance(
-            meta.fields_map[meta.fields_db_projection_reverse.get(column, column)], fields.JSONField
-        )
-        else None
-        for column in columns
+        _encoder(meta.fields_map[meta.fields_db_projection_reverse.get(column, column)]) for column in columns
     ]
 
 
@@ -109,12 +119,12 @@ async def _select_in(
     decoders = {}
     for column in columns:
         field_object = meta.fields_map[meta.fields_db_projection_reverse.get(column, column)]
-        if isinstance(field_object, fields.JSONField | fields.DatetimeField):
+        if isinstance(field_object, fields.JSONField | fields.DatetimeField | EncryptedField):
             decoders[column] = field_object.to_python_value
     rows = [dict(row) for row in found]
     for row in rows:
         for column, decode in decoders.items():
-            if isinstance(row[column], str | bytes):
+            if isinstance(row[column], str | bytes | dict):
                 row[column] = decode(row[column])
     return rows
 

@@ -8,7 +8,6 @@ household kept) or dismisses the mark (the pair is never marked again).
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Action, Principal, get_visible, require, visible
 from alliance.core.audit import record
 from alliance.core.codes import CloseReason, RequestStatus
+from alliance.core.crypto import blind_index, blind_indexes, normalise_id_number, phone_address_key
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
@@ -35,12 +35,9 @@ PAGE_SIZE = 20
 IdentityRow = tuple[int, str | None, str | None, str, int | None]
 
 
-def phone_address_key(phone: str | None, address: str) -> str | None:
-    """ "phone|address" with the address's spaces dropped and letters lower-cased, or None when either
-    is missing. Stored on the intake record (indexed) so the check is one index lookup a chunk."""
-    if not phone or not address.strip():
-        return None
-    return f"{phone}|{''.join(unicodedata.normalize('NFKC', address).split()).lower()}"[:300]
+def phone_address_index(phone: str | None, address: str) -> str | None:
+    """What IntakeRecord.phone_address holds: the keyed hash of `phone_address_key`."""
+    return blind_index("phone_address", phone_address_key(phone, address))
 
 
 def _placeholders(connection: BaseDBAsyncClient, count: int) -> str:
@@ -56,34 +53,42 @@ async def _households_with(connection: BaseDBAsyncClient, sql: str, keys: list[s
     return [(row["id"], row["key"]) for row in rows]
 
 
+def _hash_lookup(purpose: str, values: set[str]) -> dict[str, str]:
+    """Every blind index (under each index key in the keyring) of each value -> the value."""
+    return {digest: value for value in values for digest in blind_indexes(purpose, value)}
+
+
 async def mark_possible_duplicates(connection: BaseDBAsyncClient, rows: list[IdentityRow]) -> int:
     """Point each household at the oldest other household with its ID number, or with its phone and
     address, unless a coordinator dismissed that pair. Runs inside the import's transaction (after
     the intake records are written); returns how many marks changed.
 
-    Phone and address are compared through the intake records' index, so only households that came
-    through intake are found that way; the ID number is looked up on every household."""
-    id_numbers = sorted({row[1] for row in rows if row[1]})
-    keys = sorted({key for row in rows if (key := phone_address_key(row[2], row[3]))})
+    Both are compared through blind indexes (keyed hashes; docs/security.md): the ID number on every
+    household, phone and address on the intake records, so only households that came through intake
+    are found that way."""
+    id_hashes = _hash_lookup("id_number", {normalise_id_number(row[1]) for row in rows if row[1]})
+    key_hashes = _hash_lookup(
+        "phone_address", {key for row in rows if (key := phone_address_key(row[2], row[3]))}
+    )
     by_id_number: dict[str, list[int]] = {}
-    for household_id, id_number in await _households_with(
+    for household_id, digest in await _households_with(
         connection,
-        'SELECT "id", "id_number" AS "key" FROM "household" WHERE "id_number" IN ({keys})',
-        id_numbers,
+        'SELECT "id", "id_number_index" AS "key" FROM "household" WHERE "id_number_index" IN ({keys})',
+        sorted(id_hashes),
     ):
-        by_id_number.setdefault(id_number, []).append(household_id)
+        by_id_number.setdefault(id_hashes[digest], []).append(household_id)
     by_phone_address: dict[str, list[int]] = {}
-    for household_id, key in await _households_with(
+    for household_id, digest in await _households_with(
         connection,
         'SELECT "household_id" AS "id", "phone_address" AS "key" FROM "intake_record" WHERE "phone_address" IN ({keys})',
-        keys,
+        sorted(key_hashes),
     ):
-        by_phone_address.setdefault(key, []).append(household_id)
+        by_phone_address.setdefault(key_hashes[digest], []).append(household_id)
     wanted: dict[int, list[int]] = {}
     for household_id, id_number, phone, address, _marked_now in rows:
         matches: set[int] = set()
         if id_number:
-            matches.update(by_id_number.get(id_number, ()))
+            matches.update(by_id_number.get(normalise_id_number(id_number), ()))
         key = phone_address_key(phone, address)
         if key:
             matches.update(by_phone_address.get(key, ()))

@@ -12,6 +12,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from alliance.core.audit import Draft
 from alliance.core.codes import LocationPrecision, RequestStatus
+from alliance.core.crypto import id_number_index, phone_index
 from alliance.core.models import Region
 from alliance.core.timeutil import LOCAL_TZ, to_local
 from alliance.households.bulk_statements import _Insert, _select_in
@@ -109,8 +110,12 @@ async def _load_context(
 
 HOUSEHOLD_COLUMNS = (
     "head_name",
-    "id_number",
-    "phone",
+    # Database columns: the ID number and phone go in as plaintext and are encrypted when the rows
+    # are encoded (bulk_statements), beside their blind indexes.
+    "id_number_enc",
+    "id_number_index",
+    "phone_enc",
+    "phone_index",
     "address",
     "region_id",
     "lat",
@@ -162,8 +167,10 @@ def _household_values(
     """The household's columns as this row sets them, and whether the address waits for the geocoder."""
     values: dict[str, Any] = {
         "head_name": row.head_name,
-        "id_number": row.id_number,
-        "phone": row.phone,
+        "id_number_enc": row.id_number,
+        "id_number_index": id_number_index(row.id_number),
+        "phone_enc": row.phone,
+        "phone_index": phone_index(row.phone),
         "address": row.address,
         "region_id": row.region_code,
         "member_count": row.member_count,

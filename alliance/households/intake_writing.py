@@ -19,7 +19,7 @@ from alliance.households.bulk_statements import (
     _select_in,
     _update,
 )
-from alliance.households.duplicates import IdentityRow, mark_possible_duplicates, phone_address_key
+from alliance.households.duplicates import IdentityRow, mark_possible_duplicates, phone_address_index
 from alliance.households.intake_planning import (
     HOUSEHOLD_COLUMNS,
     YIELD_EVERY,
@@ -100,7 +100,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             context.batch_id,
             list(row.needs),
             plan.geocode_pending,
-            phone_address_key(row.phone, row.address),
+            phone_address_index(row.phone, row.address),
             now,
         )
         if plan.record_exists:
@@ -110,7 +110,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
         before = existing.get(row.external_id)
         if before is None:
             identities.append((household_id, row.id_number, row.phone, row.address, None))
-        elif (before["id_number"], before["phone"], before["address"]) != (
+        elif (before["id_number_enc"], before["phone_enc"], before["address"]) != (
             row.id_number,
             row.phone,
             row.address,

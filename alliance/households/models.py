@@ -1,5 +1,7 @@
 """Households, their flags and needs, and how they arrive (intake sources, batches, records, merges)."""
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -14,15 +16,19 @@ from alliance.core.codes import (
     LocationPrecision,
     NeedCode,
 )
+from alliance.core.crypto import EncryptedField, SealedJSONField, id_number_index, phone_index
 
 
 class Household(Model):
     id = fields.IntField(primary_key=True)
     external_id = fields.CharField(max_length=64, unique=True)
     head_name = fields.CharField(max_length=64, db_index=True)
-    # Stored for matching and duplicates; pages show it masked (alliance.privacy.mask_id_number).
-    id_number = fields.CharField(max_length=18, null=True, db_index=True)
-    phone = fields.CharField(max_length=20, null=True)
+    # Encrypted at rest (alliance/core/crypto.py); pages show them masked (alliance.core.privacy).
+    # Found and de-duplicated through their blind indexes, exact match only (selectors.find_by_*).
+    id_number = EncryptedField("household.id_number", source_field="id_number_enc", null=True)
+    id_number_index = fields.CharField(max_length=64, null=True, db_index=True)
+    phone = EncryptedField("household.phone", source_field="phone_enc", null=True)
+    phone_index = fields.CharField(max_length=64, null=True, db_index=True)
     address = fields.CharField(max_length=255, default="")
     region = fields.ForeignKeyField("models.Region", related_name="households", on_delete=fields.RESTRICT)
     lat = fields.FloatField(null=True)
@@ -71,6 +77,29 @@ class Household(Model):
         table = "household"
         # (consent_status, consent_expires_at): the hourly sweep's expiring and expired consents.
         indexes = (("region_id", "id"), ("consent_status", "consent_expires_at"))
+
+    def _refresh_indexes(self) -> None:
+        self.id_number_index = id_number_index(self.id_number)
+        self.phone_index = phone_index(self.phone)
+
+    async def save(self, *args: Any, update_fields: Any = None, **kwargs: Any) -> None:
+        # The blind indexes follow the values on every save (bulk intake computes its own).
+        self._refresh_indexes()
+        if update_fields is not None:
+            wanted = set(update_fields)
+            if "id_number" in wanted:
+                wanted.add("id_number_index")
+            if "phone" in wanted:
+                wanted.add("phone_index")
+            update_fields = list(wanted)
+        await super().save(*args, update_fields=update_fields, **kwargs)
+
+    @classmethod
+    def bulk_create(cls, objects: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        objects = list(objects)
+        for household in objects:
+            household._refresh_indexes()
+        return super().bulk_create(objects, *args, **kwargs)
 
 
 class ConsentRecord(Model):
@@ -208,7 +237,8 @@ class IntakeRejectedRow(Model):
     row = fields.IntField()
     external_id = fields.CharField(max_length=64, default="")
     errors = fields.JSONField(default=list)
-    record = fields.JSONField(default=dict)
+    # The row as sent, its ID number and phone encrypted.
+    record = SealedJSONField("intake_row", default=dict)
 
     class Meta:
         table = "intake_rejected_row"
@@ -231,7 +261,8 @@ class IntakeRecord(Model):
     explicit_needs = fields.JSONField(default=list)
     # Set while the address still waits for the geocoder (the household has its region's centre).
     geocode_pending = fields.BooleanField(default=False)
-    # "phone|address" (address without spaces, lower case): the indexed key the duplicate check uses.
+    # The blind index (keyed hash) of "phone|address" (address without spaces, lower case): the
+    # indexed key the duplicate check uses; never the phone itself.
     phone_address = fields.CharField(max_length=300, null=True, db_index=True)
     updated_at = fields.DatetimeField()
 
@@ -254,8 +285,9 @@ class IntakeConflict(Model):
     )
     row = fields.IntField()
     external_id = fields.CharField(max_length=64)
-    # The record as it was sent (field -> text), re-checked when it is accepted.
-    record = fields.JSONField(default=dict)
+    # The record as it was sent (field -> text), re-checked when it is accepted; ID number and
+    # phone encrypted.
+    record = SealedJSONField("intake_row", default=dict)
     status = fields.CharEnumField(ConflictStatus, max_length=8, default=ConflictStatus.PENDING)
     created_at = fields.DatetimeField(auto_now_add=True)
     resolved_at = fields.DatetimeField(null=True)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from alliance.core.access import Action, Principal, get_visible, visible
 from alliance.core.audit import viewed
+from alliance.core.crypto import (
+    blind_indexes,
+    normalise_id_number,
+    normalise_phone_digits,
+)
 from alliance.core.models import Region
 from alliance.core.privacy import mask_id_number
 from alliance.households.models import Flag, Household
@@ -47,6 +54,42 @@ class HouseholdPage:
     filters: HouseholdFilters
 
 
+# --- exact lookups through the blind indexes ----------------------------------------------------
+#
+# ID numbers and phones are encrypted at rest (alliance/core/crypto.py): the only way to find a
+# household by one is an exact match on its keyed hash. Every lookup by ID number or phone goes
+# through these two functions (they take a query to narrow, e.g. the viewer's visible households).
+
+
+def find_by_id_number(id_number: str | None, query: QuerySet[Household] | None = None) -> QuerySet[Household]:
+    """The households whose ID number is exactly this one (spaces and the check letter's case ignored)."""
+    query = Household.all() if query is None else query
+    hashes = blind_indexes("id_number", normalise_id_number(id_number))
+    return query.filter(id_number_index__in=hashes) if hashes else query.filter(id=-1)
+
+
+def find_by_phone(phone: str | None, query: QuerySet[Household] | None = None) -> QuerySet[Household]:
+    """The households whose phone is exactly this number (spaces, dashes and +86 ignored)."""
+    query = Household.all() if query is None else query
+    hashes = blind_indexes("phone", normalise_phone_digits(phone))
+    return query.filter(phone_index__in=hashes) if hashes else query.filter(id=-1)
+
+
+ID_NUMBER_SHAPE = re.compile(r"^\d{17}[\dXx]$")
+PHONE_SHAPE = re.compile(r"^\+?[\d\s()\-]{7,20}$")
+
+
+def search_kind(term: str) -> str:
+    """What a staff search term is: "id_number" (18 characters of ID shape), "phone" (7+ digits)
+    or "name" (a name or external id, matched as before)."""
+    compact = "".join(term.split())
+    if ID_NUMBER_SHAPE.match(compact):
+        return "id_number"
+    if PHONE_SHAPE.match(term.strip()) and sum(character.isdigit() for character in term) >= 7:
+        return "phone"
+    return "name"
+
+
 async def list_households(principal: Principal, filters: HouseholdFilters) -> HouseholdPage:
     query = visible(principal, Action.VIEW_HOUSEHOLDS)
     if filters.region_code:
@@ -61,7 +104,13 @@ async def list_households(principal: Principal, filters: HouseholdFilters) -> Ho
         query = query.filter(requests__need_id=filters.need, requests__active_key__isnull=False)
     if filters.search:
         term = filters.search.strip()
-        query = query.filter(Q(head_name__icontains=term) | Q(external_id__icontains=term))
+        kind = search_kind(term)
+        if kind == "id_number":
+            query = find_by_id_number(term, query)
+        elif kind == "phone":
+            query = find_by_phone(term, query)
+        else:
+            query = query.filter(Q(head_name__icontains=term) | Q(external_id__icontains=term))
     query = query.distinct()
     total = await query.count()
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)

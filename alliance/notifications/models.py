@@ -4,6 +4,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from alliance.core.codes import NotificationChannel, NotificationStatus, OutboxStatus, TaskKind, TaskState
+from alliance.core.crypto import EncryptedField
 
 
 class Notification(Model):
@@ -20,7 +21,8 @@ class Notification(Model):
     # What the message is about ("visit_scheduled", "reminder_24h", ...) and who gets it on the wire
     # (a phone number, or the community worker relaying it), for the coordinators' outbox page.
     kind = fields.CharField(max_length=32, default="")
-    recipient = fields.CharField(max_length=64, default="")
+    # Encrypted at rest (alliance/core/crypto.py): it is often a household's phone.
+    recipient = EncryptedField("notification.recipient", default="")
     visit = fields.ForeignKeyField(
         "models.Visit", null=True, related_name="notifications", on_delete=fields.SET_NULL
     )

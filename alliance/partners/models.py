@@ -4,6 +4,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from alliance.core.codes import DeliveryMode, PartnerKind, PartnerStatus
+from alliance.core.crypto import EncryptedField
 
 
 class Partner(Model):
@@ -103,7 +104,8 @@ class Offering(Model):
 class Volunteer(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=64)
-    phone = fields.CharField(max_length=20, default="")
+    # Encrypted at rest like households' phones (alliance/core/crypto.py).
+    phone = EncryptedField("volunteer.phone", default="")
     partners = fields.ManyToManyField(
         "models.Partner", related_name="volunteers", through="volunteer_partner"
     )

@@ -13,6 +13,7 @@ from alliance.households.selectors import (
     household_detail,
     list_households,
     regions_for_filter,
+    search_kind,
 )
 from alliance.visits import service_records
 from web.auth import client_address, require_principal
@@ -35,7 +36,20 @@ def _filters(request: Request) -> HouseholdFilters:
 async def households(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_HOUSEHOLDS)
-    result = await list_households(principal, _filters(request))
+    filters = _filters(request)
+    result = await list_households(principal, filters)
+    if filters.search:
+        # Every search is kept, found or not (a search by ID number or phone is a question about a
+        # person); the entry records how it searched and what it found, never the term itself.
+        await audit.record(
+            principal,
+            "households.search",
+            "household",
+            "",
+            {"by": search_kind(filters.search), "found": result.total},
+            client_address(request),
+            households=[row.id for row in result.rows],
+        )
     await audit.viewed(
         principal,
         "households.list_view",
