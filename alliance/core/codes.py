@@ -278,3 +278,13 @@ class ProposalStatus(StrEnum):
     PROPOSED = "proposed"
     ACCEPTED = "accepted"
     DECLINED = "declined"
+
+
+class ExportState(StrEnum):
+    # A large export or report is written by a worker: asked for, being written, ready to download,
+    # failed, or expired (its file deleted by the retention job).
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"
