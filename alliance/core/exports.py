@@ -21,7 +21,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from alliance.core.access import Action, Principal, principal_for, require
+from alliance.core.access import Action, Principal, allows, principal_for, require
 from alliance.core.audit import CSV_HEADER, AuditFilter, _rows, filtered, record
 from alliance.core.codes import ExportState
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
@@ -255,8 +255,16 @@ async def fail_export(export_id: int, reason: str = "error") -> None:
 # --- for the pages ----------------------------------------------------------------------------------
 
 
+def require_exporter(principal: Principal) -> None:
+    """The exports pages are for those who may ask for some export (coordinators, administrators)."""
+    actions = {kind.action for kind in KINDS.values()}
+    if not any(allows(principal, action) for action in actions):
+        require(principal, min(actions))
+
+
 async def export_of(principal: Principal, export_id: int) -> ExportJob:
     """One of the principal's own exports (anyone else's reads as not found)."""
+    require_exporter(principal)
     job = await ExportJob.get_or_none(id=export_id, requested_by_id=principal.user_id)
     if job is None:
         raise NotFound(f"export {export_id}")
@@ -264,6 +272,7 @@ async def export_of(principal: Principal, export_id: int) -> ExportJob:
 
 
 async def exports_for(principal: Principal, limit: int = 50) -> list[ExportJob]:
+    require_exporter(principal)
     return await ExportJob.filter(requested_by_id=principal.user_id).order_by("-id").limit(limit)
 
 
