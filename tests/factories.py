@@ -109,3 +109,16 @@ def session_csrf(client: httpx.AsyncClient) -> str:
     assert cookie, "no session cookie"
     payload = cookie.split(".")[0]
     return json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))["csrf"]
+
+
+async def download_export(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """Ask for an export at its page's URL, write it in this process (the service the worker's job
+    calls; tests/test_exports.py runs the real worker) and download it. A refusal comes back as is."""
+    from alliance.core import exports
+
+    asked = await client.get(url)
+    if asked.status_code != 303 or not asked.headers["location"].startswith("/exports/"):
+        return asked
+    location = asked.headers["location"]
+    await exports.run_export(int(location.rsplit("/", 1)[1]))
+    return await client.get(f"{location}/download")

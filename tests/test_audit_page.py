@@ -18,7 +18,7 @@ from alliance.core.models import AuditEntry
 from alliance.households.sources import add_source, sign
 from alliance.partners.tokens import create_token_for
 from tests.claims_support import build_claim_world
-from tests.factories import PASSWORD, build_two_sides, login
+from tests.factories import PASSWORD, build_two_sides, download_export, login
 from tests.intake_support import build_city, import_json, person
 from web.csv_export import FORMULA_STARTS, csv_text, safe_cell
 
@@ -45,7 +45,7 @@ async def test_a_coordinator_sees_only_the_entries_of_their_region(client):
     # Asking for the other region's household by number finds nothing either.
     other = await client.get(f"/audit?household={right.household.id}")
     assert "No entry matches." in other.text
-    exported = _csv(await client.get("/audit/export.csv"))
+    exported = _csv(await download_export(client, "/audit/export.csv"))
     assert exported[0][:3] == ["id", "at_utc", "actor"]
     assert {row[8] for row in exported[1:]} == {str(left.household.id)}
 
@@ -60,7 +60,7 @@ async def test_an_admin_sees_every_region_and_the_others_are_refused(client, app
         client.cookies.clear()
         await login(client, username)
         assert (await client.get("/audit")).status_code == 403, username
-        assert (await client.get("/audit/export.csv")).status_code == 403, username
+        assert (await download_export(client, "/audit/export.csv")).status_code == 403, username
 
 
 async def test_filters_by_person_household_action_and_date_and_pages(client):
@@ -69,17 +69,17 @@ async def test_filters_by_person_household_action_and_date_and_pages(client):
     for _ in range(55):
         await audit.viewed(admin_principal, "visit.view", households=[left.household.id])
     await login(client, "admin")
-    by_person = _csv(await client.get("/audit/export.csv?actor=coordB"))
+    by_person = _csv(await download_export(client, "/audit/export.csv?actor=coordB"))
     assert [row[2] for row in by_person[1:]] == ["coordB"]
-    by_household = _csv(await client.get(f"/audit/export.csv?household={right.household.id}"))
+    by_household = _csv(await download_export(client, f"/audit/export.csv?household={right.household.id}"))
     assert {row[8] for row in by_household[1:]} == {str(right.household.id)}
-    by_action = _csv(await client.get("/audit/export.csv?action=visit"))
+    by_action = _csv(await download_export(client, "/audit/export.csv?action=visit"))
     assert len(by_action) == 1 + 55 and {row[5] for row in by_action[1:]} == {"visit.view"}
-    assert len(_csv(await client.get("/audit/export.csv?action=household.view"))) == 1 + 2
+    assert len(_csv(await download_export(client, "/audit/export.csv?action=household.view"))) == 1 + 2
     # Dates are local days, the end day included; the future holds nothing.
     today = (await AuditEntry.first()).at.date().isoformat()
-    assert len(_csv(await client.get(f"/audit/export.csv?since=2000-01-01&until={today}"))) >= 58
-    assert len(_csv(await client.get("/audit/export.csv?since=2999-01-01"))) == 1
+    assert len(_csv(await download_export(client, f"/audit/export.csv?since=2000-01-01&until={today}"))) >= 58
+    assert len(_csv(await download_export(client, "/audit/export.csv?since=2999-01-01"))) == 1
     first = await client.get("/audit?action=visit")
     assert "55 entries" in first.text and "Page 1 of 2" in first.text
     second = await client.get("/audit?action=visit&page=2")
@@ -172,8 +172,8 @@ async def test_rejected_rows_and_the_audit_export_escape_formulas(client):
     assert result.rejected
     await create_user("admin", PASSWORD, Role.ADMIN)
     await login(client, "admin")
-    rows = _csv(await client.get(f"/intake/batches/{result.batch}/rejected.csv"))
+    rows = _csv(await download_export(client, f"/intake/batches/{result.batch}/rejected.csv"))
     assert "'" + evil in rows[1] and evil not in rows[1]
     await audit.record(None, "test.thing", "thing", "+1+1")
-    exported = _csv(await client.get("/audit/export.csv?action=test"))
+    exported = _csv(await download_export(client, "/audit/export.csv?action=test"))
     assert exported[1][7] == "'+1+1"

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from alliance.core.access import principal_for
 from alliance.matching.models import ServiceRequest
 from alliance.targets.models import Target, TargetChange
-from tests.factories import login, session_csrf
+from tests.factories import download_export, login, session_csrf
 from tests.test_targets import _flagged, served_world, this_year
 
 
@@ -72,8 +72,8 @@ async def test_exports_hold_person_times_by_project_partner_region_and_month(app
     year = this_year()
     async with _client(app) as client:
         await login(client, left.users["coordinator"].username)
-        csv_response = await client.get(f"/cockpit/export.csv?year={year}")
-        xlsx_response = await client.get(f"/cockpit/export.xlsx?year={year}")
+        csv_response = await download_export(client, f"/cockpit/export.csv?year={year}")
+        xlsx_response = await download_export(client, f"/cockpit/export.xlsx?year={year}")
     assert csv_response.status_code == 200 and "attachment" in csv_response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(csv_response.text.lstrip("\ufeff"))))
     assert rows[0] == ["breakdown", "key", "name", "person_times", "deliveries"]

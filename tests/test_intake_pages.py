@@ -11,7 +11,7 @@ import pytest
 from alliance.core.accounts import create_user
 from alliance.core.codes import Role
 from alliance.households.models import Household
-from tests.factories import PASSWORD, login, session_csrf
+from tests.factories import PASSWORD, download_export, login, session_csrf
 from tests.intake_support import (
     LUCHENG,
     LUCHENG_COMMUNITY,
@@ -70,7 +70,7 @@ async def test_the_history_shows_only_the_coordinators_part_of_a_batch(app, batc
 async def test_the_refused_rows_download_as_csv_for_fixing_and_resending(app, batch):
     client = await client_for(app, "coord-lc")
     try:
-        response = await client.get(f"/intake/batches/{batch}/rejected.csv")
+        response = await download_export(client, f"/intake/batches/{batch}/rejected.csv")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/csv")
         assert "attachment" in response.headers["content-disposition"]
@@ -85,7 +85,7 @@ async def test_the_refused_rows_download_as_csv_for_fixing_and_resending(app, ba
 async def test_an_admin_sees_every_refused_row_including_unknown_regions(app, batch):
     client = await client_for(app, "admin")
     try:
-        response = await client.get(f"/intake/batches/{batch}/rejected.csv")
+        response = await download_export(client, f"/intake/batches/{batch}/rejected.csv")
         assert [row[1] for row in list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))[1:]] == [
             "WZ-000002",
             "WZ-000004",

@@ -11,17 +11,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# One escaping for the pages and the export jobs (alliance/core/exports.py).
+from alliance.core.exports import FORMULA_STARTS, safe_cell, safe_row
 
-
-def safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def safe_row(row: Iterable[Any]) -> list[Any]:
-    return [safe_cell(value) for value in row]
+__all__ = ["FORMULA_STARTS", "csv_response", "csv_text", "safe_cell", "safe_row"]
 
 
 def csv_text(rows: Iterable[Iterable[Any]]) -> str:

@@ -8,13 +8,18 @@ from typing import Any
 from arq import Retry
 
 import alliance.visits.notices
-from alliance.core import retention
+from alliance.core import exports, retention
 from alliance.core.timeutil import utc_now
 from alliance.events import invitations, notices, registrations
-from alliance.households import geocoding
+
+# The export kinds register themselves with alliance.core.exports as their modules load.
+from alliance.households import (
+    geocoding,
+    intake_history,  # noqa: F401
+)
 from alliance.matching import allocation, match_storage, matching, transfers, unscheduled_claims
 from alliance.notifications import escalation, notifications, outbox
-from alliance.targets import digest
+from alliance.targets import cockpit, digest  # noqa: F401  (cockpit: its export kinds)
 
 logger = logging.getLogger("workers.jobs")
 
@@ -123,6 +128,24 @@ async def compute_allocation_job(_ctx: dict[str, Any], proposal_id: int) -> dict
     if outcome is None:
         return {"proposal": proposal_id, "computed": False}
     return {"proposal": proposal_id, "computed": True, "served": outcome.flow.served}
+
+
+EXPORT_TRIES = 3
+
+
+async def run_export_job(ctx: dict[str, Any], export_id: int) -> dict[str, Any]:
+    """A user's export (alliance/core/exports.py), written to a temporary file and renamed at the end:
+    safe to run twice, and a killed run leaves no half file. Errors are retried twice, then failed."""
+    try:
+        job = await exports.run_export(export_id)
+    except Exception as error:
+        tries = ctx.get("job_try", 1)
+        if tries < EXPORT_TRIES:
+            raise Retry(defer=5 * tries) from None
+        logger.warning("export %s failed after %s tries: %s", export_id, tries, type(error).__name__)
+        await exports.fail_export(export_id)
+        return {"export": export_id, "written": False}
+    return {"export": export_id, "written": job is not None, "rows": job.row_count if job else 0}
 
 
 async def auto_approve_transfers(ctx: dict[str, Any]) -> dict[str, Any]:

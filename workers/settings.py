@@ -39,6 +39,7 @@ from workers.jobs import (
     relay_pending_geocoding,
     relay_pending_notifications,
     release_unscheduled_claims,
+    run_export_job,
     send_daily_digest,
     send_session_reminder,
     send_visit_reminder,
@@ -118,6 +119,8 @@ FUNCTIONS = [
     job(observed(match_all_job), timeout=1800),
     # A city's proposal takes 15-20 s of CPU.
     job(observed(compute_allocation_job), timeout=110),
+    # A user's export: 200,000 rows take about a minute (bench/bench_exports.py).
+    job(observed(run_export_job), timeout=110),
     job(observed(auto_approve_transfers), timeout=100),
     job(observed(release_unscheduled_claims), timeout=100),
     job(observed(deliver_notifications), timeout=60, max_tries=OUTBOX_JOB_TRIES),

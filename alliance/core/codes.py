@@ -323,3 +323,13 @@ class ConsentMethod(StrEnum):
     SIGNED_PAPER = "signed_paper"
     SPOKEN_WITNESSED = "spoken_witnessed"
     IN_APP = "in_app"
+
+
+class ExportState(StrEnum):
+    # A large export or report is written by a worker: asked for, being written, ready to download,
+    # failed, or expired (its file deleted by the retention job).
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"

@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from alliance.core.codes import RegionLevel, Role
+from alliance.core.codes import ExportState, RegionLevel, Role
 
 
 class User(Model):
@@ -202,3 +202,30 @@ class Region(Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExportJob(Model):
+    # One export or report asked for by a user and written to a file by a worker
+    # (alliance/core/exports.py): only that user downloads it, while their scope is unchanged, until
+    # it expires.
+
+    id = fields.IntField(primary_key=True)
+    requested_by = fields.ForeignKeyField("models.User", related_name="exports", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=32)
+    params = fields.JSONField(default=dict)
+    # The asker's role, region and partner when asking: a download after any of them changed is refused.
+    scope = fields.CharField(max_length=255, default="")
+    language = fields.CharField(max_length=8, default="")
+    state = fields.CharEnumField(ExportState, max_length=10, default=ExportState.QUEUED)
+    progress = fields.SmallIntField(default=0)
+    row_count = fields.IntField(default=0)
+    file_path = fields.CharField(max_length=500, default="")
+    file_name = fields.CharField(max_length=200, default="")
+    error = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "export_job"
+        indexes = (("requested_by_id", "id"),)

@@ -7,6 +7,7 @@
 | rejected intake rows' sent values | ALLIANCE_RETAIN_REJECTED_ROW_DAYS (365) | the values emptied; row number, external id and errors stay |
 | relayed outbox jobs | ALLIANCE_RETAIN_OUTBOX_DAYS (90) | deleted |
 | a closed case's personal data | ALLIANCE_RETAIN_CLOSED_CASE_YEARS (5) | name, ID number, phone, address and exact location removed |
+| export files (alliance/core/exports.py) | ALLIANCE_RETAIN_EXPORT_DAYS (7) | the file deleted, the row marked expired |
 | the audit trail | 10 years | never touched by the job (append-only; docs/operations.md) |
 
 A case is closed when the household has no active flag and no active request, and nothing about it
@@ -24,6 +25,7 @@ from tortoise.transactions import in_transaction
 
 from alliance.core.audit import record
 from alliance.core.codes import ACTIVE_REQUEST_STATUSES, LocationPrecision, NotificationStatus, OutboxStatus
+from alliance.core.exports import expire_exports
 from alliance.core.models import LoginAttempt
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Flag, Household, IntakeBatch, IntakeRecord, IntakeRejectedRow
@@ -66,6 +68,7 @@ class RetentionRun:
     rejected_rows_emptied: int = 0
     outbox_jobs_deleted: int = 0
     households_anonymised: int = 0
+    export_files_deleted: int = 0
 
 
 async def closed_case_ids(before: datetime) -> list[int]:
@@ -132,6 +135,7 @@ async def apply_retention(policy: RetentionPolicy | None = None, now: datetime |
         ).delete()
         closed = await closed_case_ids(now - timedelta(days=365 * policy.closed_case_years))
         run.households_anonymised = await anonymise_households(closed)
+        run.export_files_deleted = await expire_exports(now)
         await record(
             None, "retention.applied", "retention", now.date().isoformat(), {**asdict(run), **asdict(policy)}
         )

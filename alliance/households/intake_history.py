@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Sum
 
+from alliance.core import exports
 from alliance.core.access import Action, Principal, visible
 from alliance.core.errors import NotFound
 from alliance.households.intake_format import FIELDS
@@ -155,3 +157,52 @@ async def batch_for(principal: Principal, batch_id: int) -> IntakeBatch:
     if not await _visible_batches(principal).filter(id=batch_id).exists():
         raise NotFound(f"intake batch {batch_id}")
     return await IntakeBatch.get(id=batch_id)
+
+
+# --- the refused rows as an export job (alliance/core/exports.py) ------------------------------------
+
+
+async def _rejected_check(principal: Principal, params: dict[str, Any]) -> None:
+    if not await _visible_batches(principal).filter(id=int(params["batch_id"])).exists():
+        raise NotFound(f"intake batch {params['batch_id']}")
+
+
+async def _rejected_count(principal: Principal, params: dict[str, Any]) -> int:
+    return await _visible_rejected(principal, int(params["batch_id"])).count()
+
+
+async def _rejected_batches(principal: Principal, params: dict[str, Any]) -> AsyncIterator[list[list[str]]]:
+    """The same rows as `rejected_rows_csv`, a batch at a time (by row number, then id)."""
+    query = _visible_rejected(principal, int(params["batch_id"]))
+    last_row, last_id = -1, 0
+    while True:
+        items = await (
+            query.filter(Q(row__gt=last_row) | Q(row=last_row, id__gt=last_id))
+            .order_by("row", "id")
+            .limit(exports.BATCH_ROWS)
+        )
+        if not items:
+            return
+        last_row, last_id = items[-1].row, items[-1].id
+        yield [
+            [
+                str(item.row),
+                *[item.record.get(name, "") for name in FIELDS],
+                "; ".join(f"{error['field']}: {error['message']}" for error in item.errors),
+            ]
+            for item in items
+        ]
+
+
+REJECTED_ROWS_EXPORT = exports.register(
+    exports.ExportKind(
+        name="intake_rejected_csv",
+        format="csv",
+        action=Action.VIEW_INTAKE,
+        check=_rejected_check,
+        count=_rejected_count,
+        batches=_rejected_batches,
+        file_name=lambda params: f"intake-batch-{params['batch_id']}-rejected.csv",
+        header=lambda params: ["row", *FIELDS, "errors"],
+    )
+)

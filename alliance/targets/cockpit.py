@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from alliance.core import exports
+from alliance.core.access import Action, Principal
 from alliance.core.i18n import current_language
+from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
 from alliance.targets.operational import Operational, operational_figures
 from alliance.targets.pace import year_share
@@ -24,7 +27,7 @@ from alliance.targets.progress import (
     by_region,
     target_figures,
 )
-from alliance.targets.scopes import Scope
+from alliance.targets.scopes import Scope, scope_for
 from alliance.targets.targets import monthly_curve
 from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, UnservedList, unserved_households
 
@@ -174,3 +177,74 @@ async def export_rows(scope: Scope, year: int) -> list[tuple[str, str, str, int,
         for row in await by_month(scope, year)
     ]
     return rows
+
+
+# --- the exports as worker jobs (alliance/core/exports.py) -------------------------------------------
+
+EXPORT_HEADER = ["breakdown", "key", "name", "person_times", "deliveries"]
+
+
+async def _export_scope(principal: Principal, params: dict[str, Any]) -> Scope:
+    return await scope_for(principal, params.get("region") or None)
+
+
+async def _export_check(principal: Principal, params: dict[str, Any]) -> None:
+    await _export_scope(principal, params)
+
+
+async def _export_count(principal: Principal, params: dict[str, Any]) -> int:
+    return 0  # a few thousand rows at most, known once computed
+
+
+async def _export_csv_batches(principal: Principal, params: dict[str, Any]) -> AsyncIterator[list[Any]]:
+    rows = await export_rows(await _export_scope(principal, params), int(params["year"]))
+    for start in range(0, len(rows), exports.BATCH_ROWS):
+        yield rows[start : start + exports.BATCH_ROWS]
+
+
+async def _export_xlsx_batches(principal: Principal, params: dict[str, Any]) -> AsyncIterator[list[Any]]:
+    async for batch in _export_csv_batches(principal, params):
+        yield [
+            (kind, [key, name, person_times, deliveries])
+            for kind, key, name, person_times, deliveries in batch
+        ]
+
+
+def _export_sheets(params: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    header = [_("Code"), _("Name"), _("Person-times"), _("Deliveries")]
+    return [
+        ("project", _("By project"), header),
+        ("partner", _("By partner"), header),
+        ("region", _("By region"), header),
+        ("month", _("By month"), header),
+    ]
+
+
+def _export_name(params: dict[str, Any], suffix: str) -> str:
+    return f"person-times-{params['year']}-{params.get('region') or 'alliance'}.{suffix}"
+
+
+COCKPIT_CSV_EXPORT = exports.register(
+    exports.ExportKind(
+        name="cockpit_csv",
+        format="csv",
+        action=Action.VIEW_TARGETS,
+        check=_export_check,
+        count=_export_count,
+        batches=_export_csv_batches,
+        file_name=lambda params: _export_name(params, "csv"),
+        header=lambda params: list(EXPORT_HEADER),
+    )
+)
+COCKPIT_XLSX_EXPORT = exports.register(
+    exports.ExportKind(
+        name="cockpit_xlsx",
+        format="xlsx",
+        action=Action.VIEW_TARGETS,
+        check=_export_check,
+        count=_export_count,
+        batches=_export_xlsx_batches,
+        file_name=lambda params: _export_name(params, "xlsx"),
+        sheets=_export_sheets,
+    )
+)

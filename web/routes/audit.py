@@ -15,8 +15,8 @@ from alliance.core.access import Action, require
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import LOCAL_TZ
 from web.auth import require_principal
-from web.csv_export import csv_response
 from web.params import bounded_int, page_param
+from web.routes.exports import start_export
 from web.templating import render
 
 
@@ -83,11 +83,18 @@ async def audit_export(request: Request) -> Response:
             {"result": None, "errors": errors, "typed": _typed, "query": "", "areas": audit.ACTION_AREAS},
             status_code=422,
         )
-    rows = await audit.export_rows(principal, wanted)
-    return csv_response(rows, "audit.csv")
+    params = {
+        "actor": wanted.actor,
+        "household_id": wanted.household_id,
+        "action": wanted.action,
+        "since": wanted.since.isoformat() if wanted.since else None,
+        "until": wanted.until.isoformat() if wanted.until else None,
+    }
+    # The whole trail may be millions of entries: a worker writes the file (alliance/core/exports.py).
+    return await start_export(request, principal, "audit_csv", params)
 
 
 routes = [
     Route("/audit", audit_log, methods=["GET"], name="audit"),
-    Route("/audit/export.csv", audit_export, methods=["GET"], name="audit_export"),
+    Route("/audit/export.csv", audit_export, methods=["GET", "POST"], name="audit_export"),
 ]

@@ -3,7 +3,6 @@ list; its exports and printable monthly report; the admin's target editing page.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
 from starlette.requests import Request
@@ -24,10 +23,10 @@ from alliance.targets.models import Target, TargetChange
 from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household, unserved_households
 from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
-from web.csv_export import csv_response, safe_row
 from web.htmx_hooks import is_htmx
 from web.params import int_param
 from web.redirects import safe_referer
+from web.routes.exports import start_export
 from web.templating import render
 
 MAX_UNSERVED_SHOWN = 200
@@ -191,51 +190,21 @@ async def escalate(request: Request) -> Response:
     return RedirectResponse(safe_referer(request, "/cockpit"), status_code=303)
 
 
-async def export_csv(request: Request) -> Response:
+async def _export(request: Request, kind: str) -> Response:
+    """A whole city's figures take a while: a worker writes the file (alliance/core/exports.py) and
+    the user follows it on the export's page. The old download URLs answer the same way."""
     principal = await require_principal(request)
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
-    year = _year(request)
-    rows = [
-        ["breakdown", "key", "name", "person_times", "deliveries"],
-        *await cockpit.export_rows(scope, year),
-    ]
-    name = f"person-times-{year}-{scope.region_code or 'alliance'}.csv"
-    # Partner and project names are typed by people: escaped against formulas like every export.
-    return csv_response(rows, name, private=False)
+    return await start_export(request, principal, kind, {"year": _year(request), "region": scope.region_code})
+
+
+async def export_csv(request: Request) -> Response:
+    return await _export(request, "cockpit_csv")
 
 
 async def export_xlsx(request: Request) -> Response:
-    from openpyxl import Workbook
-
-    principal = await require_principal(request)
-    require(principal, Action.VIEW_TARGETS)
-    scope = await _scope(request, principal)
-    year = _year(request)
-    rows = await cockpit.export_rows(scope, year)
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    titles = {
-        "project": _("By project"),
-        "partner": _("By partner"),
-        "region": _("By region"),
-        "month": _("By month"),
-    }
-    for breakdown, title in titles.items():
-        sheet = workbook.create_sheet(title=title[:31])
-        sheet.append([_("Code"), _("Name"), _("Person-times"), _("Deliveries")])
-        for kind, key, name, person_times, deliveries in rows:
-            if kind == breakdown:
-                sheet.append(safe_row([key, name, person_times, deliveries]))
-        sheet.column_dimensions["B"].width = 28
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    name = f"person-times-{year}-{scope.region_code or 'alliance'}.xlsx"
-    return Response(
-        buffer.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return await _export(request, "cockpit_xlsx")
 
 
 async def monthly_report(request: Request) -> Response:
@@ -334,8 +303,8 @@ routes = [
         methods=["POST"],
         name="cockpit_escalate",
     ),
-    Route("/cockpit/export.csv", export_csv, methods=["GET"], name="cockpit_export_csv"),
-    Route("/cockpit/export.xlsx", export_xlsx, methods=["GET"], name="cockpit_export_xlsx"),
+    Route("/cockpit/export.csv", export_csv, methods=["GET", "POST"], name="cockpit_export_csv"),
+    Route("/cockpit/export.xlsx", export_xlsx, methods=["GET", "POST"], name="cockpit_export_xlsx"),
     Route("/cockpit/report", monthly_report, methods=["GET"], name="cockpit_report"),
     Route("/admin/targets", edit_targets, methods=["GET", "POST"], name="admin_targets"),
 ]

@@ -13,12 +13,12 @@ from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
 from alliance.households.intake_conflicts import accept_conflict, pending_conflicts, reject_conflict
-from alliance.households.intake_history import batch_detail, intake_history, rejected_rows_csv
+from alliance.households.intake_history import batch_detail, batch_for, intake_history
 from web.auth import client_address, require_principal
-from web.csv_export import csv_response
 from web.flash import go, take_flash
 from web.htmx_hooks import is_htmx
 from web.params import page_param
+from web.routes.exports import start_export
 from web.templating import render
 
 
@@ -50,19 +50,14 @@ async def batch(request: Request) -> Response:
 
 
 async def rejected_csv(request: Request) -> Response:
+    """The refused rows as a file a worker writes (a province's batch may refuse a million rows); the
+    download is audited (alliance/core/exports.py, web/routes/exports.py)."""
     principal = await require_principal(request)
     require(principal, Action.VIEW_INTAKE)
-    batch_id = request.path_params["batch_id"]
-    rows = list(await rejected_rows_csv(principal, batch_id))
-    await audit.viewed(
-        principal,
-        "intake.rejected_download",
-        ("intake_batch", batch_id),
-        details={"rows": len(rows) - 1},
-        address=client_address(request),
+    await batch_for(principal, request.path_params["batch_id"])
+    return await start_export(
+        request, principal, "intake_rejected_csv", {"batch_id": request.path_params["batch_id"]}
     )
-    # The refused rows hold whatever the source sent: a formula in a name must not run.
-    return csv_response(rows, f"intake-batch-{batch_id}-rejected.csv")
 
 
 async def duplicates(request: Request) -> Response:
@@ -145,7 +140,7 @@ routes = [
     Route(
         "/intake/batches/{batch_id:int}/rejected.csv",
         rejected_csv,
-        methods=["GET"],
+        methods=["GET", "POST"],
         name="intake_rejected_csv",
     ),
     Route("/intake/conflicts", conflicts, methods=["GET"], name="intake_conflicts"),
