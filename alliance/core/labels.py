@@ -53,6 +53,11 @@ LABELS = {
     "TELECOM_SETUP": _l("Setting up phone and broadband"),
     "PAPERWORK": _l("Paperwork and applications"),
     "SIGN_LANGUAGE": _l("Sign language"),
+    # languages (SIGN_LANGUAGE above)
+    "MANDARIN": _l("Mandarin"),
+    "WENZHOU_DIALECT": _l("Wenzhou dialect"),
+    "ENGLISH": _l("English"),
+    "rejected": _l("Rejected"),
     # contact preference
     "SMS": _l("Text message"),
     "VOICE": _l("Voice call"),

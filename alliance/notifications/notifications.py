@@ -358,6 +358,7 @@ _NOTICE_LABELS = {
     "visit_missed": _l("Visit missed"),
     "daily_digest": _l("Daily digest"),
     "claim_churn": _l("Claims paused: many releases"),
+    "volunteer_deactivated": _l("Volunteer deactivated: visits to restaff"),
     # events (alliance/events/notices.py)
     "event_invitation": _l("Event invitation"),
     "event_registered": _l("Registered for an event"),
