@@ -20,7 +20,7 @@ from alliance.matching.allocation import propose_allocation
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_all
 from alliance.matching.models import ProposalItem, ServiceRequest, TransferRequest
-from alliance.partners.models import Offering, Partner, PartnerToken, Project
+from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from alliance.visits.checkins import check_in_on_behalf
@@ -60,6 +60,9 @@ PUBLIC = {
     # The signed single-use password-reset link: tests/test_sessions.py walks it.
     ("GET", "/reset-password/{token}"),
     ("POST", "/reset-password/{token}"),
+    # A partner's signed, revocable volunteer sign-up link: tests/test_volunteer_pages.py walks it.
+    ("GET", "/join/{token}"),
+    ("POST", "/join/{token}"),
 }
 # Routes that act on one object of side A: any user of side B is refused (403 or 404).
 OBJECT_ROUTES = {
@@ -126,6 +129,12 @@ OBJECT_ROUTES = {
     # Projects are the administrator's: side B's users are refused side A's project like any other.
     ("GET", "/admin/projects/{project_id:int}"),
     ("POST", "/admin/projects/{project_id:int}"),
+    # A partner's volunteer: only its own partner's admin manages it.
+    ("GET", "/partner/volunteers/{volunteer_id:int}"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}/active"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}/decide"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}/login"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -163,6 +172,9 @@ SCOPED_PAGES = {
     ("GET", "/audit"),
     ("GET", "/audit/export.csv"),
     ("GET", "/targets/regions"),
+    ("GET", "/partner/volunteers"),
+    ("GET", "/partner/volunteers/new"),
+    ("GET", "/volunteer/profile"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -188,6 +200,14 @@ SELF_WRITES = {
     ("POST", "/volunteer/calendar-link"),
     # A coordinator sets the targets of their own regions only (tests/test_projects.py).
     ("POST", "/targets/regions"),
+    # A partner admin's own volunteers and sign-up link; a volunteer's own profile and days off.
+    ("POST", "/partner/volunteers/new"),
+    ("POST", "/partner/volunteers/import"),
+    ("POST", "/partner/volunteers/signup-link"),
+    ("POST", "/partner/volunteers/signup-link/revoke"),
+    ("POST", "/volunteer/profile"),
+    ("POST", "/volunteer/time-off"),
+    ("POST", "/volunteer/time-off/remove"),
 }
 
 
@@ -290,6 +310,7 @@ def _fill(path: str, side) -> str:
         .replace("{user_id:int}", str(side.users["community_worker"].id))
         .replace("{conflict_id:int}", str(side.conflict.id))
         .replace("{project_id:int}", str(side.project.id))
+        .replace("{volunteer_id:int}", str(side.volunteer.id))
     )
 
 
@@ -353,6 +374,8 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
     )
     assert (await IntakeConflict.get(id=left.conflict.id)).status == "pending"
     assert (await Household.get(id=left.household.id)).head_name == left.household.head_name
+    volunteer = await Volunteer.get(id=left.volunteer.id)
+    assert (volunteer.active, volunteer.name, volunteer.status) == (True, left.volunteer.name, "approved")
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):
@@ -455,21 +478,27 @@ async def test_alliance_wide_settings_refuse_everyone_but_admins(app, world):
 OWN_ACCOUNT = {("GET", "/account"), ("POST", "/account/password"), ("POST", "/account/sessions/end-others")}
 # What the staff (and the volunteers) of a partner may still open in each lifecycle state: every
 # other route of the walk must refuse them (403 or 404). Approved staff are the walk's control.
+# A volunteer's own profile does not hang on a partner's standing (a volunteer is not partner staff).
+VOLUNTEER_OWN_PROFILE = {
+    ("GET", "/volunteer/profile"),
+    ("POST", "/volunteer/profile"),
+    ("POST", "/volunteer/time-off"),
+}
 LIFECYCLE_ALLOWED = {
     PartnerStatus.PENDING: {
         "partner_admin": {("GET", "/partner"), ("POST", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link"), *VOLUNTEER_OWN_PROFILE},
     },
     PartnerStatus.SUSPENDED: {
         "partner_admin": {("GET", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link"), *VOLUNTEER_OWN_PROFILE},
     },
     PartnerStatus.CLOSED: {
         "partner_admin": {("GET", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link"), *VOLUNTEER_OWN_PROFILE},
     },
 }
 # Pages the approved staff of the same partner do open (so the refusals above are the lifecycle's).
@@ -483,6 +512,8 @@ APPROVED_OPENS = {
         ("GET", "/partner/api-tokens"),
         ("GET", "/requests/{request_id:int}"),
         ("GET", "/visits/{visit_id:int}"),
+        ("GET", "/partner/volunteers"),
+        ("GET", "/partner/volunteers/{volunteer_id:int}"),
     },
     "dispatcher": {
         ("GET", "/board"),
@@ -491,6 +522,7 @@ APPROVED_OPENS = {
         ("GET", "/partner/sessions/{session_id:int}"),
         ("GET", "/visits"),
         ("GET", "/visits/{visit_id:int}"),
+        ("GET", "/partner/volunteers"),
     },
     "volunteer": {("GET", "/volunteer/visits/{visit_id:int}")},
 }

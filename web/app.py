@@ -47,6 +47,7 @@ from web.routes import (
     people,
     projects,
     visits,
+    volunteers,
 )
 from web.routes import (
     audit as audit_routes,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *matching.routes,
         *board.routes,
         *visits.routes,
+        *volunteers.routes,
         *door.routes,
         *events.routes,
         *notifications.routes,

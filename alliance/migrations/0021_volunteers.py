@@ -27,6 +27,11 @@ class Migration(migrations.Migration):
             name='approved_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
+        # Volunteers stored before: approved, and joined when their row was made.
+        ops.RunSQL(
+            "UPDATE volunteer SET approved_at = created_at WHERE approved_at IS NULL AND status = 'approved'",
+            reverse_sql="SELECT 1",
+        ),
         ops.CreateModel(
             name='VolunteerTimeOff',
             fields=[
