@@ -24,7 +24,7 @@ from alliance.matching.models import ProposalItem, ServiceRequest, TransferReque
 from alliance.notifications.models import Notification, Task
 from alliance.notifications.tasks import Subject, open_task
 from alliance.partners import webhooks
-from alliance.partners.models import Offering, Partner, PartnerToken, Project
+from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer
 from alliance.partners.offerings import OfferingForm, save_offering
 from alliance.partners.tokens import create_token_for
 from alliance.visits.checkins import check_in_on_behalf
@@ -70,6 +70,9 @@ PUBLIC = {
     # The partner sign-up (limited per address): tests/test_partner_applications.py walks it.
     ("GET", "/join"),
     ("POST", "/join"),
+    # A partner's signed, revocable volunteer sign-up link: tests/test_volunteer_pages.py walks it.
+    ("GET", "/join/{token}"),
+    ("POST", "/join/{token}"),
 }
 # Routes that act on one object of side A: any user of side B is refused (403 or 404).
 OBJECT_ROUTES = {
@@ -155,6 +158,12 @@ OBJECT_ROUTES = {
     ("POST", "/admin/region-policy"),
     ("POST", "/inbox/notices/{notification_id:int}/read"),
     ("POST", "/inbox/tasks/{task_id:int}/done"),
+    # A partner's volunteer: only its own partner's admin manages it.
+    ("GET", "/partner/volunteers/{volunteer_id:int}"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}/active"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}/decide"),
+    ("POST", "/partner/volunteers/{volunteer_id:int}/login"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -200,6 +209,9 @@ SCOPED_PAGES = {
     ("GET", "/partner/webhooks"),
     ("GET", "/inbox"),
     ("GET", "/admin/region-policy"),
+    ("GET", "/partner/volunteers"),
+    ("GET", "/partner/volunteers/new"),
+    ("GET", "/volunteer/profile"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -230,6 +242,14 @@ SELF_WRITES = {
     # One's own inbox; a household's own consent.
     ("POST", "/inbox/read-all"),
     ("POST", "/my-household/consent"),
+    # A partner admin's own volunteers and sign-up link; a volunteer's own profile and days off.
+    ("POST", "/partner/volunteers/new"),
+    ("POST", "/partner/volunteers/import"),
+    ("POST", "/partner/volunteers/signup-link"),
+    ("POST", "/partner/volunteers/signup-link/revoke"),
+    ("POST", "/volunteer/profile"),
+    ("POST", "/volunteer/time-off"),
+    ("POST", "/volunteer/time-off/remove"),
 }
 
 
@@ -365,6 +385,7 @@ def _fill(path: str, side) -> str:
         .replace("{notification_id:int}", str(side.notice.id))
         .replace("{task_id:int}", str(side.task.id))
         .replace("{export_id:int}", str(side.export.id))
+        .replace("{volunteer_id:int}", str(side.volunteer.id))
     )
 
 
@@ -432,6 +453,8 @@ async def test_users_of_another_region_or_partner_are_refused_every_object(app, 
     assert (household.verified, household.consent_status, household.matchable) == (False, "system", True)
     assert (await Notification.get(id=left.notice.id)).read_at is None
     assert (await Task.get(id=left.task.id)).state == "open"
+    volunteer = await Volunteer.get(id=left.volunteer.id)
+    assert (volunteer.active, volunteer.name, volunteer.status) == (True, left.volunteer.name, "approved")
 
 
 async def test_scoped_pages_never_show_another_sides_data(app, world):
@@ -543,21 +566,27 @@ OWN_ACCOUNT = {("GET", "/account"), ("POST", "/account/password"), ("POST", "/ac
 OWN_ACCOUNT |= {("GET", "/inbox"), ("POST", "/inbox/read-all")}
 # What the staff (and the volunteers) of a partner may still open in each lifecycle state: every
 # other route of the walk must refuse them (403 or 404). Approved staff are the walk's control.
+# A volunteer's own profile does not hang on a partner's standing (a volunteer is not partner staff).
+VOLUNTEER_OWN_PROFILE = {
+    ("GET", "/volunteer/profile"),
+    ("POST", "/volunteer/profile"),
+    ("POST", "/volunteer/time-off"),
+}
 LIFECYCLE_ALLOWED = {
     PartnerStatus.PENDING: {
         "partner_admin": {("GET", "/partner"), ("POST", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link"), *VOLUNTEER_OWN_PROFILE},
     },
     PartnerStatus.SUSPENDED: {
         "partner_admin": {("GET", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link"), *VOLUNTEER_OWN_PROFILE},
     },
     PartnerStatus.CLOSED: {
         "partner_admin": {("GET", "/partner")},
         "dispatcher": {("GET", "/partner")},
-        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link")},
+        "volunteer": {("GET", "/volunteer"), ("POST", "/volunteer/calendar-link"), *VOLUNTEER_OWN_PROFILE},
     },
 }
 # Pages the approved staff of the same partner do open (so the refusals above are the lifecycle's).
@@ -572,6 +601,8 @@ APPROVED_OPENS = {
         ("GET", "/partner/staff"),
         ("GET", "/requests/{request_id:int}"),
         ("GET", "/visits/{visit_id:int}"),
+        ("GET", "/partner/volunteers"),
+        ("GET", "/partner/volunteers/{volunteer_id:int}"),
     },
     "dispatcher": {
         ("GET", "/board"),
@@ -580,6 +611,7 @@ APPROVED_OPENS = {
         ("GET", "/partner/sessions/{session_id:int}"),
         ("GET", "/visits"),
         ("GET", "/visits/{visit_id:int}"),
+        ("GET", "/partner/volunteers"),
     },
     "volunteer": {("GET", "/volunteer/visits/{visit_id:int}")},
 }

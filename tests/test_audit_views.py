@@ -41,6 +41,9 @@ PERSONAL_DATA_ROUTES = {
     "/exports/{export_id:int}/download": "coordinator",
     "/intake/duplicates": "coordinator",
     "/intake/conflicts": "coordinator",
+    "/partner/volunteers": "dispatcher",
+    "/partner/volunteers/{volunteer_id:int}": "partner_admin",
+    "/volunteer/profile": "volunteer",
     "/calendar/{token}.ics": "",  # the volunteer's calendar program, with the signed link only
 }
 # GET routes that show no one's personal data (or only the viewer's own: a household's own page).
@@ -100,6 +103,9 @@ NO_PERSONAL_DATA = {
     # "staff.view" like the accounts page, tests/test_partner_staff.py.
     "/partner/staff",
     "/reset-password/{token}",
+    # The empty add-a-volunteer form; the public sign-up page (the partner's name only).
+    "/partner/volunteers/new",
+    "/join/{token}",
     # An organisation's profile and status history; operations; a proposal's progress.
     "/admin/partners/{partner_id:int}",
     "/admin/workers",

@@ -266,3 +266,33 @@ async def test_the_demo_logins_find_notices_and_tasks_in_their_inbox():
     # Matched households stay consented (and the boards full).
     matched = await Household.filter(requests__matches__id__isnull=False).distinct()
     assert matched and all(household.matchable and household.consent for household in matched)
+
+
+async def test_the_telecom_dispatcher_can_schedule_its_first_claim():
+    """The demo dead-end of issue 21: telecom.dispatch holds claims, and its volunteers (placed by
+    telecom.admin through the volunteer services) are near enough and free enough to schedule."""
+    from datetime import timedelta
+
+    from alliance.core.access import principal_for
+    from alliance.visits.scheduling import schedule_visit
+    from alliance.visits.selectors import schedule_planner
+
+    counts = await build_demo_city(households=HOUSEHOLDS)
+    assert counts["telecom_claims"] >= 1
+    dispatcher = await principal_for(await User.get(username="telecom.dispatch"))
+    first = (
+        await ServiceRequest.filter(claimed_by_id=dispatcher.partner_id, status=RequestStatus.CLAIMED)
+        .order_by("id")
+        .first()
+    )
+    assert first is not None
+    planner = await schedule_planner(dispatcher, first.id, None, timedelta(hours=1))
+    assert planner.proposed and not planner.no_slot
+    suitable = [fit.volunteer_id for fit in planner.fits if fit.suitable]
+    assert suitable and planner.window_start < utc_now() + timedelta(days=3)
+    outcome = await schedule_visit(
+        dispatcher, first.id, planner.window_start, planner.window_end, suitable[:1]
+    )
+    assert outcome.visit.partner_id == dispatcher.partner_id  # type: ignore[attr-defined]
+    telecom = await Volunteer.filter(partners__id=dispatcher.partner_id)
+    assert all(volunteer.weekly_availability and volunteer.approved_at for volunteer in telecom)

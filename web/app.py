@@ -54,6 +54,7 @@ from web.routes import (
     projects,
     staff,
     visits,
+    volunteers,
     webhooks,
 )
 from web.routes import (
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = Fals
         *matching.routes,
         *board.routes,
         *visits.routes,
+        *volunteers.routes,
         *door.routes,
         *events.routes,
         *notifications.routes,

@@ -562,6 +562,70 @@ def cmd_project(args: argparse.Namespace) -> int:
     return _run_db(work)
 
 
+def cmd_volunteer(args: argparse.Namespace) -> int:
+    """`volunteer import FILE --partner P` (CSV or XLSX; bad rows listed on stderr, exit 0 as for
+    households; exit 2 when the file or partner is unusable);
+    `volunteer list --partner P [--json]`; `volunteer deactivate|reactivate ID`."""
+    from pathlib import Path
+
+    from alliance.core.errors import NotFound
+    from alliance.households.intake_format import UnreadableFile
+    from alliance.partners.models import Partner, Volunteer
+    from alliance.visits.volunteers import import_volunteers, set_volunteer_active
+
+    async def partner_id() -> int | None:
+        text = str(args.partner or "")
+        found = (
+            await Partner.get_or_none(id=int(text))
+            if text.isdigit()
+            else await Partner.get_or_none(name=text)
+        )
+        return found.id if found else None
+
+    async def work() -> int:
+        if args.action in ("deactivate", "reactivate"):
+            try:
+                outcome = await set_volunteer_active(None, args.id, args.action == "reactivate")
+            except NotFound:
+                print(f"no volunteer {args.id}", file=sys.stderr)
+                return 2
+            print(
+                f"volunteer {args.id} {args.action}d"
+                + (f"; freed from visits {outcome.freed_visits}" if outcome.freed_visits else "")
+            )
+            return 0
+        partner = await partner_id()
+        if partner is None:
+            print(f"no partner with id or name {args.partner!r}", file=sys.stderr)
+            return 2
+        if args.action == "list":
+            rows = [
+                {**row, "status": str(row["status"])}
+                for row in await Volunteer.filter(partners__id=partner)
+                .order_by("id")
+                .values("id", "name", "phone", "status", "active", "max_travel_km", "region_id")
+            ]
+            if args.json:
+                _print_json({"volunteers": rows})
+            else:
+                for row in rows:
+                    state = row["status"] if row["active"] else "inactive"
+                    print(f"{row['id']}\t{row['name']}\t{row['phone']}\t{state}\t{row['region_id']}")
+            return 0
+        path = Path(args.file)
+        try:
+            report = await import_volunteers(None, path.read_bytes(), path.name, partner_id=partner)
+        except (UnreadableFile, OSError) as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            return 2
+        for error in report.errors:
+            print(f"row {error.row}: {error.field}: {error.message}", file=sys.stderr)
+        print(f"{len(report.created)} volunteers added, {len({e.row for e in report.errors})} rows refused")
+        return 0
+
+    return _run_db(work)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """`audit verify [--json]`: walk the audit chain; exit 1 naming the first broken entry."""
     from alliance.core import audit
@@ -982,6 +1046,23 @@ def build_parser() -> argparse.ArgumentParser:
         changing.add_argument("--year", type=int, help="default: this year")
         changing.add_argument("--as", dest="as_user", required=True, help="the administrator acting")
     project.set_defaults(func=cmd_project)
+
+    volunteer = commands.add_parser("volunteer", help="import, list, deactivate or reactivate volunteers")
+    volunteer_actions = volunteer.add_subparsers(dest="action", required=True)
+    importing_volunteers = volunteer_actions.add_parser(
+        "import", help="add volunteers from a CSV or XLSX file"
+    )
+    importing_volunteers.add_argument("file")
+    importing_volunteers.add_argument("--partner", required=True, help="partner id or exact name")
+    listing_volunteers = volunteer_actions.add_parser("list", help="a partner's volunteers")
+    listing_volunteers.add_argument("--partner", required=True, help="partner id or exact name")
+    listing_volunteers.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    for action, text in (
+        ("deactivate", "free their coming visits, end their login sessions"),
+        ("reactivate", "make them available again"),
+    ):
+        volunteer_actions.add_parser(action, help=text).add_argument("id", type=int)
+    volunteer.set_defaults(func=cmd_volunteer)
 
     backup = commands.add_parser("backup", help="copy the whole database to a file (default data/backups/)")
     backup.add_argument("path", nargs="?", help="where to write it; it must not exist yet")

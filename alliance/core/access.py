@@ -46,6 +46,11 @@ class Action(StrEnum):
     EDIT_OFFERINGS = "edit_offerings"
     REVIEW_PARTNERS = "review_partners"
     VIEW_OWN_VOLUNTEER = "view_own_volunteer"
+    # Volunteers (alliance/visits/volunteers.py): a partner admin adds, edits, imports, approves and
+    # deactivates its organisation's volunteers; a volunteer keeps their own profile and availability.
+    VIEW_VOLUNTEERS = "view_volunteers"
+    MANAGE_VOLUNTEERS = "manage_volunteers"
+    EDIT_OWN_VOLUNTEER = "edit_own_volunteer"
     VIEW_OWN_HOUSEHOLD = "view_own_household"
     EDIT_NEED_RULES = "edit_need_rules"
     VIEW_INTAKE = "view_intake"
@@ -132,7 +137,13 @@ _INBOX_ACTIONS = (Action.USE_INBOX, Action.WORK_TASKS)
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     # Answering a proposal claims for a partner: partner staff only.
     Role.ADMIN: frozenset(Action)
-    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS, Action.CHECK_IN},
+    - {
+        Action.VIEW_OWN_VOLUNTEER,
+        Action.EDIT_OWN_VOLUNTEER,
+        Action.VIEW_OWN_HOUSEHOLD,
+        Action.RESPOND_PROPOSALS,
+        Action.CHECK_IN,
+    },
     Role.COORDINATOR: frozenset(
         {
             Action.VIEW_HOUSEHOLDS,
@@ -180,10 +191,13 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.MANAGE_EVENTS,
             Action.MANAGE_STAFF,
             *_INBOX_ACTIONS,
+            Action.VIEW_VOLUNTEERS,
+            Action.MANAGE_VOLUNTEERS,
         }
     ),
     Role.DISPATCHER: frozenset(
         {
+            Action.VIEW_VOLUNTEERS,
             Action.VIEW_PARTNER,
             Action.VIEW_OFFERINGS,
             Action.RESPOND_PROPOSALS,
@@ -192,7 +206,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             *_INBOX_ACTIONS,
         }
     ),
-    Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER, Action.CHECK_IN, *_INBOX_ACTIONS}),
+    Role.VOLUNTEER: frozenset(
+        {Action.VIEW_OWN_VOLUNTEER, Action.EDIT_OWN_VOLUNTEER, Action.CHECK_IN, *_INBOX_ACTIONS}
+    ),
     Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD, Action.RECORD_CONSENT, *_INBOX_ACTIONS}),
 }
 
@@ -321,8 +337,14 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _in_region(principal, IntakeBatchRegion.all(), "region__path")
     if action == Action.VIEW_OWN_HOUSEHOLD:
         return Household.filter(id=principal.household_id or 0)
-    if action == Action.VIEW_OWN_VOLUNTEER:
+    if action in (Action.VIEW_OWN_VOLUNTEER, Action.EDIT_OWN_VOLUNTEER):
         return Volunteer.filter(id=principal.volunteer_id or 0)
+    if action in (Action.VIEW_VOLUNTEERS, Action.MANAGE_VOLUNTEERS):
+        if role == Role.ADMIN:
+            return Volunteer.all()
+        if principal.is_partner_staff:
+            return Volunteer.filter(partners__id=principal.partner_id or 0)
+        return _nothing(Volunteer.all())
     if action in (Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE, Action.REVIEW_PARTNERS):
         query = Partner.all()
         if role == Role.ADMIN:

@@ -94,6 +94,20 @@ class Skill(StrEnum):
     SIGN_LANGUAGE = "SIGN_LANGUAGE"
 
 
+class Language(StrEnum):
+    # What a volunteer speaks; SIGN_LANGUAGE (手语) is the same code as the skill, and either makes a signer.
+    MANDARIN = "MANDARIN"
+    WENZHOU_DIALECT = "WENZHOU_DIALECT"
+    ENGLISH = "ENGLISH"
+    SIGN_LANGUAGE = "SIGN_LANGUAGE"
+
+
+class VolunteerStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class RequestStatus(StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"

@@ -14,6 +14,7 @@ LABELS = {
     "volunteer": _l("Volunteer"),
     "household": _l("Household"),
     # a partner application's steps (its history)
+    # (also a volunteer sign-up turned down: VolunteerStatus.REJECTED)
     "rejected": _l("rejected"),
     "changes_requested": _l("changes asked for"),
     "resubmitted": _l("sent again for review"),
@@ -57,6 +58,10 @@ LABELS = {
     "TELECOM_SETUP": _l("Setting up phone and broadband"),
     "PAPERWORK": _l("Paperwork and applications"),
     "SIGN_LANGUAGE": _l("Sign language"),
+    # languages (SIGN_LANGUAGE above)
+    "MANDARIN": _l("Mandarin"),
+    "WENZHOU_DIALECT": _l("Wenzhou dialect"),
+    "ENGLISH": _l("English"),
     # contact preference
     "SMS": _l("Text message"),
     "VOICE": _l("Voice call"),

@@ -58,6 +58,14 @@ async def issue_reset_link(
 ) -> IssuedReset:
     """A new single-use reset link for an account the principal may reset (404 otherwise)."""
     user = await get_visible(principal, Action.ISSUE_PASSWORD_RESETS, user_id)
+    return await issue_link_for(principal, user, secret_key, lifetime, address=address)
+
+
+async def issue_link_for(
+    principal: Principal, user: User, secret_key: str, lifetime: timedelta, *, address: str = ""
+) -> IssuedReset:
+    """A single-use set-password link for an account the caller has already checked the principal
+    may reach (a partner admin for its own volunteer's login)."""
     if not user.is_active:
         raise InvalidInput(
             {"user": _("The account is deactivated. Reactivate it before resetting its password.")}

@@ -408,6 +408,7 @@ _NOTICE_LABELS = {
     "transfer": _l("Transfer"),
     "unscheduled_claim": _l("Claim not yet scheduled"),
     "partner_status": _l("Organisation status"),
+    "volunteer_deactivated": _l("Volunteer deactivated: visits to restaff"),
     # events (alliance/events/notices.py)
     "event_invitation": _l("Event invitation"),
     "event_registered": _l("Registered for an event"),

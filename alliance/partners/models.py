@@ -116,6 +116,15 @@ class Volunteer(Model):
     max_travel_km = fields.FloatField(default=10.0)
     # {"mon": [["09:00", "12:00"]], ...} in Asia/Shanghai local time.
     weekly_availability = fields.JSONField(default=dict)
+    # Languages spoken besides Mandarin, as codes (alliance.core.codes.Language); "SIGN" is sign language (手语).
+    languages = fields.JSONField(default=list)
+    # pending (signed up through a partner's link, not yet approved) / approved / rejected.
+    # Only an approved and active volunteer is ever suggested or booked.
+    status = fields.CharField(max_length=10, default="approved", db_default="approved")
+    # When the volunteer joined the alliance: set when a partner admin adds or approves them
+    # (the growth count's "year they joined"); None while pending or after a rejection.
+    approved_at = fields.DatetimeField(null=True)
+    # False once deactivated (future bookings freed, login sessions ended); reactivation sets it back.
     active = fields.BooleanField(default=True)
     # Part of the calendar-feed link: a "new link" bumps it, so every older link stops working.
     calendar_generation = fields.SmallIntField(default=0, db_default=0)
@@ -145,6 +154,36 @@ class StaffInvitation(Model):
 
     class Meta:
         table = "staff_invitation"
+
+
+class VolunteerTimeOff(Model):
+    # An exception to the weekly availability: a holiday, a sick day, a range of days off (local dates, inclusive).
+    id = fields.IntField(primary_key=True)
+    volunteer = fields.ForeignKeyField("models.Volunteer", related_name="time_off", on_delete=fields.CASCADE)
+    first_day = fields.DateField()
+    last_day = fields.DateField()
+    reason = fields.CharField(max_length=100, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "volunteer_time_off"
+        indexes = (("volunteer_id", "last_day"),)
+
+
+class VolunteerSignupLink(Model):
+    # A partner's sign-up link for volunteers: the signed token names this row; revoking it stops the link.
+    id = fields.IntField(primary_key=True)
+    partner = fields.ForeignKeyField(
+        "models.Partner", related_name="volunteer_links", on_delete=fields.CASCADE
+    )
+    created_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="volunteer_links_created", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "volunteer_signup_link"
 
 
 class PartnerToken(Model):

@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from alliance.core.access import Action, Principal, get_visible, require
 from alliance.core.audit import record
-from alliance.core.codes import HouseholdResponse, RequestStatus, VisitStatus
+from alliance.core.codes import Accessibility, HouseholdResponse, RequestStatus, VisitStatus, VolunteerStatus
 from alliance.core.errors import AllianceError, InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
@@ -35,7 +35,7 @@ from alliance.partners.models import Volunteer
 from alliance.visits import notices
 from alliance.visits.models import Visit, VolunteerBooking
 from alliance.visits.notices import VisitChange
-from alliance.visits.suggestions import _held_request, _needed_skills, _overlapping
+from alliance.visits.suggestions import _held_request, _needed_skills, _overlapping, signs
 from alliance.visits.windows import _checked_window, as_utc
 
 MAX_NOTE = 500
@@ -95,11 +95,15 @@ class VisitOutcome:
     released_request_id: int | None = None
 
 
-async def _chosen_volunteers(partner_id: int, volunteer_ids: Iterable[int], need: str) -> list[Volunteer]:
+async def _chosen_volunteers(
+    partner_id: int, volunteer_ids: Iterable[int], need: str, household_id: int | None = None
+) -> list[Volunteer]:
     ids = sorted({int(volunteer_id) for volunteer_id in volunteer_ids})
     if not ids:
         raise InvalidInput({"volunteer_ids": _("Choose at least one volunteer.")})
-    volunteers = await Volunteer.filter(id__in=ids, partners__id=partner_id, active=True).order_by("id")
+    volunteers = await Volunteer.filter(
+        id__in=ids, partners__id=partner_id, active=True, status=VolunteerStatus.APPROVED
+    ).order_by("id")
     if len({volunteer.id for volunteer in volunteers}) != len(ids):
         raise InvalidInput({"volunteer_ids": _("Choose among your organisation's active volunteers.")})
     needed = _needed_skills(need)
@@ -112,6 +116,16 @@ async def _chosen_volunteers(partner_id: int, volunteer_ids: Iterable[int], need
                         volunteer=volunteer.name, skills=", ".join(label(skill) for skill in missing)
                     )
                 }
+            )
+    if household_id is not None:
+        accessibility = (
+            await Household.filter(id=household_id).first().values_list("accessibility", flat=True)
+        )
+        if Accessibility.DEAF in (accessibility or []) and not any(
+            signs(volunteer) for volunteer in volunteers
+        ):
+            raise InvalidInput(
+                {"volunteer_ids": _("The household is deaf: choose at least one volunteer who signs.")}
             )
     return volunteers
 
@@ -177,7 +191,12 @@ async def schedule_visit(
     now = utc_now()
     _checked_window(window_start, window_end, now)
     window_start, window_end = as_utc(window_start), as_utc(window_end)
-    volunteers = await _chosen_volunteers(held.partner_id, volunteer_ids, held.request.need_id)  # type: ignore[attr-defined]
+    volunteers = await _chosen_volunteers(
+        held.partner_id,
+        volunteer_ids,
+        held.request.need_id,  # type: ignore[attr-defined]
+        held.household.id,
+    )
     text = _note(notes, "notes", required=False)
     if held.request.status != RequestStatus.CLAIMED:
         raise InvalidTransition(_("Only a claimed request without a visit can be scheduled."))
@@ -277,7 +296,12 @@ async def change_volunteers(
     """Staff the visit with exactly these volunteers: the removed are freed, the added booked."""
     visit = await _own_visit(principal, visit_id)
     request = await ServiceRequest.get(id=visit.request_id)  # type: ignore[attr-defined]
-    chosen = await _chosen_volunteers(visit.partner_id, volunteer_ids, request.need_id)  # type: ignore[attr-defined]
+    chosen = await _chosen_volunteers(
+        visit.partner_id,
+        volunteer_ids,
+        request.need_id,  # type: ignore[attr-defined]
+        request.household_id,  # type: ignore[attr-defined]
+    )
     wanted = [volunteer.id for volunteer in chosen]
     async with in_transaction():
         current = await _active_volunteer_ids(visit.id)

@@ -7,14 +7,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from alliance.core.access import Action, Principal, get_visible, require, visible
-from alliance.core.codes import HouseholdResponse, VisitStatus
+from alliance.core.codes import Accessibility, HouseholdResponse, VisitStatus
 from alliance.core.errors import NotFound
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.visits.links import response_path, visit_id_from_token
 from alliance.visits.models import Visit, VolunteerBooking
 from alliance.visits.scheduling import _active_volunteer_ids
-from alliance.visits.suggestions import VolunteerFit, _fits, _held_request, earliest_slot, suggest_volunteers
+from alliance.visits.suggestions import (
+    VolunteerFit,
+    _fits,
+    _held_request,
+    earliest_slot,
+    suggest_volunteers,
+    why_none,
+)
 
 ACTIVE_VISIT_STATUSES = (VisitStatus.SCHEDULED, VisitStatus.CHECKED_IN)
 
@@ -250,6 +257,9 @@ class Planner:
     proposed: bool = False
     no_slot: bool = False
     visit_ids: list[int] = field(default_factory=list)
+    # A deaf household needs a volunteer who signs; `why_none` says why nobody suitable was found.
+    deaf: bool = False
+    why_none: str | None = None
 
 
 async def schedule_planner(
@@ -273,17 +283,23 @@ async def schedule_planner(
         visit_ids=await Visit.filter(request_id=held.request.id, status__in=list(ACTIVE_VISIT_STATUSES))
         .order_by("window_start")
         .values_list("id", flat=True),
+        deaf=Accessibility.DEAF in (held.household.accessibility or []),
     )
     if propose is not None:
         slot = await earliest_slot(principal, request_id, propose)
         if slot is None:
             planner.no_slot = True
+            # Judge everyone for a window tomorrow, to say whether it is reach and skills or time.
+            start = utc_now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            fits = await _fits(held.partner_id, held.request, held.household, start, start + propose)
+            planner.why_none = why_none(fits, planner.deaf)
         else:
             window = (slot.window_start, slot.window_end)
             planner.proposed = True
     if window is not None:
         planner.window_start, planner.window_end = window
         planner.fits = await suggest_volunteers(principal, request_id, *window, include_unsuitable=True)
+        planner.why_none = why_none(planner.fits, planner.deaf)
     return planner
 
 

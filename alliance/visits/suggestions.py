@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from geopy.distance import geodesic
 
 from alliance.core.access import Action, Principal, get_visible, require
-from alliance.core.codes import NEED_SKILLS, Accessibility, NeedCode, Skill
+from alliance.core.codes import NEED_SKILLS, Accessibility, NeedCode, Skill, VolunteerStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.i18n import ngettext
@@ -19,7 +19,7 @@ from alliance.core.labels import label
 from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.households.models import Household
 from alliance.matching.models import ServiceRequest
-from alliance.partners.models import Volunteer
+from alliance.partners.models import Volunteer, VolunteerTimeOff
 from alliance.visits.models import VolunteerBooking
 from alliance.visits.windows import MAX_WINDOW, MIN_WINDOW, _round_up, as_utc, availability_on, is_available
 
@@ -43,6 +43,16 @@ class VolunteerFit:
     load: int
     reasons: list[str] = field(default_factory=list)
     score: float = 0.0
+    # Within reach with the right skills (and signing, for a deaf household), whatever the window.
+    able: bool = True
+    available: bool = True
+
+
+def signs(volunteer: Volunteer) -> bool:
+    """Sign language (手语) as a skill or among the volunteer's languages."""
+    return Skill.SIGN_LANGUAGE in (volunteer.skills or []) or Skill.SIGN_LANGUAGE in (
+        volunteer.languages or []
+    )
 
 
 def _needed_skills(need: str) -> tuple[Skill, ...]:
@@ -82,10 +92,14 @@ def _static_fit(volunteer: Volunteer, household: Household, need: str, load: int
                 km=fit.distance_km, max=volunteer.max_travel_km
             )
         )
-    if Accessibility.DEAF in (household.accessibility or []) and Skill.SIGN_LANGUAGE in (
-        volunteer.skills or []
-    ):
-        fit.reasons.append(_("Knows sign language."))
+    if Accessibility.DEAF in (household.accessibility or []):
+        # A deaf household is visited by someone who signs (as a blind one gets voice messages).
+        if signs(volunteer):
+            fit.reasons.append(_("Knows sign language."))
+        else:
+            fit.suitable = False
+            fit.reasons.append(_("Does not sign, and the household is deaf."))
+    fit.able = fit.suitable
     fit.reasons.append(ngettext("%(num)d upcoming visit", "%(num)d upcoming visits", load) % {"num": load})
     # Unknown distance ranks as if at the edge of the volunteer's range.
     travel = fit.distance_km if fit.distance_km is not None else volunteer.max_travel_km
@@ -94,7 +108,20 @@ def _static_fit(volunteer: Volunteer, household: Household, need: str, load: int
 
 
 async def _partner_volunteers(partner_id: int) -> list[Volunteer]:
-    return await Volunteer.filter(partners__id=partner_id, active=True).order_by("id")
+    return await Volunteer.filter(
+        partners__id=partner_id, active=True, status=VolunteerStatus.APPROVED
+    ).order_by("id")
+
+
+async def days_off(volunteer_ids: Iterable[int], since: date) -> dict[int, list[tuple[date, date]]]:
+    """Each volunteer's exceptions to the weekly pattern that end on or after `since`."""
+    found: dict[int, list[tuple[date, date]]] = {volunteer_id: [] for volunteer_id in volunteer_ids}
+    rows = await VolunteerTimeOff.filter(volunteer_id__in=list(found), last_day__gte=since).values_list(
+        "volunteer_id", "first_day", "last_day"
+    )
+    for volunteer_id, first, last in rows:
+        found[volunteer_id].append((first, last))
+    return found
 
 
 async def _loads(volunteer_ids: list[int], now: datetime) -> Counter[int]:
@@ -136,14 +163,16 @@ async def _fits(
     booked = {}
     for booking in await _overlapping(ids, window_start, window_end, exclude_visit):
         booked.setdefault(booking.volunteer_id, booking.visit_id)  # type: ignore[attr-defined]
+    off = await days_off(ids, window_start.astimezone(LOCAL_TZ).date())
     fits = []
     for volunteer in volunteers:
         fit = _static_fit(volunteer, household, request.need_id, loads[volunteer.id])  # type: ignore[attr-defined]
-        if is_available(volunteer.weekly_availability, window_start, window_end):
+        if is_available(volunteer.weekly_availability, window_start, window_end, off[volunteer.id]):
             fit.reasons.insert(0, _("Available then."))
         else:
             fit.suitable = False
-            fit.reasons.insert(0, _("Not available then (weekly availability)."))
+            fit.available = False
+            fit.reasons.insert(0, _("Not available then (weekly availability or a day off)."))
         if volunteer.id in booked:
             fit.suitable = False
             fit.reasons.insert(
@@ -203,12 +232,13 @@ def _first_free_start(
     after: datetime,
     duration: timedelta,
     days: int,
+    off: Iterable[tuple[date, date]] = (),
 ) -> datetime | None:
     """The earliest start >= `after` in the next `days` days when the volunteer is available for
     `duration` and has no booking overlapping."""
     first_day = after.astimezone(LOCAL_TZ).date()
     for offset in range(days + 1):
-        for start, end in availability_on(weekly, first_day + timedelta(days=offset)):
+        for start, end in availability_on(weekly, first_day + timedelta(days=offset), off):
             # A free stretch begins at the interval's start, at `after`, or where a booking ends.
             candidates = {max(start, after)} | {
                 booking_end for _booking_start, booking_end in busy if start < booking_end < end
@@ -247,9 +277,12 @@ async def earliest_slot(
     busy: dict[int, list[tuple[datetime, datetime]]] = {volunteer.id: [] for volunteer in able}
     for booking in await _overlapping(busy, after, horizon):
         busy[booking.volunteer_id].append((booking.window_start, booking.window_end))  # type: ignore[attr-defined]
+    off = await days_off(busy, after.astimezone(LOCAL_TZ).date())
     best: datetime | None = None
     for volunteer in able:
-        start = _first_free_start(volunteer.weekly_availability, busy[volunteer.id], after, duration, days)
+        start = _first_free_start(
+            volunteer.weekly_availability, busy[volunteer.id], after, duration, days, off[volunteer.id]
+        )
         if start is not None and (best is None or start < best):
             best = start
     if best is None:
@@ -257,3 +290,21 @@ async def earliest_slot(
     best = as_utc(best)
     fits = await _fits(held.partner_id, held.request, held.household, best, best + duration)
     return Slot(best, best + duration, [fit for fit in fits if fit.suitable])
+
+
+def why_none(fits: list[VolunteerFit], deaf: bool) -> str | None:
+    """Why no volunteer is suitable, in words for the dispatcher; None when one is."""
+    if any(fit.suitable for fit in fits):
+        return None
+    if not fits:
+        return _("Your organisation has no active volunteers. Add them on the Volunteers page.")
+    if deaf and not any(fit.able for fit in fits):
+        return _(
+            "The household is deaf and none of your volunteers who sign lives within reach with the skills "
+            "this need takes. Add sign language to a volunteer's profile, or transfer the request."
+        )
+    if not any(fit.able for fit in fits):
+        return _("None of your volunteers lives within reach with the skills this need takes.")
+    return _(
+        "Your volunteers who could go are not free then (their weekly availability, days off or other visits)."
+    )
