@@ -46,6 +46,8 @@ PUBLIC = {
     # Signed by the assistance system (HMAC), no session: tests/test_intake_api.py walks them.
     ("POST", "/api/v1/intake/households"),
     ("GET", "/api/v1/intake/households/{external_id}"),
+    # The SMS / voice gateway's household replies, signed like intake: tests/test_inbound_replies.py.
+    ("POST", "/api/v1/inbound/replies"),
     # Bearer-token partner API, no session: tests/test_partner_api.py walks them.
     ("GET", "/api/v1/partner/requests"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/claim"),

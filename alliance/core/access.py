@@ -94,6 +94,12 @@ class Action(StrEnum):
     # The audit trail (alliance/core/audit.py): an admin reads all of it, a coordinator the entries
     # about the households, partners and people of the region's subtree.
     VIEW_AUDIT = "view_audit"
+    # Casework (alliance/cases/): the household's coordinator (region) and community worker
+    # (community) register households found offline, assess needs, write case notes, read the case
+    # timeline and act for the household (ask for help, report a change, decline); a household
+    # account does the last three for itself.
+    CASEWORK = "casework"
+    ACT_AS_HOUSEHOLD = "act_as_household"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -108,7 +114,13 @@ _PARTNER_CLAIM_ACTIONS = (
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     # Answering a proposal claims for a partner: partner staff only.
     Role.ADMIN: frozenset(Action)
-    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS, Action.CHECK_IN},
+    - {
+        Action.VIEW_OWN_VOLUNTEER,
+        Action.VIEW_OWN_HOUSEHOLD,
+        Action.RESPOND_PROPOSALS,
+        Action.CHECK_IN,
+        Action.ACT_AS_HOUSEHOLD,
+    },
     Role.COORDINATOR: frozenset(
         {
             Action.VIEW_HOUSEHOLDS,
@@ -121,6 +133,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.ASSIGN_REQUESTS,
             Action.CLOSE_REQUESTS,
             Action.VIEW_NOTIFICATIONS,
+            Action.CASEWORK,
             Action.OVERSEE_VISITS,
             Action.VIEW_EVENT_HIRES,
             Action.VIEW_TARGETS,
@@ -130,7 +143,12 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.COMMUNITY_WORKER: frozenset(
-        {Action.VIEW_HOUSEHOLDS, Action.RESPOND_FOR_HOUSEHOLDS, Action.REGISTER_FOR_HOUSEHOLDS}
+        {
+            Action.VIEW_HOUSEHOLDS,
+            Action.RESPOND_FOR_HOUSEHOLDS,
+            Action.REGISTER_FOR_HOUSEHOLDS,
+            Action.CASEWORK,
+        }
     ),
     Role.PARTNER_ADMIN: frozenset(
         {
@@ -154,7 +172,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.VOLUNTEER: frozenset({Action.VIEW_OWN_VOLUNTEER, Action.CHECK_IN}),
-    Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD}),
+    Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD, Action.ACT_AS_HOUSEHOLD}),
 }
 
 
@@ -280,8 +298,10 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         # Intake batches are seen through their per-region slices: a coordinator sees the slices
         # (counts, refused rows) of their subtree; rows with an unknown region only an admin sees.
         return _in_region(principal, IntakeBatchRegion.all(), "region__path")
-    if action == Action.VIEW_OWN_HOUSEHOLD:
+    if action in (Action.VIEW_OWN_HOUSEHOLD, Action.ACT_AS_HOUSEHOLD):
         return Household.filter(id=principal.household_id or 0)
+    if action == Action.CASEWORK:
+        return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
     if action == Action.VIEW_OWN_VOLUNTEER:
         return Volunteer.filter(id=principal.volunteer_id or 0)
     if action in (Action.VIEW_PARTNER, Action.EDIT_PARTNER_PROFILE, Action.REVIEW_PARTNERS):

@@ -152,3 +152,21 @@ async def regions_for_filter(principal: Principal) -> list[Region]:
     """The viewer's own region and the levels under it that a filter can narrow to (down to towns)."""
     query = Region.filter(path__startswith=principal.region_path) if principal.region_path else Region.all()
     return await query.filter(level__in=["city", "district", "town"]).order_by("path")
+
+
+# The two exact-match lookups by identity. Kept here, and small, so that the day ID numbers and
+# phones move to encrypted columns only these two change (a blind-index lookup).
+
+
+async def find_by_id_number(id_number: str) -> list[Household]:
+    """Households with exactly this (normalised) ID number, oldest first."""
+    if not id_number:
+        return []
+    return await Household.filter(id_number=id_number).order_by("id")
+
+
+async def find_by_phone(phone: str) -> list[Household]:
+    """Households with exactly this (normalised, intake_format.normalise_phone) phone, oldest first."""
+    if not phone:
+        return []
+    return await Household.filter(phone=phone).order_by("id")

@@ -3,13 +3,16 @@ session, exempt from CSRF). Answers are JSON; errors are {"error": code, "messag
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alliance.core import audit
+from alliance.cases.inbound import receive_reply
 from alliance.core.codes import IntakeChannel
-from alliance.core.errors import NotFound
+from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.households.geocoding import geocode_job_id
 from alliance.households.household_status import household_status
@@ -18,7 +21,7 @@ from alliance.households.intake_format import MAX_API_RECORDS, UnreadableFile, r
 from alliance.households.models import IntakeSource
 from alliance.households.sources import SignatureRejected, verify_signed_request
 from alliance.matching.matching import match_job_id
-from web.jobs import enqueue_quietly
+from web.jobs import enqueue_quietly, relay_outbox
 
 # 10,000 records of about a kilobyte each, with room to spare.
 MAX_INTAKE_BODY_BYTES = 32 * 1024 * 1024
@@ -116,6 +119,48 @@ async def intake_household(request: Request) -> Response:
     return JSONResponse(status, headers={"Cache-Control": "no-store"})
 
 
+MAX_REPLY_BODY_BYTES = 8 * 1024
+
+
+async def inbound_reply(request: Request) -> Response:
+    """POST one household reply from the SMS or voice gateway (signed like intake; docs/notifications.md)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_REPLY_BODY_BYTES:
+            return _error(413, "too_large", _("The body is too large: one reply is at most 8 KB."))
+    try:
+        gateway = await _signer(request, body)
+    except SignatureRejected as rejected:
+        return _error(401, "unauthorized", rejected.reason)
+    try:
+        sent = json.loads(body)
+    except ValueError:
+        sent = None
+    if not isinstance(sent, dict):
+        return _error(400, "malformed", _("Send one JSON object: message_id, from, channel, text."))
+    values = {name: sent.get(name) for name in ("message_id", "from", "channel", "text")}
+    if not all(isinstance(value, str | None) for value in values.values()):
+        return _error(400, "malformed", _("message_id, from, channel and text are strings."))
+    try:
+        result = await receive_reply(
+            gateway,
+            values["message_id"] or "",
+            values["channel"] or "",
+            values["from"] or "",
+            values["text"] or "",
+        )
+    except InvalidInput as invalid:
+        return JSONResponse(
+            {"error": "invalid", "message": _("Some fields are wrong."), "fields": invalid.errors},
+            status_code=422,
+            headers={"Cache-Control": "no-store"},
+        )
+    if result.job_ids:
+        await relay_outbox(request.app, result.job_ids)
+    return JSONResponse(result.as_json(), headers={"Cache-Control": "no-store"})
+
+
 routes = [
     Route("/api/v1/intake/households", intake_households, methods=["POST"], name="api_intake_households"),
     Route(
@@ -124,4 +169,5 @@ routes = [
         methods=["GET"],
         name="api_intake_household",
     ),
+    Route("/api/v1/inbound/replies", inbound_reply, methods=["POST"], name="api_inbound_reply"),
 ]
