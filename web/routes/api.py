@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alliance.core import audit
 from alliance.cases.inbound import receive_reply
+from alliance.core import audit
 from alliance.core.codes import IntakeChannel
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
