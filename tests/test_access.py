@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
+from alliance.cases.household_actions import report_change
 from alliance.core.access import Action, allows, principal_for, visible
 from alliance.core.codes import PartnerStatus
 from alliance.core.models import PasswordReset, User, UserSession
@@ -128,6 +129,15 @@ OBJECT_ROUTES = {
     # Projects are the administrator's: side B's users are refused side A's project like any other.
     ("GET", "/admin/projects/{project_id:int}"),
     ("POST", "/admin/projects/{project_id:int}"),
+    # Casework (alliance/cases/): the household's worker and coordinator only.
+    ("GET", "/households/{household_id:int}/case"),
+    ("POST", "/households/{household_id:int}/case/notes"),
+    ("POST", "/households/{household_id:int}/case/assessments"),
+    ("POST", "/households/{household_id:int}/case/help"),
+    ("POST", "/households/{household_id:int}/case/change"),
+    ("POST", "/households/{household_id:int}/case/decline"),
+    ("POST", "/households/register/link/{household_id:int}"),
+    ("POST", "/case/changes/{change_id:int}/verify"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -165,6 +175,8 @@ SCOPED_PAGES = {
     ("GET", "/audit"),
     ("GET", "/audit/export.csv"),
     ("GET", "/targets/regions"),
+    ("GET", "/households/register"),
+    ("GET", "/my-household/act"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -190,6 +202,11 @@ SELF_WRITES = {
     ("POST", "/volunteer/calendar-link"),
     # A coordinator sets the targets of their own regions only (tests/test_projects.py).
     ("POST", "/targets/regions"),
+    # A worker registers households in their own area only; a household acts for itself only.
+    ("POST", "/households/register"),
+    ("POST", "/my-household/help"),
+    ("POST", "/my-household/change"),
+    ("POST", "/my-household/decline"),
 }
 
 
@@ -252,6 +269,8 @@ async def world(app):
     for side in (left, right):
         side.event, side.session, side.registration = await walk_event_for(side)
         side.project = await Project.create(year=2026, code=f"WALK{side.district}", name="走访项目")
+        household = await principal_for(side.users["household"])
+        side.change = (await report_change(household, None, "moved", "搬到走访路1号")).change
     return left, right, admin
 
 
@@ -292,6 +311,7 @@ def _fill(path: str, side) -> str:
         .replace("{user_id:int}", str(side.users["community_worker"].id))
         .replace("{conflict_id:int}", str(side.conflict.id))
         .replace("{project_id:int}", str(side.project.id))
+        .replace("{change_id:int}", str(side.change.id))
     )
 
 

@@ -184,7 +184,7 @@ async def test_timeline_merges_the_history_for_its_worker_only_and_is_audited(wo
     kinds = {entry.kind for entry in timeline.entries}
     assert {"call", "assessment", "request"} <= kinds
     assert any("腿疼" in entry.text for entry in timeline.entries)
-    assert await AuditEntry.exists(action="household.timeline")
+    assert await AuditEntry.exists(action="household.timeline_view")
     for outsider in ("community_worker", "coordinator"):
         with pytest.raises(NotFound):
             await case_timeline(await principal_for(world.claims.right.users[outsider]), left.household.id)

@@ -216,10 +216,10 @@ async def register_offline(
 async def link_referral(principal: Principal, household_id: int, form: OfflineForm) -> Household:
     """The household was registered already: keep the referral as a case note on it instead."""
     require(principal, Action.CASEWORK)
+    household = await get_visible(principal, Action.CASEWORK, household_id)
     errors = _referral_errors(form)
     if errors:
         raise InvalidInput(errors)
-    household = await get_visible(principal, Action.CASEWORK, household_id)
     source_text = referral_source_label(form.source)
     who = " / ".join(part for part in (form.referrer_name.strip(), form.referrer_agency.strip()) if part)
     text = _("Referred again ({source}){who}.").format(source=source_text, who=f": {who}" if who else "")

@@ -198,7 +198,7 @@ async def case_timeline(principal: Principal, household_id: int, address: str = 
     entries.sort(key=lambda entry: entry.at, reverse=True)
     await viewed(
         principal,
-        "household.timeline",
+        "household.timeline_view",
         households=[household.id],
         notifications=[m.id for m in messages],
         address=address,

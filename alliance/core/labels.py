@@ -5,6 +5,32 @@ from __future__ import annotations
 from alliance.core.i18n import lazy_gettext as _l
 
 LABELS = {
+    # casework (alliance/cases/): referral sources, case note kinds, changes, reply outcomes, timeline
+    "hotline": _l("12345 hotline"),
+    "walk_in": _l("Walk-in"),
+    "door_knock": _l("Door knock"),
+    "agency": _l("Referral by another agency"),
+    "note": _l("Note"),
+    "call": _l("Call"),
+    "visit": _l("Visit"),
+    "new_difficulty": _l("New difficulty"),
+    "moved": _l("Moved"),
+    "phone_changed": _l("Phone changed"),
+    "applied": _l("Applied"),
+    "not_understood": _l("Not understood"),
+    "unknown_sender": _l("Unknown number"),
+    "no_visit": _l("No visit waiting"),
+    "refused": _l("Could not be applied"),
+    "assessment": _l("Assessment"),
+    "change": _l("Change"),
+    "referral": _l("Referral"),
+    "request": _l("Request"),
+    "event": _l("Event"),
+    "message": _l("Message"),
+    "reply": _l("Reply"),
+    "sms": _l("SMS"),
+    "voice": _l("Voice call"),
+    "in_app": _l("In the app"),
     # roles
     "admin": _l("Administrator"),
     "coordinator": _l("Coordinator"),
