@@ -243,3 +243,18 @@ async def test_the_demo_volunteer_has_a_round_scheduled_through_the_services():
     assert len(bookings) == counts["visits_scheduled_today"] == 3
     assert all(booking.visit.request.status == RequestStatus.SCHEDULED for booking in bookings)
     assert all(booking.window_start > utc_now() for booking in bookings)
+
+
+async def test_the_demo_worker_has_offline_households_notes_and_an_assessment():
+    from alliance.cases.models import CaseNote, NeedsAssessment, Referral
+
+    counts = await build_demo_city(households=HOUSEHOLDS, casework=True)
+    assert counts["households_registered_offline"] == 3
+    worker = await User.get(username="worker.wuma")
+    referrals = await Referral.all().prefetch_related("household")
+    assert sorted(str(referral.source) for referral in referrals) == ["agency", "hotline", "walk_in"]
+    for referral in referrals:
+        assert referral.household.region_id == worker.region_id and not referral.household.verified  # type: ignore[attr-defined]
+        assert await ServiceRequest.exists(household_id=referral.household.id, status=RequestStatus.OPEN)
+    assert await CaseNote.filter(author_id=worker.id).count() >= 2
+    assert await NeedsAssessment.filter(assessed_by_id=worker.id).count() >= 2
