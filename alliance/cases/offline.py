@@ -181,7 +181,8 @@ async def register_offline(
     external_id = f"OFFLINE-{row.region_code}-{secrets.token_hex(6)}"
     result = await import_households(
         RecordSet(format="json", items=[_values(form, external_id)]),
-        channel=IntakeChannel.STAFF,
+        # A one-row "file" named for the worker; the Referral says how the household came.
+        channel=IntakeChannel.FILE,
         filename=f"offline:{principal.username}"[:255],
     )
     if result.rejected:

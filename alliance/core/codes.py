@@ -244,8 +244,6 @@ NEED_SKILLS: dict[NeedCode, tuple[Skill, ...]] = {
 class IntakeChannel(StrEnum):
     FILE = "file"
     API = "api"
-    # One household registered on a page by a community worker or coordinator (found offline).
-    STAFF = "staff"
 
 
 class ReferralSource(StrEnum):

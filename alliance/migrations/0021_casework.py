@@ -1,6 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from alliance.core.codes import AssessmentOutcome, CaseNoteKind, ChangeKind, InboundOutcome, IntakeChannel, NeedCode, ReferralSource
+from alliance.core.codes import AssessmentOutcome, CaseNoteKind, ChangeKind, InboundOutcome, NeedCode, ReferralSource
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
@@ -88,10 +88,5 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'referral', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
-        ),
-        ops.AlterField(
-            model_name='IntakeBatch',
-            name='channel',
-            field=fields.CharEnumField(description='FILE: file\nAPI: api\nSTAFF: staff', enum_type=IntakeChannel, max_length=8),
         ),
     ]
