@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
+from alliance.cases.household_actions import report_change
 from alliance.core import exports
 from alliance.core.access import Action, allows, principal_for, visible
 from alliance.core.codes import PartnerStatus, TaskKind
@@ -53,6 +54,8 @@ PUBLIC = {
     # The APIs' OpenAPI documents, public like the documentation: tests/test_api_contract.py.
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/intake/openapi.json"),
+    # The SMS / voice gateway's household replies, signed like intake: tests/test_inbound_replies.py.
+    ("POST", "/api/v1/inbound/replies"),
     # Bearer-token partner API, no session: tests/test_partner_api.py walks them.
     ("GET", "/api/v1/partner/requests"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/claim"),
@@ -164,6 +167,15 @@ OBJECT_ROUTES = {
     ("POST", "/partner/volunteers/{volunteer_id:int}/active"),
     ("POST", "/partner/volunteers/{volunteer_id:int}/decide"),
     ("POST", "/partner/volunteers/{volunteer_id:int}/login"),
+    # Casework (alliance/cases/): the household's worker and coordinator only.
+    ("GET", "/households/{household_id:int}/case"),
+    ("POST", "/households/{household_id:int}/case/notes"),
+    ("POST", "/households/{household_id:int}/case/assessments"),
+    ("POST", "/households/{household_id:int}/case/help"),
+    ("POST", "/households/{household_id:int}/case/change"),
+    ("POST", "/households/{household_id:int}/case/decline"),
+    ("POST", "/households/register/link/{household_id:int}"),
+    ("POST", "/case/changes/{change_id:int}/verify"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -212,6 +224,8 @@ SCOPED_PAGES = {
     ("GET", "/partner/volunteers"),
     ("GET", "/partner/volunteers/new"),
     ("GET", "/volunteer/profile"),
+    ("GET", "/households/register"),
+    ("GET", "/my-household/act"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -250,6 +264,11 @@ SELF_WRITES = {
     ("POST", "/volunteer/profile"),
     ("POST", "/volunteer/time-off"),
     ("POST", "/volunteer/time-off/remove"),
+    # A worker registers households in their own area only; a household acts for itself only.
+    ("POST", "/households/register"),
+    ("POST", "/my-household/help"),
+    ("POST", "/my-household/change"),
+    ("POST", "/my-household/decline"),
 }
 
 
@@ -337,6 +356,8 @@ async def world(app):
         directory = app.state.settings.data_dir / "exports"
         side.export = await exports.request_export(coordinator, "audit_csv", {}, directory)
         await exports.run_export(side.export.id)
+        household = await principal_for(side.users["household"])
+        side.change = (await report_change(household, None, "moved", "搬到走访路1号")).change
     return left, right, admin
 
 
@@ -386,6 +407,7 @@ def _fill(path: str, side) -> str:
         .replace("{task_id:int}", str(side.task.id))
         .replace("{export_id:int}", str(side.export.id))
         .replace("{volunteer_id:int}", str(side.volunteer.id))
+        .replace("{change_id:int}", str(side.change.id))
     )
 
 

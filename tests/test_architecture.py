@@ -11,7 +11,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "alliance"
-AREAS = ("core", "households", "partners", "matching", "visits", "events", "targets", "notifications")
+AREAS = (
+    "core",
+    "households",
+    "partners",
+    "matching",
+    "visits",
+    "events",
+    "targets",
+    "notifications",
+    "cases",
+)
 # Core's foundation depends on nothing of ours; the authorization, audit, accounts and regions
 # services of core read the models of every area (authorization must see what it guards) but
 # never an area's rules.

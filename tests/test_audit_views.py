@@ -21,6 +21,7 @@ PERSONAL_DATA_ROUTES = {
     "/households/{household_id:int}/visits": "community_worker",
     "/households/{household_id:int}/card": "coordinator",
     "/households/{household_id:int}/events": "community_worker",
+    "/households/{household_id:int}/case": "community_worker",
     "/volunteer": "volunteer",
     "/volunteer/visits/{visit_id:int}": "volunteer",
     "/visits": "dispatcher",
@@ -86,6 +87,9 @@ NO_PERSONAL_DATA = {
     "/exports/{export_id:int}/progress",
     "/my-household",
     "/my-household/events",
+    "/my-household/act",
+    # The registration form: the viewer's own communities; duplicates appear only after a POST.
+    "/households/register",
     "/visit-response/{token}",
     "/event-registration/{token}",
     "/api/v1/partner/requests",

@@ -296,3 +296,18 @@ async def test_the_telecom_dispatcher_can_schedule_its_first_claim():
     assert outcome.visit.partner_id == dispatcher.partner_id  # type: ignore[attr-defined]
     telecom = await Volunteer.filter(partners__id=dispatcher.partner_id)
     assert all(volunteer.weekly_availability and volunteer.approved_at for volunteer in telecom)
+
+
+async def test_the_demo_worker_has_offline_households_notes_and_an_assessment():
+    from alliance.cases.models import CaseNote, NeedsAssessment, Referral
+
+    counts = await build_demo_city(households=HOUSEHOLDS, casework=True)
+    assert counts["households_registered_offline"] == 3
+    worker = await User.get(username="worker.wuma")
+    referrals = await Referral.all().prefetch_related("household")
+    assert sorted(str(referral.source) for referral in referrals) == ["agency", "hotline", "walk_in"]
+    for referral in referrals:
+        assert referral.household.region_id == worker.region_id and not referral.household.verified  # type: ignore[attr-defined]
+        assert await ServiceRequest.exists(household_id=referral.household.id, status=RequestStatus.OPEN)
+    assert await CaseNote.filter(author_id=worker.id).count() >= 2
+    assert await NeedsAssessment.filter(assessed_by_id=worker.id).count() >= 2

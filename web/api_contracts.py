@@ -13,6 +13,8 @@ from web.api_models import (
     ExternalIdPath,
     HouseholdStatus,
     ImportResult,
+    InboundReplyBody,
+    InboundReplyResult,
     IntakeBatch,
     OpenApiDocument,
     ReleaseBody,
@@ -151,6 +153,23 @@ INTAKE_OPERATIONS: tuple[Operation, ...] = (
         description="Signed over an empty body.",
         tags=("intake",),
         path_params=ExternalIdPath,
+        security=_SIGNED,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/inbound/replies",
+        "inboundReply",
+        "A household's SMS reply or phone key to a visit notice (the gateway's)",
+        {
+            200: Reply("How the reply was applied (or handed to the community worker).", InboundReplyResult),
+            401: _BAD_SIGNATURE,
+            413: Reply("The body is too large (too_large).", Problem),
+            422: _INVALID,
+        },
+        description="Signed like the intake calls, by a gateway registered as a source; idempotent per "
+        "message_id (docs/notifications.md).",
+        tags=("gateway",),
+        body=InboundReplyBody,
         security=_SIGNED,
     ),
 )

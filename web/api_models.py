@@ -198,3 +198,28 @@ class HouseholdStatus(BaseModel):
     visits_done: int
     person_times: int
     last_service_at: str | None
+
+
+class InboundReplyBody(BaseModel):
+    """A household's reply to a visit notice, as the SMS or voice gateway posts it (docs/notifications.md)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    message_id: str = Field(
+        min_length=1, max_length=64, pattern=NO_NUL, description="The gateway's id of the message."
+    )
+    sender: str = Field(
+        alias="from", min_length=1, max_length=32, pattern=NO_NUL, description="The household's phone number."
+    )
+    channel: str = Field(pattern=r"^(sms|voice)$", description="sms or voice.")
+    text: str = Field(
+        default="", max_length=500, pattern=NO_NUL, description="The SMS text, or the key pressed."
+    )
+
+
+class InboundReplyResult(BaseModel):
+    id: int
+    message_id: str
+    outcome: str = Field(description="How the reply was applied, or that it went to the community worker.")
+    visit: int | None
+    duplicate: bool = Field(description="This message id was received before: nothing was done again.")

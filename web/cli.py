@@ -71,7 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
             return 1
         started = time.perf_counter()
-        counts = await build_demo_city(households=args.households, seed=args.seed)
+        counts = await build_demo_city(households=args.households, seed=args.seed, casework=True)
         print(f"demo city built in {time.perf_counter() - started:.1f} s: {counts}")
         return 0
 
@@ -799,7 +799,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def prepare() -> None:
         if await database_is_empty():
             print("empty database: loading the demo city (2,000 households)…", flush=True)
-            await build_demo_city(households=2000, seed=20261124)
+            await build_demo_city(households=2000, seed=20261124, casework=True)
 
     _run_db(prepare)
     _shared_metrics_dir(2)

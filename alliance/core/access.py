@@ -120,6 +120,12 @@ class Action(StrEnum):
     VERIFY_HOUSEHOLDS = "verify_households"
     RECORD_CONSENT = "record_consent"
     SET_REGION_POLICY = "set_region_policy"
+    # Casework (alliance/cases/): the household's coordinator (region) and community worker
+    # (community) register households found offline, assess needs, write case notes, read the case
+    # timeline and act for the household (ask for help, report a change, decline); a household
+    # account does the last three for itself.
+    CASEWORK = "casework"
+    ACT_AS_HOUSEHOLD = "act_as_household"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -143,6 +149,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.VIEW_OWN_HOUSEHOLD,
         Action.RESPOND_PROPOSALS,
         Action.CHECK_IN,
+        Action.ACT_AS_HOUSEHOLD,
     },
     Role.COORDINATOR: frozenset(
         {
@@ -156,6 +163,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.ASSIGN_REQUESTS,
             Action.CLOSE_REQUESTS,
             Action.VIEW_NOTIFICATIONS,
+            Action.CASEWORK,
             Action.OVERSEE_VISITS,
             Action.VIEW_EVENT_HIRES,
             Action.VIEW_TARGETS,
@@ -176,6 +184,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.VERIFY_HOUSEHOLDS,
             Action.RECORD_CONSENT,
             *_INBOX_ACTIONS,
+            Action.CASEWORK,
         }
     ),
     Role.PARTNER_ADMIN: frozenset(
@@ -209,7 +218,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.VOLUNTEER: frozenset(
         {Action.VIEW_OWN_VOLUNTEER, Action.EDIT_OWN_VOLUNTEER, Action.CHECK_IN, *_INBOX_ACTIONS}
     ),
-    Role.HOUSEHOLD: frozenset({Action.VIEW_OWN_HOUSEHOLD, Action.RECORD_CONSENT, *_INBOX_ACTIONS}),
+    Role.HOUSEHOLD: frozenset(
+        {Action.VIEW_OWN_HOUSEHOLD, Action.RECORD_CONSENT, Action.ACT_AS_HOUSEHOLD, *_INBOX_ACTIONS}
+    ),
 }
 
 
@@ -335,8 +346,10 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         # Intake batches are seen through their per-region slices: a coordinator sees the slices
         # (counts, refused rows) of their subtree; rows with an unknown region only an admin sees.
         return _in_region(principal, IntakeBatchRegion.all(), "region__path")
-    if action == Action.VIEW_OWN_HOUSEHOLD:
+    if action in (Action.VIEW_OWN_HOUSEHOLD, Action.ACT_AS_HOUSEHOLD):
         return Household.filter(id=principal.household_id or 0)
+    if action == Action.CASEWORK:
+        return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
     if action in (Action.VIEW_OWN_VOLUNTEER, Action.EDIT_OWN_VOLUNTEER):
         return Volunteer.filter(id=principal.volunteer_id or 0)
     if action in (Action.VIEW_VOLUNTEERS, Action.MANAGE_VOLUNTEERS):

@@ -260,6 +260,41 @@ class IntakeChannel(StrEnum):
     API = "api"
 
 
+class ReferralSource(StrEnum):
+    # How a household found offline reached us (alliance/cases/offline.py).
+    HOTLINE = "hotline"
+    WALK_IN = "walk_in"
+    DOOR_KNOCK = "door_knock"
+    AGENCY = "agency"
+
+
+class AssessmentOutcome(StrEnum):
+    OPENED = "opened"
+    CLOSED = "closed"
+    KEPT = "kept"
+
+
+class CaseNoteKind(StrEnum):
+    NOTE = "note"
+    CALL = "call"
+    VISIT = "visit"
+
+
+class ChangeKind(StrEnum):
+    NEW_DIFFICULTY = "new_difficulty"
+    MOVED = "moved"
+    PHONE_CHANGED = "phone_changed"
+
+
+class InboundOutcome(StrEnum):
+    # What a gateway's reply did (alliance/cases/inbound.py).
+    APPLIED = "applied"
+    NOT_UNDERSTOOD = "not_understood"
+    UNKNOWN_SENDER = "unknown_sender"
+    NO_PENDING_VISIT = "no_visit"
+    REFUSED = "refused"
+
+
 class BatchStatus(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"

@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "alliance.events.models",
     "alliance.targets.models",
     "alliance.notifications.models",
+    "alliance.cases.models",
 ]
 MIGRATIONS_MODULE = "alliance.migrations"
 # SQLite on a laptop: how long a statement waits for another process's write lock (the worker's)

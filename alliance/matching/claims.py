@@ -122,6 +122,9 @@ class TransitionKind(StrEnum):
     # Events close what they served (alliance/events/attendance.py, outcomes.py).
     COURSE_COMPLETED = "course_completed"
     HIRED = "hired"
+    # Casework (alliance/cases/): a needs assessment or the household's own request for help.
+    ASSESSMENT = "assessment"
+    ASKED = "asked"
 
 
 def transition_reason(kind: TransitionKind, text: str = "") -> str:
@@ -171,6 +174,8 @@ def transition_label(kind: str) -> str:
         TransitionKind.PARTNER_CLOSED: _("Released: the partner was closed"),
         TransitionKind.COURSE_COMPLETED: _("Closed: the household completed a course"),
         TransitionKind.HIRED: _("Closed: hired at a job fair"),
+        TransitionKind.ASSESSMENT: _("Needs assessment"),
+        TransitionKind.ASKED: _("Asked for by the household"),
     }
     return labels.get(kind, _("Changed"))  # type: ignore[call-overload]
 
@@ -483,29 +488,45 @@ async def close_request(
     request = await get_visible(principal, Action.CLOSE_REQUESTS, request_id)
     if request.status not in ACTIVE_REQUEST_STATUSES:
         raise InvalidTransition(_("This request is already closed."))
-    to_status = RequestStatus.COMPLETED if close_reason == CloseReason.COMPLETED else RequestStatus.CANCELLED
-    now = utc_now()
     async with in_transaction():
-        closed = await ServiceRequest.filter(id=request.id, status=request.status).update(
-            status=to_status, close_reason=close_reason, active_key=None, updated_at=now
+        await close_active_request(
+            request, principal.user_id, close_reason, note, closer_partner_id=principal.partner_id
         )
-        if not closed:
-            raise InvalidTransition(_("This request changed hands meanwhile; reload the page."))
-        await append_transition(
-            request.id,
-            request.status,
-            to_status,
-            principal.user_id,
-            request.claimed_by_id,  # type: ignore[attr-defined]
-            transition_reason(TransitionKind.CLOSE, f"{close_reason} {note}".strip()),
-        )
-        await _deny_pending_transfers(request.id, "request closed")
-        if request.claimed_by_id is not None and request.claimed_by_id != principal.partner_id:  # type: ignore[attr-defined]
-            await tell_holder(request.claimed_by_id, request.id, "closed", reason=str(close_reason))  # type: ignore[attr-defined]
         await record(principal, "request.close", "service_request", request.id, {"reason": str(close_reason)})
     claim_counted("closed")
     await request.refresh_from_db()
     return request
+
+
+async def close_active_request(
+    request: ServiceRequest,
+    actor_id: int | None,
+    close_reason: CloseReason,
+    note: str = "",
+    *,
+    closer_partner_id: int | None = None,
+) -> None:
+    """The close itself, inside the caller's transaction (a coordinator's close, a household's "no
+    help wanted", an assessment): status, history, pending transfers denied, and the holder's
+    systems told (a webhook) unless the holder closed it itself."""
+    to_status = RequestStatus.COMPLETED if close_reason == CloseReason.COMPLETED else RequestStatus.CANCELLED
+    closed = await ServiceRequest.filter(id=request.id, status=request.status).update(
+        status=to_status, close_reason=close_reason, active_key=None, updated_at=utc_now()
+    )
+    if not closed:
+        raise InvalidTransition(_("This request changed hands meanwhile; reload the page."))
+    await append_transition(
+        request.id,
+        request.status,
+        to_status,
+        actor_id,
+        request.claimed_by_id,  # type: ignore[attr-defined]
+        transition_reason(TransitionKind.CLOSE, f"{close_reason} {note}".strip()),
+    )
+    await _deny_pending_transfers(request.id, "request closed")
+    holder = request.claimed_by_id  # type: ignore[attr-defined]
+    if holder is not None and holder != closer_partner_id:
+        await tell_holder(holder, request.id, "closed", reason=str(close_reason))
 
 
 async def close_served(

@@ -403,6 +403,8 @@ _NOTICE_LABELS = {
     "low_rating": _l("Low rating of a service"),
     "event_confirmation_request": _l("Event registration to confirm"),
     "request_served_by_event": _l("Request served by an event"),
+    "inbound_reply": _l("A household's reply by text message or phone"),
+    "request_closed_casework": _l("Request closed by the household's worker"),
     "service_confirmation": _l("Service to confirm"),
     "new_matches": _l("New matches"),
     "transfer": _l("Transfer"),

@@ -113,3 +113,9 @@ async def respond_on_behalf(
     require(principal, Action.RESPOND_FOR_HOUSEHOLDS)
     visit = await get_visible(principal, Action.RESPOND_FOR_HOUSEHOLDS, visit_id)
     return await _respond(visit, response, note, principal)
+
+
+async def respond_by_reply(visit: Visit, response: HouseholdResponse | str, note: str) -> VisitOutcome:
+    """The household's answer as an SMS reply or a key pressed in the voice call, which the gateway
+    posted signed (alliance/cases/inbound.py): applied exactly like the answer through the link."""
+    return await _respond(visit, response, note, None)

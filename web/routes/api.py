@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alliance.cases.inbound import receive_reply
 from alliance.core import audit
 from alliance.core.codes import IntakeChannel
-from alliance.core.errors import NotFound
+from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.households.geocoding import geocode_job_id
 from alliance.households.household_status import household_status
@@ -20,10 +21,17 @@ from alliance.households.models import IntakeSource
 from alliance.households.sources import SignatureRejected, verify_signed_request
 from alliance.matching.matching import match_job_id
 from web.api_contracts import intake_document
-from web.api_models import ExternalIdPath, HouseholdStatus, ImportResult, IntakeBatch
-from web.jobs import enqueue_quietly
-from web.openapi import answer, answering_invalid, validated
-from web.problems import problem
+from web.api_models import (
+    ExternalIdPath,
+    HouseholdStatus,
+    ImportResult,
+    InboundReplyBody,
+    InboundReplyResult,
+    IntakeBatch,
+)
+from web.jobs import enqueue_quietly, relay_outbox
+from web.openapi import answer, answering_invalid, validated, validated_json
+from web.problems import FieldProblem, invalid, problem
 
 # 10,000 records of about a kilobyte each, with room to spare.
 MAX_INTAKE_BODY_BYTES = 32 * 1024 * 1024
@@ -125,6 +133,36 @@ async def intake_document_route(request: Request) -> Response:
     return JSONResponse(intake_document())
 
 
+MAX_REPLY_BODY_BYTES = 8 * 1024
+
+
+async def inbound_reply(request: Request) -> Response:
+    """POST one household reply from the SMS or voice gateway (signed like intake; docs/notifications.md)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_REPLY_BODY_BYTES:
+            return problem(request, 413, "too_large", _("The body is too large: one reply is at most 8 KB."))
+    try:
+        gateway = await _signer(request, body)
+    except SignatureRejected as rejected:
+        return problem(request, 401, "unauthorized", rejected.reason)
+    sent = validated_json(InboundReplyBody, body)
+    try:
+        result = await receive_reply(gateway, sent.message_id, sent.channel, sent.sender, sent.text)
+    except InvalidInput as refused:
+        return invalid(
+            request,
+            [
+                FieldProblem(location="body", field=name, detail=str(text))
+                for name, text in refused.errors.items()
+            ],
+        )
+    if result.job_ids:
+        await relay_outbox(request.app, result.job_ids)
+    return answer(InboundReplyResult.model_validate(result.as_json()))
+
+
 routes = [
     Route("/api/intake/openapi.json", intake_document_route, methods=["GET"], name="api_intake_openapi"),
     Route(
@@ -138,5 +176,11 @@ routes = [
         answering_invalid(intake_household),
         methods=["GET"],
         name="api_intake_household",
+    ),
+    Route(
+        "/api/v1/inbound/replies",
+        answering_invalid(inbound_reply),
+        methods=["POST"],
+        name="api_inbound_reply",
     ),
 ]
