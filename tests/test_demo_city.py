@@ -243,3 +243,10 @@ async def test_the_demo_volunteer_has_a_round_scheduled_through_the_services():
     assert len(bookings) == counts["visits_scheduled_today"] == 3
     assert all(booking.visit.request.status == RequestStatus.SCHEDULED for booking in bookings)
     assert all(booking.window_start > utc_now() for booking in bookings)
+
+
+async def test_household_demo_has_a_visit_to_confirm_or_move():
+    await build_demo_city(households=HOUSEHOLDS)
+    user = await User.get(username="household.demo")
+    upcoming = Visit.filter(request__household_id=user.household_id, status="scheduled")
+    assert await upcoming.exists()
