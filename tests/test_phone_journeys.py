@@ -1,0 +1,162 @@
+"""Every role's main journey on a 360 × 740 phone, by keyboard only, with axe-core (vendored, pinned:
+tests/vendor/axe-core-4.10.3) on every page passed: no WCAG 2.2 A/AA violation, no sideways scroll,
+focus visible at every step, a header of at most a fifth of the screen (issue 21). One browser for
+the module; each role gets its own context (cookies) in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alliance.matching.matching import match_all
+from tests.factories import PASSWORD, build_two_sides
+from tests.test_matching import make_offering
+from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, pytestmark  # noqa: F401  (skip without chromium)
+
+AXE = (Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js").read_text(encoding="utf-8")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+HEADER_LIMIT = 148  # a fifth of 740 px
+
+
+async def check_page(page, where: str) -> None:
+    """axe, no horizontal scroll, header height; raises with what failed and where."""
+    await page.wait_for_load_state("networkidle")
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE + "\n;true")
+    result = await page.evaluate(
+        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});"
+        " return r.violations.map(v => ({id: v.id, impact: v.impact,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})); }",
+        AXE_TAGS,
+    )
+    assert result == [], f"{where}: axe violations {json.dumps(result, ensure_ascii=False)}"
+    assert await page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), (
+        f"{where}: scrolls sideways"
+    )
+    header = await page.evaluate("document.querySelector('.site-header').getBoundingClientRect().height")
+    assert header <= HEADER_LIMIT, f"{where}: header {header} px"
+
+
+async def focus_is_visible(page) -> bool:
+    """The focused element draws an outline (our :focus-visible style) and is not <body>."""
+    return await page.evaluate(
+        "(() => { const e = document.activeElement; if (!e || e === document.body) return false;"
+        " const s = getComputedStyle(e); return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; })()"
+    )
+
+
+async def tab_to(page, predicate_js: str, where: str, limit: int = 80) -> None:
+    """Press Tab until the focused element satisfies `predicate_js` (a JS function of the element);
+    focus must be visible on it."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(f"({predicate_js})(document.activeElement)"):
+            assert await focus_is_visible(page), f"{where}: focus not visible"
+            return
+    raise AssertionError(f"{where}: never reached by Tab")
+
+
+def button(text: str) -> str:
+    return f"e => e && e.tagName === 'BUTTON' && e.textContent.trim() === {json.dumps(text)}"
+
+
+def by_href(path: str) -> str:
+    return f"e => e && e.getAttribute && e.getAttribute('href') === {json.dumps(path)}"
+
+
+async def log_in(context, username: str):
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.problems = problems
+    await page.goto("/login")
+    await check_page(page, "/login")
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_load_state("load")
+    await page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+async def open_menu_and_go(page, path: str, where: str) -> None:
+    """On a phone the menu is behind its disclosure button: open it by keyboard, Tab to the link."""
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    await page.keyboard.press("Tab")  # skip link
+    await tab_to(page, "e => e.id === 'menu-toggle'", f"{where}: menu button")
+    await page.keyboard.press("Enter")
+    assert await page.locator("#menu-toggle").get_attribute("aria-expanded") == "true"
+    await tab_to(page, by_href(path), f"{where}: link {path}")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    assert path in page.url, f"{where}: went to {page.url}"
+    await check_page(page, path)
+
+
+@pytest.fixture
+async def browser(live_server):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        browser.base_url = live_server.url
+        yield browser
+        await browser.close()
+
+
+async def phone_context(browser):
+    return await browser.new_context(
+        viewport={"width": 360, "height": 740}, locale="en-US", base_url=browser.base_url
+    )
+
+
+ROLE_PAGES = {
+    # role's login: pages reached through the phone menu, by keyboard
+    "coordA": ["/households", "/cockpit", "/outbox", "/requests", "/matching/gaps"],
+    "workerA": ["/households"],
+    "padminA": ["/partner", "/visits", "/partner/events", "/partner/offerings"],
+    "volA": ["/volunteer"],
+    "houseA": ["/my-household", "/my-household/events"],
+    "admin": ["/admin/targets", "/admin/projects", "/admin/partners"],
+}
+
+
+async def test_every_role_walks_its_journey_on_a_phone_by_keyboard(browser):
+    left, _right, _admin = await build_two_sides()
+    await make_offering(left.partner, regions=(left.district,))
+    await match_all(notify=False)
+    failures: list[str] = []
+
+    # The dispatcher claims a request on the board: focus lands on the changed row, announced.
+    context = await phone_context(browser)
+    page = await log_in(context, "dispatchA")
+    await check_page(page, "dispatcher home")
+    await open_menu_and_go(page, "/board", "dispatcher")
+    await tab_to(page, button("Claim"), "board: Claim button")
+    await page.keyboard.press("Enter")
+    await page.locator("tr.claimed").wait_for()
+    assert await page.evaluate("document.activeElement.classList.contains('claimed')")
+    assert await focus_is_visible(page)
+    await page.locator("#messages").get_by_text("Claimed for").wait_for()  # announced
+    await check_page(page, "/board after claim")
+    await context.close()
+
+    for username, paths in ROLE_PAGES.items():
+        context = await phone_context(browser)
+        page = await log_in(context, username)
+        try:
+            await check_page(page, f"{username} home")
+        except AssertionError as error:
+            failures.append(str(error))
+        for path in paths:
+            try:
+                await open_menu_and_go(page, path, username)
+            except AssertionError as error:
+                failures.append(str(error))
+                await page.goto(path)
+        assert page.problems == [], page.problems
+        await context.close()
+    assert failures == [], "\n".join(failures)
