@@ -12,8 +12,8 @@ import pytest
 
 from alliance.matching.matching import match_all
 from tests.factories import PASSWORD, build_two_sides
-from tests.test_matching import make_offering
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, pytestmark  # noqa: F401  (skip without chromium)
+from tests.test_matching import make_offering
 
 AXE = (Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js").read_text(encoding="utf-8")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
