@@ -357,6 +357,7 @@ _NOTICE_LABELS = {
     "request_escalated": _l("Request escalated"),
     "visit_missed": _l("Visit missed"),
     "daily_digest": _l("Daily digest"),
+    "service_confirmation": _l("Service to confirm"),
     "claim_churn": _l("Claims paused: many releases"),
     # events (alliance/events/notices.py)
     "event_invitation": _l("Event invitation"),
