@@ -6,11 +6,16 @@ the module; each role gets its own context (cookies) in it."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from alliance.core.access import principal_for
+from alliance.core.timeutil import utc_now
 from alliance.matching.matching import match_all
+from alliance.matching.models import ServiceRequest
+from alliance.visits.scheduling import schedule_visit
 from tests.factories import PASSWORD, build_two_sides
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, pytestmark  # noqa: F401  (skip without chromium)
 from tests.test_matching import make_offering
@@ -142,6 +147,46 @@ async def test_every_role_walks_its_journey_on_a_phone_by_keyboard(browser):
     assert await focus_is_visible(page)
     await page.locator("#messages").get_by_text("Claimed for").wait_for()  # announced
     await check_page(page, "/board after claim")
+    await context.close()
+
+    # The dispatcher schedules the claimed request for the volunteer, starting now (the service a
+    # dispatcher's scheduling form calls; the form itself is covered by tests/test_visits*).
+    request_id = (
+        await ServiceRequest.filter(household_id=left.household.id).first().values_list("id", flat=True)
+    )
+    dispatcher = await principal_for(left.users["dispatcher"])
+    start = utc_now() + timedelta(minutes=30)
+    await schedule_visit(dispatcher, request_id, start, start + timedelta(hours=1), [left.volunteer.id])
+
+    # The volunteer checks in at the door (GPS at the household) and out, by keyboard.
+    context = await browser.new_context(
+        viewport={"width": 360, "height": 740},
+        locale="en-US",
+        base_url=browser.base_url,
+        geolocation={"latitude": left.household.lat, "longitude": left.household.lon, "accuracy": 10},
+        permissions=["geolocation"],
+    )
+    page = await log_in(context, "volA")
+    await check_page(page, "volunteer home")
+    await tab_to(
+        page,
+        "e => e.tagName === 'A' && /^\\/volunteer\\/visits\\//.test(e.getAttribute('href'))",
+        "visit link",
+    )
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await check_page(page, "door page")
+    await tab_to(page, button("Check in here (use my position)"), "check in")
+    await page.keyboard.press("Enter")
+    await page.get_by_text("Checked in at").wait_for()
+    await check_page(page, "door page, checked in")
+    await tab_to(page, "e => e.id === 'service'", "service delivered")
+    await page.keyboard.type("Cleaned the kitchen, cooked lunch")
+    await tab_to(page, button("Check out and save"), "check out")
+    await page.keyboard.press("Enter")
+    await page.get_by_role("button", name="Check out and save").wait_for(state="detached")
+    await check_page(page, "after check-out")
+    assert page.problems == [], page.problems
     await context.close()
 
     for username, paths in ROLE_PAGES.items():
