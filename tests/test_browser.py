@@ -72,6 +72,8 @@ async def test_coordinator_logs_in_with_the_keyboard_and_filters_households_on_a
     assert await _fits_the_screen(page)
     assert await page.locator("svg[role=img]").count() >= 1
     # The household list of their region is one link away.
+    # On a phone the navigation is behind the Menu disclosure button.
+    await page.get_by_role("button", name="Menu").click()
     await page.get_by_role("link", name="Households").first.click()
     await page.wait_for_url("**/households")
     assert await _fits_the_screen(page)

@@ -189,6 +189,21 @@ async def test_every_role_walks_its_journey_on_a_phone_by_keyboard(browser):
     assert page.problems == [], page.problems
     await context.close()
 
+    # The household rates the service it received, by keyboard (arrow keys move within the radios).
+    context = await phone_context(browser)
+    page = await log_in(context, "houseA")
+    await check_page(page, "household home")
+    await tab_to(page, "e => e.type === 'radio' && e.name === 'rating'", "rating")
+    for _ in range(4):
+        await page.keyboard.press("ArrowRight")
+    assert await page.evaluate("document.activeElement.value") == "5"
+    await tab_to(page, button("Send the rating"), "send the rating")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await check_page(page, "household home, rated")
+    assert await page.locator("input[name=rating][value='5']").is_checked()
+    await context.close()
+
     for username, paths in ROLE_PAGES.items():
         context = await phone_context(browser)
         page = await log_in(context, username)
