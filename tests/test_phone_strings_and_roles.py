@@ -21,3 +21,12 @@ async def test_pending_partner_admin_sees_its_profile_and_nothing_else(client):
         response = await client.get(path)
         assert response.status_code in (403, 404), path
     assert 'href="/board"' not in profile.text
+
+
+def test_the_geofence_note_reads_in_chinese():
+    from alliance.core.i18n import language
+    from alliance.visits.checkins import check_in_note_text
+
+    with language("zh_CN"):
+        text = check_in_note_text("123 m from the household (radius 200 m); phone accuracy ±15 m")
+    assert text == "距家庭 123 米（范围 200 米）；手机定位精度 ±15 米"
