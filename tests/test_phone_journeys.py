@@ -204,6 +204,19 @@ async def test_every_role_walks_its_journey_on_a_phone_by_keyboard(browser):
     assert await page.locator("input[name=rating][value='5']").is_checked()
     await context.close()
 
+    # The coordinator reads the cockpit and exports its person-times, by keyboard.
+    context = await phone_context(browser)
+    page = await log_in(context, "coordA")
+    await check_page(page, "coordinator cockpit")
+    await tab_to(
+        page, "e => (e.getAttribute('href') || '').startsWith('/cockpit/export.csv')", "CSV export", 200
+    )
+    async with page.expect_download() as download_info:
+        await page.keyboard.press("Enter")
+    download = await download_info.value
+    assert download.suggested_filename.endswith(".csv")
+    await context.close()
+
     for username, paths in ROLE_PAGES.items():
         context = await phone_context(browser)
         page = await log_in(context, username)
