@@ -117,6 +117,13 @@
     swappedId = null;
   });
 
+  // A route may name the element explicitly (web/htmx_hooks.py hx_focus): it wins over the above.
+  document.addEventListener("alliance:focus", function (event) {
+    var selector = event.detail && (event.detail.value || event.detail);
+    var element = typeof selector === "string" ? document.querySelector(selector) : null;
+    if (element && focusOn(element)) announce(element.getAttribute("data-announce") || element.textContent || "");
+  });
+
   function ready() { setUpMenu(); labelTables(document); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
   else ready();
