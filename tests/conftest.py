@@ -113,6 +113,10 @@ def _redis_url(base: Path, servers: TestServers) -> str:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServers]:
     base = tmp_path_factory.mktemp("servers")
     found = TestServers(database_url="", redis_url="", data_dir=base)
+    # One keyring for the session (alliance/core/crypto.py), inherited by every process a test starts
+    # (a live server, a worker): what one encrypts, the others read. Never the checkout's data/.
+    if not os.environ.get("ALLIANCE_DATA_KEYS"):
+        os.environ["ALLIANCE_DATA_KEYS_FILE"] = str(base / "data.keys")
     if BACKEND == "postgres":
         found.database_url = _postgres_url(base, found)
     elif BACKEND == "sqlite":

@@ -72,6 +72,8 @@ async def test_coordinator_logs_in_with_the_keyboard_and_filters_households_on_a
     assert await _fits_the_screen(page)
     assert await page.locator("svg[role=img]").count() >= 1
     # The household list of their region is one link away.
+    # On a phone the navigation is behind the Menu disclosure button.
+    await page.get_by_role("button", name="Menu").click()
     await page.get_by_role("link", name="Households").first.click()
     await page.wait_for_url("**/households")
     assert await _fits_the_screen(page)
@@ -79,7 +81,7 @@ async def test_coordinator_logs_in_with_the_keyboard_and_filters_households_on_a
     assert "张A" in await page.content()
     assert await _fits_the_screen(page)
     # The search is an HTMX form: results change without a full page load, and work by keyboard.
-    search = page.get_by_label("Name or external ID")
+    search = page.get_by_label("Name, phone or full ID number")
     await search.fill("nobody-has-this-name")
     await search.press("Enter")
     # (a locator wait, not wait_for_function: that evaluates a string, which our CSP forbids)

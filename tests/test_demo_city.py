@@ -311,3 +311,10 @@ async def test_the_demo_worker_has_offline_households_notes_and_an_assessment():
         assert await ServiceRequest.exists(household_id=referral.household.id, status=RequestStatus.OPEN)
     assert await CaseNote.filter(author_id=worker.id).count() >= 2
     assert await NeedsAssessment.filter(assessed_by_id=worker.id).count() >= 2
+
+
+async def test_household_demo_has_a_visit_to_confirm_or_move():
+    await build_demo_city(households=HOUSEHOLDS)
+    user = await User.get(username="household.demo")
+    upcoming = Visit.filter(request__household_id=user.household_id, status="scheduled")
+    assert await upcoming.exists()

@@ -76,3 +76,14 @@ def vary_on_htmx(response: Response) -> Response:
 
 def html(content: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(content, status_code=status_code)
+
+
+def hx_focus(response: Response, selector: str) -> Response:
+    """After the swap, move focus to `selector` (an element of the page, e.g. "#visit-12-message") and
+    announce its text: web/static/js/ui.js listens to this event (docs/accessibility.md). Without it,
+    focus goes to the element marked data-focus-after-swap, else to the swapped element."""
+    existing = response.headers.get("HX-Trigger-After-Settle")
+    events: dict[str, Any] = json.loads(existing) if existing else {}
+    events["alliance:focus"] = selector
+    response.headers["HX-Trigger-After-Settle"] = json.dumps(events, ensure_ascii=False)
+    return response

@@ -15,6 +15,7 @@ from alliance.core.access import allows
 from alliance.core.labels import label
 from alliance.core.privacy import distance_band
 from alliance.core.timeutil import to_local
+from alliance.matching.claims import TransitionKind, transition_label
 from web.htmx_hooks import vary_on_htmx, wants_fragment
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -24,6 +25,21 @@ HTMX_VERSION = "2.0.11"
 def _local_time(moment: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     local = to_local(moment)
     return local.strftime(fmt) if local else ""
+
+
+def _transition_reason(reason: str) -> str:
+    """A stored transition reason ("claim", "claim: note") in the reader's language."""
+    kind, _sep, note = (reason or "").partition(": ")
+    if kind in TransitionKind.__members__.values():
+        return f"{transition_label(kind)} · {note}" if note else transition_label(kind)
+    return reason or ""
+
+
+def _project_name(project: Any) -> str:
+    """A project's name in the reader's language (the English name when one is set)."""
+    if i18n.current_language() == "zh_CN":
+        return project.name
+    return getattr(project, "name_en", "") or project.name
 
 
 def build_environment() -> Environment:
@@ -36,6 +52,7 @@ def build_environment() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         label=label,
+        project_name=_project_name,
         allows=allows,
         distance_band=distance_band,
         languages=i18n.LANGUAGES,
@@ -43,6 +60,7 @@ def build_environment() -> Environment:
         htmx_file=f"vendor/htmx-{HTMX_VERSION}.min.js",
     )
     env.filters["local_time"] = _local_time
+    env.filters["transition_reason"] = _transition_reason
     return env
 
 

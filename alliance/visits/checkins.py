@@ -10,6 +10,7 @@ checked-in and the request to in-service, with a line in the request's history.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -277,6 +278,30 @@ async def check_in_by_gps(
     )
 
 
+_NOTE_DISTANCE = re.compile(r"^(\d+) m from the household \(radius (\d+) m\)$")
+_NOTE_ACCURACY = re.compile(r"^(.*); phone accuracy ±(\d+) m$")
+
+
+def check_in_note_text(note: str) -> str:
+    """A GPS check-in's stored note (written in English, above) in the reader's language."""
+    accuracy = _NOTE_ACCURACY.match(note or "")
+    main = accuracy.group(1) if accuracy else (note or "")
+    if main == "household has no position":
+        text = _("the household has no position")
+    elif main == "household placed at its region's centre only":
+        text = _("the household is placed at its region's centre only")
+    elif found := _NOTE_DISTANCE.match(main):
+        text = _("%(distance)s m from the household (radius %(radius)s m)") % {
+            "distance": found.group(1),
+            "radius": found.group(2),
+        }
+    else:
+        text = main
+    if accuracy:
+        text = _("%(note)s; phone accuracy ±%(metres)s m") % {"note": text, "metres": accuracy.group(2)}
+    return text
+
+
 async def check_in_on_behalf(
     principal: Principal, visit_id: int, volunteer_id: int, reason: str, *, at: datetime | None = None
 ) -> CheckInOutcome:
@@ -360,7 +385,7 @@ async def check_ins_to_review(principal: Principal, limit: int = 200) -> list[Re
             household_name=row.visit.request.household.head_name,
             community=row.visit.request.household.region.name,
             distance_m=row.distance_m,
-            note=row.reason,
+            note=check_in_note_text(row.reason),
         )
         for row in rows
     ]
