@@ -115,6 +115,10 @@ class Action(StrEnum):
     VERIFY_HOUSEHOLDS = "verify_households"
     RECORD_CONSENT = "record_consent"
     SET_REGION_POLICY = "set_region_policy"
+    # Regular visits (alliance/visits/regular.py): a community worker visits the community's
+    # households; a coordinator sets the region's visiting rhythm.
+    VISIT_REGULARLY = "visit_regularly"
+    SET_VISIT_RHYTHM = "set_visit_rhythm"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -132,7 +136,13 @@ _INBOX_ACTIONS = (Action.USE_INBOX, Action.WORK_TASKS)
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     # Answering a proposal claims for a partner: partner staff only.
     Role.ADMIN: frozenset(Action)
-    - {Action.VIEW_OWN_VOLUNTEER, Action.VIEW_OWN_HOUSEHOLD, Action.RESPOND_PROPOSALS, Action.CHECK_IN},
+    - {
+        Action.VIEW_OWN_VOLUNTEER,
+        Action.VIEW_OWN_HOUSEHOLD,
+        Action.RESPOND_PROPOSALS,
+        Action.CHECK_IN,
+        Action.VISIT_REGULARLY,
+    },
     Role.COORDINATOR: frozenset(
         {
             Action.VIEW_HOUSEHOLDS,
@@ -154,6 +164,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.VERIFY_HOUSEHOLDS,
             Action.RECORD_CONSENT,
             Action.SET_REGION_POLICY,
+            Action.SET_VISIT_RHYTHM,
             *_INBOX_ACTIONS,
         }
     ),
@@ -164,6 +175,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.REGISTER_FOR_HOUSEHOLDS,
             Action.VERIFY_HOUSEHOLDS,
             Action.RECORD_CONSENT,
+            Action.VISIT_REGULARLY,
             *_INBOX_ACTIONS,
         }
     ),
@@ -458,7 +470,9 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         if role == Role.HOUSEHOLD:
             return Household.filter(id=principal.household_id or 0)
         return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
-    if action == Action.SET_REGION_POLICY:
+    if action == Action.VISIT_REGULARLY:
+        return _in_region(principal, Household.all(), "region__path", (Role.COMMUNITY_WORKER,))
+    if action in (Action.SET_REGION_POLICY, Action.SET_VISIT_RHYTHM):
         return _in_region(principal, Region.all(), "path")
     if action in (Action.MANAGE_ACCOUNTS, Action.ISSUE_PASSWORD_RESETS):
         return _account_scope(principal)
