@@ -155,6 +155,10 @@ OBJECT_ROUTES = {
     ("POST", "/admin/region-policy"),
     ("POST", "/inbox/notices/{notification_id:int}/read"),
     ("POST", "/inbox/tasks/{task_id:int}/done"),
+    # Regular visits by the community's worker (tests/test_regular_visits.py).
+    ("GET", "/regular-visits/households/{household_id:int}"),
+    ("POST", "/regular-visits/households/{household_id:int}/check-in"),
+    ("POST", "/regular-visits/households/{household_id:int}/check-out"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -200,6 +204,8 @@ SCOPED_PAGES = {
     ("GET", "/partner/webhooks"),
     ("GET", "/inbox"),
     ("GET", "/admin/region-policy"),
+    ("GET", "/regular-visits"),
+    ("GET", "/regular-visits/rhythm"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -230,6 +236,8 @@ SELF_WRITES = {
     # One's own inbox; a household's own consent.
     ("POST", "/inbox/read-all"),
     ("POST", "/my-household/consent"),
+    # A coordinator sets the visiting rhythm of their own region.
+    ("POST", "/regular-visits/rhythm"),
 }
 
 

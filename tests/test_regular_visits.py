@@ -16,9 +16,10 @@ from alliance.core.timeutil import utc_now
 from alliance.households.models import Flag, Household
 from alliance.notifications.models import Notification
 from alliance.visits import regular
-from alliance.visits.cards import card_token
+from alliance.visits.cards import card_token, short_code
 from alliance.visits.models import RegularDue, RegularRisk, RegularVisit, VisitRhythm
-from tests.factories import build_two_sides
+from tests.conftest import TEST_SECRET
+from tests.factories import build_two_sides, login, session_csrf
 
 SECRET = "test-secret-key"
 NONE = {
@@ -147,3 +148,53 @@ async def test_overdue_visits_and_follow_ups_warn_the_worker_then_the_coordinato
     listed = await regular.my_regular_visits(worker)
     assert [row.household_id for row in listed.rows] == [household.id]
     assert listed.rows[0].overdue
+
+
+async def test_the_worker_sees_the_list_checks_in_with_the_code_and_checks_out_on_the_pages(client):
+    left, _right, _admin = await build_two_sides()
+    household = left.household
+    await login(client, left.users["community_worker"].username)
+    listed = await client.get("/regular-visits")
+    assert listed.status_code == 200 and household.head_name in listed.text and "Due today" in listed.text
+    page = await client.get(f"/regular-visits/households/{household.id}")
+    assert page.status_code == 200 and 'for="code"' in page.text
+    code = short_code(TEST_SECRET, household.id, household.card_serial)
+    wrong = await client.post(
+        f"/regular-visits/households/{household.id}/check-in",
+        data={"method": "card", "code": "AAAA-AAAA", "client_key": "p1", "csrf_token": session_csrf(client)},
+    )
+    assert wrong.status_code == 422 and not await RegularVisit.exists()
+    done = await client.post(
+        f"/regular-visits/households/{household.id}/check-in",
+        data={"method": "card", "code": code, "client_key": "p2", "csrf_token": session_csrf(client)},
+    )
+    assert done.status_code == 303
+    form = {f"risk_{aspect}": "none" for aspect in NONE} | {"csrf_token": session_csrf(client)}
+    missing = await client.post(
+        f"/regular-visits/households/{household.id}/check-out",
+        data=form | {"risk_housing": "high"},
+    )
+    assert missing.status_code == 422 and "needs a note" in missing.text
+    saved = await client.post(
+        f"/regular-visits/households/{household.id}/check-out",
+        data=form | {"risk_housing": "high", "risk_housing_note": "屋顶漏水", "notes": "ok"},
+    )
+    assert saved.status_code == 303
+    follow = await client.get(saved.headers["location"])
+    assert "1 follow-ups opened" in follow.text
+    assert household.head_name not in follow.text  # seen: no longer due today
+    # The coordinator's rhythm page.
+    await client.post("/logout", data={"csrf_token": session_csrf(client)})
+    await login(client, left.users["coordinator"].username)
+    assert "Visiting rhythm" in (await client.get("/regular-visits/rhythm")).text
+    bad = await client.post(
+        "/regular-visits/rhythm", data={"other": "999", "csrf_token": session_csrf(client)}
+    )
+    assert bad.status_code == 422 and "from 1 to 366" in bad.text
+    good = await client.post(
+        "/regular-visits/rhythm", data={"other": "45", "csrf_token": session_csrf(client)}
+    )
+    assert good.status_code == 303
+    assert await VisitRhythm.filter(region_id=left.district, kind="other").values_list(
+        "interval_days", flat=True
+    ) == [45]

@@ -138,7 +138,7 @@ def _follow_up_message(name: str, aspect: str, due_on: date) -> object:
     return message
 
 
-async def refresh_worklists(now: datetime | None = None) -> WorklistSweep:
+async def refresh_worklists(now: datetime | None = None, region_code: str | None = None) -> WorklistSweep:
     """Rebuild every community worker's worklist (the households of their community, each with its
     next due day) and warn: an overdue visit or follow-up to the worker, and one overdue N more days
     (3) to the coordinators over the region. Each notice has a dedupe key: a run twice writes it once."""
@@ -255,10 +255,13 @@ class MyVisits:
     refreshed_at: datetime | None
 
 
-async def my_regular_visits(principal: Principal, now: datetime | None = None) -> MyVisits:
-    """The worker's households due today or overdue (from the stored worklist), in route order."""
+async def my_regular_visits(principal: Principal, now: datetime | None = None, address: str = "") -> MyVisits:
+    """The worker's households due today or overdue (from the stored worklist), in route order. A
+    worker whose list was never built (new to the community) gets it built at once."""
     require(principal, Action.VISIT_REGULARLY)
     today = _today(now or utc_now())
+    if principal.region_code and not await RegularDue.exists(worker_id=principal.user_id):
+        await refresh_worklists(now, region_code=principal.region_code)
     dues = (
         await RegularDue.filter(worker_id=principal.user_id, due_on__lte=today)
         .order_by("due_on", "household_id")
@@ -295,7 +298,7 @@ async def my_regular_visits(principal: Principal, now: datetime | None = None) -
     ]
     plan = plan_route(None, stops, today)
     if rows:
-        await viewed(principal, "regular_visits.list", households=list(rows))
+        await viewed(principal, "regular_visits.view", households=list(rows), address=address)
     return MyVisits(
         rows=[rows[key] for key in plan.order],
         plan=plan,
@@ -477,8 +480,11 @@ async def check_out(
                     )
                 else:
                     outcome.resolved.append(before.id)
-        # The household is seen: its worklist row moves on (the cron recomputes the rhythm).
-        await RegularDue.filter(household_id=household.id).update(last_visit_at=now)
+        # The household is seen: its worklist rows move on (the cron recomputes the rhythm).
+        for due in await RegularDue.filter(household_id=household.id):
+            await RegularDue.filter(id=due.id).update(
+                last_visit_at=now, due_on=_today(now) + timedelta(days=due.interval_days)
+            )
     await record(
         principal,
         "regular_visit.check_out",
@@ -495,20 +501,47 @@ async def check_out(
     return outcome
 
 
-async def open_visit(
-    principal: Principal, visit_id: int
-) -> tuple[RegularVisit, Household, list[RegularRisk]]:
-    """A visit under way and the household's open follow-ups, for the check-out form."""
-    require(principal, Action.VISIT_REGULARLY)
-    visit = await RegularVisit.get_or_none(id=visit_id, worker_id=principal.user_id)
-    if visit is None:
-        raise NotFound(f"regular visit {visit_id}")
-    household = await _household(principal, visit.household_id)  # type: ignore[attr-defined]
+async def visit_page(
+    principal: Principal, household_id: int, address: str = ""
+) -> tuple[RegularVisit | None, Household, list[RegularRisk]]:
+    """The worker's visit under way at this household (None: not checked in yet) and the household's
+    open follow-ups, for the visit page."""
+    household = await _household(principal, household_id)
+    visit = await RegularVisit.get_or_none(
+        worker_id=principal.user_id, household_id=household.id, checked_out_at__isnull=True
+    )
     risks = await RegularRisk.filter(
         household_id=household.id, resolved_at__isnull=True, level__in=list(OPEN_RISK_LEVELS)
     ).order_by("aspect")
-    await viewed(principal, "regular_visit.view", ("household", household.id), households=[household.id])
+    await viewed(
+        principal,
+        "regular_visit.view",
+        ("household", household.id),
+        households=[household.id],
+        address=address,
+    )
     return visit, household, risks
+
+
+async def check_out_at_household(
+    principal: Principal,
+    household_id: int,
+    *,
+    notes: str,
+    risks: Mapping[str, tuple[str, str]],
+    at: datetime | None = None,
+) -> RegularOutcome:
+    """Check out of the worker's visit under way at this household (the offline page knows the
+    household, not the visit id its queued check-in will get)."""
+    household = await _household(principal, household_id)
+    visit = await RegularVisit.get_or_none(
+        worker_id=principal.user_id, household_id=household.id, checked_out_at__isnull=True
+    )
+    if visit is None:
+        raise InvalidTransition(_("Check in at the door before checking out."))
+    now = utc_now()
+    moment = at if at is not None and visit.checked_in_at <= at <= now else now
+    return await check_out(principal, visit.id, notes=notes, risks=risks, now=moment)
 
 
 # --- the region's rhythm settings --------------------------------------------------------------------
