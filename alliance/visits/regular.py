@@ -315,7 +315,7 @@ async def _household(principal: Principal, household_id: int) -> Household:
 
 
 async def _begin(
-    principal: Principal, household: Household, key: str | None, **fields: object
+    principal: Principal, household: Household, key: str | None, at: datetime | None = None, **fields: object
 ) -> RegularVisit:
     if key:
         existing = await RegularVisit.get_or_none(client_key=key)
@@ -329,7 +329,7 @@ async def _begin(
     visit = await RegularVisit.create(
         household_id=household.id,
         worker_id=principal.user_id,
-        checked_in_at=utc_now(),
+        checked_in_at=at if at is not None and at <= utc_now() else utc_now(),
         client_key=key,
         **fields,
     )
@@ -363,7 +363,13 @@ async def check_in_by_card(
 
 
 async def check_in_by_gps(
-    principal: Principal, household_id: int, lat: object, lon: object, *, client_key: str | None = None
+    principal: Principal,
+    household_id: int,
+    lat: object,
+    lon: object,
+    *,
+    client_key: str | None = None,
+    at: datetime | None = None,
 ) -> RegularVisit:
     """Check in by the phone's position; farther than the radius (or no household point): flagged."""
     household = await _household(principal, household_id)
@@ -383,6 +389,7 @@ async def check_in_by_gps(
         principal,
         household,
         _client_key(client_key),
+        at,
         method=CheckInMethod.GPS,
         lat=latitude,
         lon=longitude,
