@@ -198,3 +198,32 @@ async def test_the_worker_sees_the_list_checks_in_with_the_code_and_checks_out_o
     assert await VisitRhythm.filter(region_id=left.district, kind="other").values_list(
         "interval_days", flat=True
     ) == [45]
+
+
+async def test_the_offline_queue_replays_check_in_and_check_out_once(client):
+    left, _right, _admin = await build_two_sides()
+    household = left.household
+    await login(client, left.users["community_worker"].username)
+    await client.get(f"/regular-visits/households/{household.id}")
+    tapped = (utc_now() - timedelta(minutes=20)).isoformat()
+    json = {"Accept": "application/json"}
+    fields = {
+        "method": "gps",
+        "lat": str(household.lat),
+        "lon": str(household.lon),
+        "client_key": "offline-1",
+        "at": tapped,
+        "csrf_token": session_csrf(client),
+    }
+    for _attempt in range(2):
+        sent = await client.post(
+            f"/regular-visits/households/{household.id}/check-in", data=fields, headers=json
+        )
+        assert sent.status_code == 200 and sent.json()["ok"]
+    visits = await RegularVisit.all()
+    assert len(visits) == 1 and visits[0].checked_in_at.isoformat()[:16] == tapped[:16]
+    out = {f"risk_{aspect}": "none" for aspect in NONE} | {"csrf_token": session_csrf(client)}
+    done = await client.post(f"/regular-visits/households/{household.id}/check-out", data=out, headers=json)
+    assert done.status_code == 200 and done.json()["ok"]
+    again = await client.post(f"/regular-visits/households/{household.id}/check-out", data=out, headers=json)
+    assert again.status_code == 409 and not again.json()["ok"]

@@ -351,6 +351,7 @@ async def check_in_by_card(
     token: str = "",
     code: str = "",
     client_key: str | None = None,
+    at: datetime | None = None,
 ) -> RegularVisit:
     """Check in with the household's signed card (scanned or its printed code), as volunteers do."""
     household = await _household(principal, household_id)
@@ -358,7 +359,7 @@ async def check_in_by_card(
         raise InvalidInput({"code": _("Scan the card or type the code printed under it.")})
     proof = verify_card(secret_key, household, token=token, code=code)
     return await _begin(
-        principal, household, _client_key(client_key), method=CheckInMethod.QR, reason=proof.by
+        principal, household, _client_key(client_key), at, method=CheckInMethod.QR, reason=proof.by
     )
 
 

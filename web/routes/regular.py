@@ -65,9 +65,10 @@ async def check_in(request: Request) -> Response:
     form = await request.form()
     key = str(form.get("client_key", ""))
     try:
+        at = _sent_at(form.get("at"))
         if str(form.get("method", "card")) == "gps":
             visit = await regular.check_in_by_gps(
-                principal, household_id, form.get("lat"), form.get("lon"), client_key=key
+                principal, household_id, form.get("lat"), form.get("lon"), client_key=key, at=at
             )
         else:
             visit = await regular.check_in_by_card(
@@ -77,6 +78,7 @@ async def check_in(request: Request) -> Response:
                 token=str(form.get("token", "")),
                 code=str(form.get("code", "")),
                 client_key=key,
+                at=at,
             )
     except (InvalidInput, CardRefused) as refused:
         if _wants_json(request):
