@@ -20,6 +20,7 @@ from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.models import Region, User
+from alliance.core.regions import inherited_setting
 from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.households.models import Flag, Household
 from alliance.matching.claims import InvalidTransition
@@ -141,7 +142,7 @@ def _follow_up_message(name: str, aspect: str, due_on: date) -> object:
 async def refresh_worklists(now: datetime | None = None, region_code: str | None = None) -> WorklistSweep:
     """Rebuild every community worker's worklist (the households of their community, each with its
     next due day) and warn: an overdue visit or follow-up to the worker, and one overdue N more days
-    (3) to the coordinators over the region. Each notice has a dedupe key: a run twice writes it once."""
+    (the region's escalation days, default 3) to the coordinators over the region. Each notice has a dedupe key: a run twice writes it once."""
     now = now or utc_now()
     today = _today(now)
     sweep = WorklistSweep()
@@ -172,7 +173,12 @@ async def refresh_worklists(now: datetime | None = None, region_code: str | None
             # Never visited: due now.
             due_on = _today(seen) + timedelta(days=days) if seen else today
             wanted[household_id] = (kind, days, due_on)
-        escalate = DEFAULT_WARN_COORDINATORS_AFTER_DAYS
+        # The region's escalation days (as for unclaimed requests; default 3).
+        escalate = (
+            await inherited_setting(
+                [path], "escalate_unclaimed_after_days", DEFAULT_WARN_COORDINATORS_AFTER_DAYS
+            )
+        )[path]
         coordinators = await coordinators_over(path)
         async with in_transaction():
             for worker in region_workers:
