@@ -176,6 +176,10 @@ OBJECT_ROUTES = {
     ("POST", "/households/{household_id:int}/case/decline"),
     ("POST", "/households/register/link/{household_id:int}"),
     ("POST", "/case/changes/{change_id:int}/verify"),
+    # Regular visits by the community's worker (tests/test_regular_visits.py).
+    ("GET", "/regular-visits/households/{household_id:int}"),
+    ("POST", "/regular-visits/households/{household_id:int}/check-in"),
+    ("POST", "/regular-visits/households/{household_id:int}/check-out"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
@@ -226,6 +230,8 @@ SCOPED_PAGES = {
     ("GET", "/volunteer/profile"),
     ("GET", "/households/register"),
     ("GET", "/my-household/act"),
+    ("GET", "/regular-visits"),
+    ("GET", "/regular-visits/rhythm"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -269,6 +275,8 @@ SELF_WRITES = {
     ("POST", "/my-household/help"),
     ("POST", "/my-household/change"),
     ("POST", "/my-household/decline"),
+    # A coordinator sets the visiting rhythm of their own region.
+    ("POST", "/regular-visits/rhythm"),
 }
 
 

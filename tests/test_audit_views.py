@@ -31,6 +31,8 @@ PERSONAL_DATA_ROUTES = {
     "/oversight": "coordinator",
     "/outbox": "coordinator",
     "/inbox": "community_worker",
+    "/regular-visits": "community_worker",
+    "/regular-visits/households/{household_id:int}": "community_worker",
     "/cockpit": "coordinator",
     "/cockpit/unserved": "coordinator",
     "/cockpit/report": "coordinator",
@@ -116,8 +118,9 @@ NO_PERSONAL_DATA = {
     "/readyz",
     "/metrics",
     "/matching/proposals/{proposal_id:int}/progress",
-    # Regions and their policy.
+    # Regions and their policy; the region's visiting rhythm.
     "/admin/region-policy",
+    "/regular-visits/rhythm",
 }
 
 

@@ -15,9 +15,10 @@ from alliance.households.models import Flag, Household
 from alliance.households.needs import active_key, needs_for_flags, priority_with_waiting, request_priority
 from alliance.households.reference import ensure_reference_data, rules_by_flag
 from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.notifications.models import Notification
 from alliance.partners.models import Offering, Partner, Project, Volunteer
 from alliance.targets.models import Target
-from alliance.visits.models import ServiceRecord, Visit, VolunteerBooking
+from alliance.visits.models import RegularDue, ServiceRecord, Visit, VolunteerBooking
 from fixtures.demo_city import DEMO_LOGINS, DEMO_PASSWORD, build_demo_city, database_is_empty
 from tests.conftest import _wipe_database
 
@@ -41,6 +42,11 @@ async def test_database_is_empty_before_the_build_and_not_after():
     counts = await build_demo_city(households=HOUSEHOLDS, seed=7)
     assert not await database_is_empty()
     assert counts["households"] == HOUSEHOLDS == await Household.all().count()
+    # worker.wuma has regular visits due and overdue, and a follow-up past due (alliance/visits/regular.py).
+    worker = await principal_for(await User.get(username="worker.wuma"))
+    assert counts["regular_visits"] >= 1
+    assert await RegularDue.filter(worker_id=worker.user_id).exists()
+    assert await Notification.filter(kind="regular_follow_up_overdue", user_id=worker.user_id).exists()
 
 
 async def test_every_demo_login_authenticates_with_its_role_and_scope():

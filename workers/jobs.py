@@ -8,6 +8,7 @@ from typing import Any
 from arq import Retry
 
 import alliance.visits.notices
+import alliance.visits.regular
 from alliance.core import exports, retention
 from alliance.core.timeutil import utc_now
 from alliance.events import invitations, notices, registrations
@@ -237,6 +238,13 @@ async def _requeue_if_the_queue_lost_its_data(ctx: dict[str, Any]) -> None:
 
 async def escalate_unclaimed_requests(ctx: dict[str, Any]) -> dict[str, int]:
     sweep = await escalation.escalate_unclaimed_requests()
+    await _deliver_notices(ctx, sweep.notification_ids)
+    return sweep.as_json()
+
+
+async def refresh_regular_visits(ctx: dict[str, Any]) -> dict[str, int]:
+    # The community workers' worklists of regular visits, and their overdue warnings.
+    sweep = await alliance.visits.regular.refresh_worklists()
     await _deliver_notices(ctx, sweep.notification_ids)
     return sweep.as_json()
 

@@ -35,6 +35,7 @@ from workers.jobs import (
     match_offering_job,
     match_requests_job,
     prune_board_changes,
+    refresh_regular_visits,
     relay_outbox,
     relay_pending_geocoding,
     relay_pending_notifications,
@@ -128,6 +129,7 @@ FUNCTIONS = [
     job(observed(deliver_webhook), timeout=30, max_tries=3),
     job(observed(send_visit_reminder), timeout=60, max_tries=OUTBOX_JOB_TRIES),
     job(observed(escalate_unclaimed_requests), timeout=100),
+    job(observed(refresh_regular_visits), timeout=1200),
     job(observed(mark_missed_visits), timeout=100),
     job(observed(send_daily_digest), timeout=100),
     job(observed(casework_sweep), timeout=100),
@@ -151,6 +153,8 @@ CRON_JOBS = [
         observed(relay_outbox), second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120
     ),
     cron_job(observed(escalate_unclaimed_requests), minute={40}, second={0}, unique=True, timeout=1200),
+    # Regular visits: worklists and overdue warnings, hourly (due days are whole days).
+    cron_job(observed(refresh_regular_visits), minute={45}, second={0}, unique=True, timeout=1200),
     cron_job(
         observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600
     ),

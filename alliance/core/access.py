@@ -126,6 +126,10 @@ class Action(StrEnum):
     # account does the last three for itself.
     CASEWORK = "casework"
     ACT_AS_HOUSEHOLD = "act_as_household"
+    # Regular visits (alliance/visits/regular.py): a community worker visits the community's
+    # households; a coordinator sets the region's visiting rhythm.
+    VISIT_REGULARLY = "visit_regularly"
+    SET_VISIT_RHYTHM = "set_visit_rhythm"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -150,6 +154,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.RESPOND_PROPOSALS,
         Action.CHECK_IN,
         Action.ACT_AS_HOUSEHOLD,
+        Action.VISIT_REGULARLY,
     },
     Role.COORDINATOR: frozenset(
         {
@@ -173,6 +178,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.VERIFY_HOUSEHOLDS,
             Action.RECORD_CONSENT,
             Action.SET_REGION_POLICY,
+            Action.SET_VISIT_RHYTHM,
             *_INBOX_ACTIONS,
         }
     ),
@@ -183,6 +189,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.REGISTER_FOR_HOUSEHOLDS,
             Action.VERIFY_HOUSEHOLDS,
             Action.RECORD_CONSENT,
+            Action.VISIT_REGULARLY,
             *_INBOX_ACTIONS,
             Action.CASEWORK,
         }
@@ -493,7 +500,9 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         if role == Role.HOUSEHOLD:
             return Household.filter(id=principal.household_id or 0)
         return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
-    if action == Action.SET_REGION_POLICY:
+    if action == Action.VISIT_REGULARLY:
+        return _in_region(principal, Household.all(), "region__path", (Role.COMMUNITY_WORKER,))
+    if action in (Action.SET_REGION_POLICY, Action.SET_VISIT_RHYTHM):
         return _in_region(principal, Region.all(), "path")
     if action in (Action.MANAGE_ACCOUNTS, Action.ISSUE_PASSWORD_RESETS):
         return _account_scope(principal)

@@ -138,3 +138,95 @@ class RiskCheck(Model):
         table = "risk_check"
         unique_together = (("record", "aspect"),)
         indexes = (("household_id", "aspect", "resolved_at"),)
+
+
+class VisitRhythm(Model):
+    # A region's visiting interval for one kind of household (alliance/visits/regular.py RHYTHM_KINDS);
+    # a region without its own row takes its nearest ancestor's, else the default in code.
+
+    id = fields.IntField(primary_key=True)
+    region = fields.ForeignKeyField("models.Region", related_name="visit_rhythms", on_delete=fields.CASCADE)
+    kind = fields.CharField(max_length=16)
+    interval_days = fields.SmallIntField()
+    updated_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="visit_rhythms_set", on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "visit_rhythm"
+        unique_together = (("region", "kind"),)
+
+
+class RegularVisit(Model):
+    # A community worker's regular visit to a household: check-in (card or GPS), risk check, check-out.
+
+    id = fields.IntField(primary_key=True)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="regular_visits", on_delete=fields.CASCADE
+    )
+    worker = fields.ForeignKeyField("models.User", related_name="regular_visits", on_delete=fields.RESTRICT)
+    method = fields.CharEnumField(CheckInMethod, max_length=12)
+    lat = fields.FloatField(null=True)
+    lon = fields.FloatField(null=True)
+    distance_m = fields.FloatField(null=True)
+    needs_review = fields.BooleanField(default=False)
+    reason = fields.CharField(max_length=255, default="")
+    checked_in_at = fields.DatetimeField()
+    checked_out_at = fields.DatetimeField(null=True)
+    notes = fields.TextField(default="")
+    persons_served = fields.SmallIntField(default=1)
+    client_key = fields.CharField(max_length=64, null=True, unique=True)
+
+    class Meta:
+        table = "regular_visit"
+        indexes = (("household_id", "checked_out_at"),)
+
+
+class RegularRisk(Model):
+    # One of the six checks of a regular visit. At medium or high it is a follow-up with an owner and
+    # a due date, open until a later visit finds it gone (or escalated to the coordinators).
+
+    id = fields.IntField(primary_key=True)
+    visit = fields.ForeignKeyField("models.RegularVisit", related_name="risks", on_delete=fields.CASCADE)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="regular_risks", on_delete=fields.CASCADE
+    )
+    aspect = fields.CharEnumField(RiskAspect, max_length=12)
+    level = fields.CharEnumField(RiskLevel, max_length=8)
+    note = fields.CharField(max_length=255, default="")
+    owner = fields.ForeignKeyField(
+        "models.User", null=True, related_name="regular_follow_ups", on_delete=fields.SET_NULL
+    )
+    due_on = fields.DateField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    resolved_by = fields.ForeignKeyField(
+        "models.RegularVisit", null=True, related_name="risks_resolved", on_delete=fields.SET_NULL
+    )
+    escalated_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "regular_risk"
+        unique_together = (("visit", "aspect"),)
+        indexes = (("household_id", "aspect", "resolved_at"),)
+
+
+class RegularDue(Model):
+    # The stored worklist (rebuilt by the cron in alliance/visits/regular.py): when each household of a
+    # community is next due for its worker's regular visit.
+
+    id = fields.IntField(primary_key=True)
+    worker = fields.ForeignKeyField("models.User", related_name="regular_dues", on_delete=fields.CASCADE)
+    household = fields.ForeignKeyField(
+        "models.Household", related_name="regular_dues", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=16)
+    interval_days = fields.SmallIntField()
+    last_visit_at = fields.DatetimeField(null=True)
+    due_on = fields.DateField()
+    refreshed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "regular_due"
+        unique_together = (("worker", "household"),)
+        indexes = (("worker_id", "due_on"),)
