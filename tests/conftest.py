@@ -168,6 +168,12 @@ async def _wipe_database(database_url: str) -> None:
 @pytest.fixture(autouse=True)
 async def clean_database(servers: TestServers, _orm: None) -> AsyncIterator[None]:
     """Every test starts from an empty database holding only the reference data (needs, rules)."""
+    if BACKEND == "sqlite":
+        # A fresh SQLite connection per test: a statement a test left unfinished would otherwise hold
+        # a read snapshot into the next test, which then cannot see what its subprocesses commit.
+        from tortoise import connections
+
+        await connections.close_all(discard=False)
     await _wipe_database(servers.database_url)
     await ensure_reference_data()
     # Ids start again from 1 in every test: what the board kept per process would look current.

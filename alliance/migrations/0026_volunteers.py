@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Volunteer',
             name='languages',
-            field=fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+            field=fields.JSONField(default=list, db_default='[]', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
         ),
         ops.AddField(
             model_name='Volunteer',

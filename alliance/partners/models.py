@@ -117,7 +117,7 @@ class Volunteer(Model):
     # {"mon": [["09:00", "12:00"]], ...} in Asia/Shanghai local time.
     weekly_availability = fields.JSONField(default=dict)
     # Languages spoken besides Mandarin, as codes (alliance.core.codes.Language); "SIGN" is sign language (手语).
-    languages = fields.JSONField(default=list)
+    languages = fields.JSONField(default=list, db_default="[]")
     # pending (signed up through a partner's link, not yet approved) / approved / rejected.
     # Only an approved and active volunteer is ever suggested or booked.
     status = fields.CharField(max_length=10, default="approved", db_default="approved")
