@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres lint format bench messages messages-check browser-deps demo clean
+.PHONY: run test test-sqlite test-postgres lint format bench messages messages-check browser-deps demo structure clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -56,6 +56,10 @@ browser-deps:
 		echo "installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "no /usr/bin/chromium: browser tests will be skipped (install Debian's chromium)"; fi
+
+## After adding a migration: the schema an empty database is loaded with (alliance/core/structure.py).
+structure: $(STAMP)
+	$(BIN)/python tools/structure.py
 
 demo: $(STAMP)
 	$(BIN)/alliance demo

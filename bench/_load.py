@@ -153,8 +153,11 @@ async def measure(
         for client in sessions:
             await client.close()
     latencies = sorted(value for values in rounds for value in values)
+    cold = sorted(cold)
     return {
-        "cold_max": max(cold),
+        "cold_p50": statistics.median(cold),
+        "cold_p95": cold[int(0.95 * (len(cold) - 1))],
+        "cold_max": cold[-1],
         "p50": statistics.median(latencies),
         "p95": latencies[int(0.95 * (len(latencies) - 1))],
         "max": latencies[-1],

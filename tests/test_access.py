@@ -60,6 +60,8 @@ PUBLIC = {
     ("GET", "/api/v1/partner/requests"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/claim"),
     ("POST", "/api/v1/partner/requests/{request_id:int}/release"),
+    # Bearer-token eligibility checks: tests/test_eligibility.py walks it (lifecycle, limits, consent).
+    ("POST", "/api/v1/partner/eligibility"),
     # Signed personal links, no session: tests/test_visits.py and tests/test_visit_pages.py walk them.
     ("GET", "/visit-response/{token}"),
     ("POST", "/visit-response/{token}"),
@@ -86,10 +88,12 @@ OBJECT_ROUTES = {
     ("POST", "/admin/partners/{partner_id:int}/status"),
     ("POST", "/admin/partners/{partner_id:int}/changes"),
     ("POST", "/admin/partners/{partner_id:int}/admin-link"),
+    ("POST", "/admin/partners/{partner_id:int}/claims-resume"),
     ("POST", "/partner/staff/{staff_id:int}/role"),
     ("POST", "/partner/staff/{staff_id:int}/active"),
     ("POST", "/partner/staff/invitations/{invitation_id:int}/revoke"),
     ("GET", "/intake/batches/{batch_id:int}"),
+    ("GET", "/intake/batches/{batch_id:int}/progress"),
     ("GET", "/intake/batches/{batch_id:int}/rejected.csv"),
     ("POST", "/intake/batches/{batch_id:int}/rejected.csv"),
     # Exports are their asker's only (tests/test_exports.py): another user's reads as not found.
@@ -155,10 +159,12 @@ OBJECT_ROUTES = {
     ("GET", "/partner/webhooks/{endpoint_id:int}"),
     ("POST", "/partner/webhooks/{endpoint_id:int}"),
     ("POST", "/partner/webhooks/deliveries/{delivery_id:int}/resend"),
-    # Casework: verification, consent, the region policy (the region is a form field), one's inbox.
+    # Casework: verification, consent, one's inbox.
     ("POST", "/households/{household_id:int}/verify"),
     ("POST", "/households/{household_id:int}/consent"),
-    ("POST", "/admin/region-policy"),
+    # A region's settings (tests/test_region_settings.py): its coordinator (and those above) only.
+    ("GET", "/admin/region-settings/{region_code}"),
+    ("POST", "/admin/region-settings/{region_code}"),
     ("POST", "/inbox/notices/{notification_id:int}/read"),
     ("POST", "/inbox/tasks/{task_id:int}/done"),
     # A partner's volunteer: only its own partner's admin manages it.
@@ -169,6 +175,8 @@ OBJECT_ROUTES = {
     ("POST", "/partner/volunteers/{volunteer_id:int}/login"),
     # Casework (alliance/cases/): the household's worker and coordinator only.
     ("GET", "/households/{household_id:int}/case"),
+    ("GET", "/households/{household_id:int}/edit"),
+    ("POST", "/households/{household_id:int}/edit"),
     ("POST", "/households/{household_id:int}/case/notes"),
     ("POST", "/households/{household_id:int}/case/assessments"),
     ("POST", "/households/{household_id:int}/case/help"),
@@ -178,12 +186,14 @@ OBJECT_ROUTES = {
     ("POST", "/case/changes/{change_id:int}/verify"),
     # Regular visits by the community's worker (tests/test_regular_visits.py).
     ("GET", "/regular-visits/households/{household_id:int}"),
+    ("GET", "/households/{household_id:int}/entitlement"),
     ("POST", "/regular-visits/households/{household_id:int}/check-in"),
     ("POST", "/regular-visits/households/{household_id:int}/check-out"),
 }
 # Routes that list or show "my own": side B may open them but must never see side A's data in them.
 SCOPED_PAGES = {
     ("GET", "/households"),
+    ("POST", "/households"),
     ("GET", "/admin/partners"),
     ("GET", "/partner"),
     ("GET", "/partner/offerings"),
@@ -212,6 +222,12 @@ SCOPED_PAGES = {
     ("POST", "/cockpit/export.xlsx"),
     ("GET", "/exports"),
     ("GET", "/cockpit/report"),
+    ("GET", "/cockpit/supervision"),
+    ("GET", "/cockpit/supervision/report"),
+    ("GET", "/cockpit/supervision/export.csv"),
+    ("GET", "/cockpit/supervision/export.xlsx"),
+    ("POST", "/cockpit/supervision/export.csv"),
+    ("POST", "/cockpit/supervision/export.xlsx"),
     ("GET", "/partner/events"),
     ("GET", "/partner/events/new"),
     ("GET", "/my-household/events"),
@@ -224,14 +240,26 @@ SCOPED_PAGES = {
     ("GET", "/targets/regions"),
     ("GET", "/partner/webhooks"),
     ("GET", "/inbox"),
-    ("GET", "/admin/region-policy"),
+    ("GET", "/admin/region-settings"),
     ("GET", "/partner/volunteers"),
     ("GET", "/partner/volunteers/new"),
     ("GET", "/volunteer/profile"),
     ("GET", "/households/register"),
     ("GET", "/my-household/act"),
     ("GET", "/regular-visits"),
+    # A partner's own responsible households only (tests/test_partner_worklist.py).
+    ("GET", "/partner/regular-visits"),
     ("GET", "/regular-visits/rhythm"),
+    # Eligibility checks: the partner's own offerings; the household's own entitlement QR.
+    ("GET", "/partner/eligibility"),
+    ("GET", "/partner/eligibility/scan"),
+    ("GET", "/my-household/entitlement"),
+    ("GET", "/cockpit/promises"),
+    ("GET", "/cockpit/promises/export.csv"),
+    ("POST", "/cockpit/promises/export.csv"),
+    ("GET", "/cockpit/promises/export.xlsx"),
+    ("POST", "/cockpit/promises/export.xlsx"),
+    ("GET", "/cockpit/promises/settings"),
 }
 # Alliance-wide settings: administrators only.
 ADMIN_ONLY = {
@@ -242,6 +270,9 @@ ADMIN_ONLY = {
     ("POST", "/admin/targets"),
     ("GET", "/admin/projects"),
     ("POST", "/admin/projects"),
+    ("GET", "/admin/holidays"),
+    ("POST", "/admin/holidays"),
+    ("POST", "/admin/holidays/remove"),
 }
 # Writes that only ever touch the writer's own partner.
 # (A proposal is computed for the writer's own region only.)
@@ -277,6 +308,11 @@ SELF_WRITES = {
     ("POST", "/my-household/decline"),
     # A coordinator sets the visiting rhythm of their own region.
     ("POST", "/regular-visits/rhythm"),
+    # An eligibility check for one of the partner's own offerings (another's is not found).
+    ("POST", "/partner/eligibility"),
+    ("POST", "/partner/eligibility/scan"),
+    # ... and the response promises of their own region.
+    ("POST", "/cockpit/promises/settings"),
 }
 
 
@@ -292,8 +328,12 @@ def _app_routes(app) -> set[tuple[str, str]]:
     return found
 
 
+# Former addresses that send the users who may open the new page there (and refuse everyone else).
+REDIRECTS = {("GET", "/admin/region-policy"): ("/admin/region-settings", "coordinator")}
+
+
 def test_every_route_is_in_the_permission_walk(app):
-    listed = PUBLIC | OBJECT_ROUTES | SCOPED_PAGES | SELF_WRITES | ADMIN_ONLY
+    listed = PUBLIC | OBJECT_ROUTES | SCOPED_PAGES | SELF_WRITES | ADMIN_ONLY | set(REDIRECTS)
     missing = _app_routes(app) - listed
     assert not missing, f"routes not covered by the permission walk: {sorted(missing)}"
 
@@ -416,6 +456,7 @@ def _fill(path: str, side) -> str:
         .replace("{export_id:int}", str(side.export.id))
         .replace("{volunteer_id:int}", str(side.volunteer.id))
         .replace("{change_id:int}", str(side.change.id))
+        .replace("{region_code}", side.community)
     )
 
 
@@ -445,6 +486,21 @@ async def test_anonymous_requests_go_to_login(app, world):
             response = await _call(client, method, _fill(path, left))
             assert response.status_code == 303, (method, path, response.status_code)
             assert response.headers["location"].startswith("/login")
+
+
+async def test_former_addresses_redirect_only_those_who_may_open_the_page(app, world):
+    left, _right, _admin = world
+    for (method, path), (target, role) in REDIRECTS.items():
+        async with _client(app) as client:
+            response = await _call(client, method, path)
+            assert response.status_code == 303 and response.headers["location"].startswith("/login")
+            await login(client, left.users["partner_admin"].username)
+            assert (await _call(client, method, path)).status_code == 403, path
+        async with _client(app) as client:
+            await login(client, left.users[role].username)
+            response = await _call(client, method, path)
+            assert response.status_code in (301, 303) and response.headers["location"] == target, path
+            assert (await client.get(target)).status_code == 200
 
 
 async def test_users_of_another_region_or_partner_are_refused_every_object(app, world):
@@ -535,7 +591,8 @@ async def test_owners_do_see_their_own(app, world):
         ("household", "/my-household/events", left.event.title),
         ("household", "/my-household", left.household.head_name),
         ("community_worker", "/inbox", left.household.head_name),
-        ("coordinator", "/admin/region-policy", left.community),
+        ("coordinator", "/admin/region-settings", left.community),
+        ("coordinator", f"/admin/region-settings/{left.community}", left.community),
         ("dispatcher", "/visits", f"/visits/{left.visit.id}"),
         ("dispatcher", f"/visits/{left.visit.id}", "/visit-response/"),
         (
@@ -633,6 +690,7 @@ APPROVED_OPENS = {
         ("GET", "/visits/{visit_id:int}"),
         ("GET", "/partner/volunteers"),
         ("GET", "/partner/volunteers/{volunteer_id:int}"),
+        ("GET", "/partner/eligibility"),
     },
     "dispatcher": {
         ("GET", "/board"),
@@ -642,6 +700,7 @@ APPROVED_OPENS = {
         ("GET", "/visits"),
         ("GET", "/visits/{visit_id:int}"),
         ("GET", "/partner/volunteers"),
+        ("GET", "/partner/eligibility/scan"),
     },
     "volunteer": {("GET", "/volunteer/visits/{visit_id:int}")},
 }

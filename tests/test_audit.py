@@ -127,6 +127,7 @@ async def test_entries_carry_households_and_region_for_the_coordinator_filter():
     assert [entry.id for entry in found] == [both.id]
 
 
+@pytest.mark.sqlite_only
 def test_audit_verify_command_exits_1_at_a_broken_chain(tmp_path):
     environment = {
         **os.environ,

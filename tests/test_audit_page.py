@@ -15,6 +15,7 @@ from alliance.core.access import principal_for
 from alliance.core.accounts import create_user
 from alliance.core.codes import Role
 from alliance.core.models import AuditEntry
+from alliance.core.timeutil import LOCAL_TZ
 from alliance.households.sources import add_source, sign
 from alliance.partners.tokens import create_token_for
 from tests.claims_support import build_claim_world
@@ -77,7 +78,7 @@ async def test_filters_by_person_household_action_and_date_and_pages(client):
     assert len(by_action) == 1 + 55 and {row[5] for row in by_action[1:]} == {"visit.view"}
     assert len(_csv(await download_export(client, "/audit/export.csv?action=household.view"))) == 1 + 2
     # Dates are local days, the end day included; the future holds nothing.
-    today = (await AuditEntry.first()).at.date().isoformat()
+    today = (await AuditEntry.first()).at.astimezone(LOCAL_TZ).date().isoformat()
     assert len(_csv(await download_export(client, f"/audit/export.csv?since=2000-01-01&until={today}"))) >= 58
     assert len(_csv(await download_export(client, "/audit/export.csv?since=2999-01-01"))) == 1
     first = await client.get("/audit?action=visit")

@@ -11,9 +11,11 @@ from alliance.core.timeutil import utc_now
 from alliance.matching import board_changes
 from alliance.matching.board import BoardFilters, board_page
 from alliance.matching.claims import claim_request, release_claim
-from alliance.matching.matching import match_requests
+from alliance.matching.match_storage import AREA_SEARCH_FROM
+from alliance.matching.matching import match_offering, match_requests
 from alliance.matching.models import BoardChange
-from tests.claims_support import add_household_request, build_claim_world
+from alliance.partners.models import Offering
+from tests.claims_support import add_household_request, add_partner, build_claim_world
 
 
 def _ids(page) -> list[int]:
@@ -77,3 +79,37 @@ async def test_old_change_marks_are_pruned_and_a_board_then_builds_once_more():
     assert pruned >= marks and not await BoardChange.exists()
     again = await board_page(rival, BoardFilters())
     assert again is not page and _ids(again) == _ids(page)
+
+
+async def test_an_offering_reaching_hundreds_of_requests_lists_them_on_its_partners_board_only():
+    """Hundreds of requests are matched area by area as arrays (area_candidates.py): a new
+    offering's re-match puts them on its partner's board at the next view, a claim takes one off
+    every board that listed it, and a board neither touched keeps its page."""
+    world = await build_claim_world()
+    extra = [await add_household_request(world.left, f"批{number}") for number in range(AREA_SEARCH_FROM)]
+    run = await match_requests([request.id for request in extra], notify=False)
+    assert run.requests_matched == AREA_SEARCH_FROM and run.matches_stored == 2 * AREA_SEARCH_FROM
+    rival, far = await world.rival.principal(), await world.far.principal()
+    assert (await board_page(rival, BoardFilters())).total == AREA_SEARCH_FROM + 1
+
+    newcomer = await add_partner("新来服务社", world.left.district, suffix="newcomer")
+    far_page = await board_page(far, BoardFilters())
+    run = await match_offering(newcomer.offering.id, notify=False)
+    assert run.requests_matched == AREA_SEARCH_FROM + 1
+    fresh = await board_page(await newcomer.principal(), BoardFilters())
+    assert fresh.total == AREA_SEARCH_FROM + 1
+    assert await board_page(far, BoardFilters()) is far_page
+
+    await claim_request(rival, extra[0].id)
+    after = await board_page(await newcomer.principal(), BoardFilters())
+    assert after.total == AREA_SEARCH_FROM and extra[0].id not in _ids(after)
+    assert await board_page(far, BoardFilters()) is far_page
+
+    # The offering switched off (no edit stamp): its re-match removes its matches, and the board
+    # that listed them (known from the rows removed) is built again, empty.
+    kept = await board_page(await newcomer.principal(), BoardFilters())
+    assert kept is await board_page(await newcomer.principal(), BoardFilters())
+    await Offering.filter(id=newcomer.offering.id).update(active=False)
+    await match_offering(newcomer.offering.id, notify=False)
+    assert (await board_page(await newcomer.principal(), BoardFilters())).total == 0
+    assert await board_page(far, BoardFilters()) is far_page

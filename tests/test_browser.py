@@ -33,23 +33,41 @@ if not CHROMIUM.exists():
     ]
 
 
-@pytest.fixture
-async def phone(live_server):
+@pytest.fixture(scope="module")
+def module_server(servers, tmp_path_factory):
+    """One `alliance serve` for the module: it reads whatever each test wrote to the database."""
+    from tests.conftest import start_live_server, stop_live_server
+
+    server = start_live_server(servers, tmp_path_factory.mktemp("browser-server"))
+    yield server
+    stop_live_server(server)
+
+
+@pytest.fixture(scope="module")
+async def chromium(module_server):
+    """One Chromium for the module; every test gets its own context (cookies) in it."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        context = await browser.new_context(
-            viewport={"width": 360, "height": 740}, locale="en-US", base_url=live_server.url
-        )
-        page = await context.new_page()
-        problems: list[str] = []
-        page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-        page.on("response", lambda response: response.status >= 400 and problems.append(response.url))
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.problems = problems
-        yield page
+        browser.base_url = module_server.url
+        yield browser
         await browser.close()
+
+
+@pytest.fixture
+async def phone(chromium):
+    context = await chromium.new_context(
+        viewport={"width": 360, "height": 740}, locale="en-US", base_url=chromium.base_url
+    )
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("response", lambda response: response.status >= 400 and problems.append(response.url))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.problems = problems
+    yield page
+    await context.close()
 
 
 async def _fits_the_screen(page) -> bool:

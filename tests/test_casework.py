@@ -14,7 +14,7 @@ from alliance.core.access import principal_for
 from alliance.core.codes import CloseReason, NotificationChannel, RequestStatus, VisitStatus
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.models import AuditEntry
-from alliance.households.models import Household, IntakeRecord
+from alliance.households.models import Household, IntakeBatch, IntakeRecord
 from alliance.matching.models import ServiceRequest
 from alliance.notifications.models import Notification, OutboxJob
 from alliance.visits.models import Visit
@@ -60,6 +60,27 @@ async def test_worker_registers_a_hotline_household_unverified_with_its_requests
     assert await AuditEntry.exists(action="household.register_offline", object_id=str(household.id))
     # Geocoded like intake households: its address waits for the geocoder.
     assert (await IntakeRecord.get(household_id=household.id)).geocode_pending
+
+
+async def test_a_failure_after_the_household_is_written_leaves_nothing_half_registered(world, monkeypatch):
+    """The process dies after the import wrote the household and its requests, at the referral's
+    audit entry: nothing of it stays (no household without its referral, no orphan batch)."""
+    left = world.claims.left
+    worker = await principal_for(left.users["community_worker"])
+    counts = [await model.all().count() for model in (Household, ServiceRequest, Referral, IntakeBatch)]
+
+    async def dies(*_args, **_kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr("alliance.cases.offline.record", dies)
+    with pytest.raises(RuntimeError):
+        await register_offline(worker, offline_form(left.community))
+    assert [
+        await model.all().count() for model in (Household, ServiceRequest, Referral, IntakeBatch)
+    ] == counts
+    monkeypatch.undo()
+    registered = await register_offline(worker, offline_form(left.community))
+    assert await Referral.exists(household_id=registered.household.id)
 
 
 async def test_bad_input_names_each_field_and_saves_nothing(world):

@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 
 from alliance.core.access import principal_for
 from alliance.matching.models import ServiceRequest
+from alliance.targets import cockpit_snapshots
 from alliance.targets.models import Target, TargetChange
 from tests.factories import download_export, login, session_csrf
 from tests.test_targets import _flagged, served_world, this_year
@@ -106,6 +107,8 @@ async def test_escalate_from_the_unserved_list_with_one_click(app):
     world = await served_world(persons=1)
     left = world.visits.claims.left
     household = await _flagged(left, "7", ["ELDERLY_ALONE"], days_ago=45, accessibility=["BLIND"])
+    # The worker's refresh of the district's snapshot (the unserved list is never computed by a page).
+    await cockpit_snapshots.refresh_snapshots(left.district)
     async with _client(app) as client:
         await login(client, left.users["coordinator"].username)
         page = await client.get("/cockpit")

@@ -4,7 +4,7 @@ off every board and calls off their visits with a notice to the partner; history
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ from alliance.visits.models import Visit
 from alliance.visits.scheduling import schedule_visit
 from tests.claims_support import build_claim_world
 from tests.factories import login, session_csrf
-from tests.intake_support import LUCHENG_COMMUNITY, build_city, import_json, person
+from tests.intake_support import LUCHENG, LUCHENG_COMMUNITY, build_city, import_json, person
 from tests.visits_support import add_volunteer, build_visit_world, window
 
 
@@ -150,14 +150,14 @@ async def test_region_requiring_verification_holds_back_unverified_households(ap
     await login(client, left.users["coordinator"].username)
     # The district requires it: its community inherits the policy.
     response = await _post(
-        client, "/admin/region-policy", {"region": left.district, "verification_required": "yes"}
+        client, f"/admin/region-settings/{left.district}", {"verification_required": "yes"}
     )
     assert response.status_code == 303
     household = await Household.get(id=left.household.id)
     assert household.matchable is False
     assert world.request.id not in await _board_ids(world.home)
     assert not await Match.filter(request_id=world.request.id).exists()
-    page = await client.get("/admin/region-policy")
+    page = await client.get("/admin/region-settings")
     assert page.status_code == 200 and left.community in page.text
     # The community worker verifies it: offered again once matched.
     await client.post("/logout", headers={"X-CSRF-Token": session_csrf(client)})
@@ -207,7 +207,12 @@ async def test_expiring_consent_becomes_a_task_then_leaves_the_boards(client):
     assert await consent.warn_expiring_consents() == 1  # the same open task, not a second
     task = await Task.get(kind=TaskKind.CONSENT_EXPIRES)
     assert task.owner_id == worker.user_id and task.state == "open"
-    outcome = await consent_effects.expire_consents(now=utc_now() + timedelta(days=4))
+    expires_at = (await Household.get(id=world.left.household.id)).consent_expires_at
+    # 23:59 Shanghai time is 15:59 UTC: a minute before, nothing; six minutes after, it has expired
+    # (on SQLite too, where a timestamp kept with +08:00 once sorted after 16:05+00:00).
+    assert (await consent_effects.expire_consents(now=expires_at - timedelta(minutes=1))).job_ids == []
+    assert (await Household.get(id=world.left.household.id)).consent_status == "given"
+    outcome = await consent_effects.expire_consents(now=expires_at.astimezone(UTC) + timedelta(minutes=6))
     assert outcome.job_ids == []
     household = await Household.get(id=world.left.household.id)
     assert (household.consent_status, household.matchable) == ("expired", False)
@@ -254,3 +259,28 @@ async def test_intake_households_start_shared_unverified_with_a_verify_task(clie
     # Sent again: no second task while the first is open.
     await import_json([person(1), person(2)])
     assert await Task.filter(kind=TaskKind.VERIFY_HOUSEHOLD).count() == 2
+
+
+async def test_a_crash_mid_file_leaves_every_committed_household_with_its_verify_task(client):
+    from alliance.core.accounts import create_user
+    from alliance.core.codes import Role
+
+    await build_city()
+    # No community worker there: the coordinator above gets the tasks.
+    coordinator = await create_user("coord-lc", "correct-horse-1", Role.COORDINATOR, region_code=LUCHENG)
+
+    def crash_after_the_first_chunk(done: int, total: int) -> None:
+        if done >= 2:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        await import_json(
+            [person(number) for number in range(1, 5)], chunk_size=2, on_progress=crash_after_the_first_chunk
+        )
+    households = await Household.all().order_by("id")
+    assert len(households) == 2
+    tasks = await Task.filter(kind=TaskKind.VERIFY_HOUSEHOLD).order_by("subject_id")
+    assert [(t.owner_id, t.subject_id) for t in tasks] == [(coordinator.id, str(h.id)) for h in households]
+    # The re-run creates the other two, each with its task, and no second task for the first two.
+    await import_json([person(number) for number in range(1, 5)], chunk_size=2)
+    assert await Task.filter(kind=TaskKind.VERIFY_HOUSEHOLD).count() == 4

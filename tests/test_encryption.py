@@ -15,7 +15,7 @@ from alliance.core.models import AuditEntry
 from alliance.households.models import Household, IntakeRejectedRow
 from alliance.households.selectors import HouseholdFilters, find_by_id_number, find_by_phone, list_households
 from alliance.partners.models import Volunteer
-from tests.factories import build_two_sides, login
+from tests.factories import build_two_sides, csrf_from, login
 from tests.intake_support import LUCHENG, build_city, import_json, person
 
 
@@ -167,7 +167,10 @@ async def test_staff_find_households_by_exact_phone_or_id_number_in_their_scope_
 async def test_the_households_page_searches_by_phone_masks_and_audits(client):
     left, right, _admin = await build_two_sides()
     await login(client, "workerA")
-    page = await client.get("/households", params={"q": "+86 13812345678"})
+    page = await client.post(
+        "/households",
+        data={"q": "+86 13812345678", "csrf_token": csrf_from((await client.get("/households")).text)},
+    )
     assert page.status_code == 200
     assert left.household.head_name in page.text and right.household.head_name not in page.text
     # The list shows what it showed before (no phone or ID number column); only the search box
@@ -179,12 +182,18 @@ async def test_the_households_page_searches_by_phone_masks_and_audits(client):
     assert entry is not None and entry.details["by"] == "phone" and entry.details["found"] == 1
     assert "13812345678" not in str(entry.details)
     # A search that finds nobody is kept too.
-    await client.get("/households", params={"q": "13900000000"})
+    await client.post(
+        "/households",
+        data={"q": "13900000000", "csrf_token": csrf_from((await client.get("/households")).text)},
+    )
     assert await AuditEntry.filter(action="households.search").count() == 2
 
 
 async def test_a_partner_cannot_search_households(client):
     await build_two_sides()
     await login(client, "padminA")
-    page = await client.get("/households", params={"q": "13812345678"})
+    page = await client.post(
+        "/households",
+        data={"q": "13812345678", "csrf_token": csrf_from((await client.get("/households")).text)},
+    )
     assert page.status_code in (403, 404)

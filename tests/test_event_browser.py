@@ -8,7 +8,7 @@ from alliance.events.registrations import registration_path
 from tests.conftest import TEST_SECRET
 from tests.events_support import add_trainee, build_event_world, published, start_sessions_now
 from tests.factories import PASSWORD
-from tests.test_browser import _fits_the_screen, phone, pytestmark  # noqa: F401 (fixture and marks)
+from tests.test_browser import _fits_the_screen, chromium, module_server, phone, pytestmark  # noqa: F401 (fixtures and marks)
 
 
 async def test_the_household_registers_through_its_link_with_the_keyboard_on_a_phone(phone):  # noqa: F811

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from alliance.households.models import Household
 from alliance.households.selectors import PAGE_SIZE
-from tests.factories import build_two_sides, login
+from tests.factories import build_two_sides, csrf_from, login
+
+
+async def search(client, headers=None, **fields):
+    """The households search, as its form sends it: by POST, so no term lands in an address."""
+    return await client.post(
+        "/households",
+        data={**fields, "csrf_token": csrf_from((await client.get("/households")).text)},
+        headers=headers,
+    )
 
 
 async def _more_households(community: str, count: int, name: str = "李") -> None:
@@ -22,13 +31,36 @@ async def test_search_finds_chinese_names_and_external_ids(client):
     left, _right, _admin = await build_two_sides()
     await _more_households(left.community, 3, name="欧阳")
     await login(client, "coordA")
-    by_name = await client.get("/households", params={"q": "欧阳"})
+    by_name = await search(client, q="欧阳")
     assert by_name.status_code == 200
     assert (
         "欧阳0" in by_name.text and "欧阳2" in by_name.text and left.household.head_name not in by_name.text
     )
-    by_id = await client.get("/households", params={"q": "EXT-A"})
+    by_id = await search(client, q="EXT-A")
     assert left.household.head_name in by_id.text and "欧阳0" not in by_id.text
+
+
+async def test_a_search_term_in_the_address_is_not_a_search(client):
+    left, _right, _admin = await build_two_sides()
+    await _more_households(left.community, 3, name="欧阳")
+    await login(client, "coordA")
+    page = await client.get("/households", params={"q": "欧阳"})
+    # The term is ignored (the whole list shows) and nothing is kept as a search.
+    assert left.household.head_name in page.text and "欧阳0" in page.text
+    assert 'method="post" action="/households"' in page.text
+
+
+async def test_search_results_are_paged_by_post(client):
+    left, _right, _admin = await build_two_sides()
+    await _more_households(left.community, PAGE_SIZE + 5)
+    await login(client, "coordA")
+    first = await search(client, q="李")
+    assert 'name="page" value="2"' in first.text and "/households?q=" not in first.text
+    second = await search(client, q="李", page="2")
+    names_first = {f"李{index}" for index in range(PAGE_SIZE + 5) if f">李{index}<" in first.text}
+    names_second = {f"李{index}" for index in range(PAGE_SIZE + 5) if f">李{index}<" in second.text}
+    assert len(names_first) == PAGE_SIZE and len(names_second) == 5
+    assert names_first.isdisjoint(names_second)
 
 
 async def test_filters_by_flag_need_and_region(client):
@@ -46,11 +78,11 @@ async def test_filters_by_flag_need_and_region(client):
 async def test_htmx_request_gets_only_the_results_block(client):
     await build_two_sides()
     await login(client, "coordA")
-    fragment = await client.get("/households", params={"q": "张"}, headers={"HX-Request": "true"})
+    fragment = await search(client, q="张", headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert "<html" not in fragment.text and "<table>" in fragment.text
     assert "HX-Request" in fragment.headers["vary"]
-    full = await client.get("/households", params={"q": "张"})
+    full = await search(client, q="张")
     assert "<html" in full.text
 
 

@@ -59,6 +59,7 @@ def _recipient_role(kind: str) -> str:
         "unscheduled_claim",
         "partner_status",
         "claim_churn",
+        "claims_resumed",
         "consent_withdrawn",
         "request_served_by_event",
     ):

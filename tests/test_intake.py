@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 from datetime import timedelta
 
 import pytest
@@ -377,3 +378,57 @@ async def test_two_imports_of_the_same_households_at_once_create_each_once():
     assert first.rejected == second.rejected == []
     assert await Household.all().count() == 40
     assert await ServiceRequest.all().count() == 120
+
+
+async def test_a_result_keeps_the_first_refused_rows_and_the_json_answer_still_lists_every_one(
+    monkeypatch, capsys
+):
+    from web.cli_intake import _print_json_result
+
+    monkeypatch.setattr(intake, "KEPT_ROWS", 2)
+    sent = [person(number, phone="12" if number % 2 else None) for number in range(1, 8)]
+    result = await import_json(sent, chunk_size=3)
+    # Four rows refused (1, 3, 5, 7): the result holds two of them, without the records as sent.
+    assert (result.created, result.rejected_count) == (3, 4)
+    assert [row.row for row in result.rejected] == [1, 3] and result.rejected[0].record == {}
+    assert not result.complete
+    assert await IntakeRejectedRow.filter(batch_id=result.batch).count() == 4
+    batch = await IntakeBatch.get(id=result.batch)
+    assert (batch.rejected, batch.total_rows) == (4, 7)
+
+    await _print_json_result(result)
+    answer = json.loads(capsys.readouterr().out)
+    assert list(answer) == [
+        "batch",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "conflicts",
+        "requests_created",
+    ]
+    assert [row["row"] for row in answer["rejected"]] == [1, 3, 5, 7]
+    assert answer["rejected"][3] == {
+        "row": 7,
+        "external_id": "WZ-000007",
+        "errors": [error.as_dict() for error in result.rejected[0].errors],
+    }
+    assert (answer["created"], answer["conflicts"]) == (3, [])
+
+
+async def test_on_postgresql_the_tables_an_import_grows_are_analysed_as_it_doubles_them(monkeypatch):
+    connection = IntakeBatch._meta.db
+    if connection.capabilities.dialect != "postgres":
+        pytest.skip("planner statistics are PostgreSQL's")
+
+    async def analyses() -> int:
+        rows = await connection.execute_query_dict(
+            'SELECT sum("analyze_count") AS "count" FROM "pg_stat_user_tables" WHERE "relname" = \'household\''
+        )
+        return int(rows[0]["count"] or 0)
+
+    before = await analyses()
+    monkeypatch.setattr(intake, "ANALYZE_FROM", 2)
+    await import_json([person(number) for number in range(1, 9)], chunk_size=2)
+    # After 2, 4 and 8 rows (not after 6): the planner sees the grown table, not an empty one.
+    assert await analyses() - before == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import tracemalloc
 from datetime import date
 from pathlib import Path
 
@@ -231,3 +232,40 @@ def test_api_body_must_be_a_json_array_of_at_most_10000_records():
     with pytest.raises(UnreadableFile, match="at most 10000"):
         records_from_json(json.dumps([{}] * 10_001).encode())
     assert len(list(records_from_json(json.dumps([person(1)]).encode()))) == 1
+
+
+def _file_of(tmp_path: Path, rows: int, repeated: int = 0) -> Path:
+    """`rows` households, the last `repeated` of them sending an earlier row's external id again."""
+    records = [person(number) for number in range(1, rows + 1)]
+    for position in range(repeated):
+        records[rows - 1 - position]["external_id"] = records[position]["external_id"]
+    return _write(tmp_path, f"{rows}.csv", csv_text(records).encode())
+
+
+def _reading_peak(path: Path) -> tuple[int, dict[str, list[int]], int]:
+    """The most memory Python held while an import's passes read the file: repeated ids, then every
+    record (as import_households reads them before checking each)."""
+    from alliance.households.intake import _repeated_external_ids
+
+    tracemalloc.start()
+    try:
+        records = read_file(path)
+        repeated, total = _repeated_external_ids(records)
+        checked = sum(1 for _record in records)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert checked == total
+    return peak, repeated, total
+
+
+def test_reading_a_file_takes_the_same_memory_for_ten_times_the_rows(tmp_path):
+    small_peak, small_repeated, small_total = _reading_peak(_file_of(tmp_path, 1_000, repeated=2))
+    large_peak, large_repeated, large_total = _reading_peak(_file_of(tmp_path, 10_000, repeated=2))
+    assert (small_total, large_total) == (1_000, 10_000)
+    # Both rows of a repeated id are named, found through the hashes.
+    assert small_repeated == {"WZ-000001": [1, 1_000], "WZ-000002": [2, 999]}
+    assert large_repeated == {"WZ-000001": [1, 10_000], "WZ-000002": [2, 9_999]}
+    # 9,000 more rows (1.6 MB more CSV): the hashes grow by 8 bytes a row (and their sorted copy);
+    # holding the file's text (the reading before) or a dict of its ids would add megabytes.
+    assert large_peak - small_peak < 500_000, (small_peak, large_peak)

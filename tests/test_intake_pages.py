@@ -10,7 +10,7 @@ import pytest
 
 from alliance.core.accounts import create_user
 from alliance.core.codes import Role
-from alliance.households.models import Household
+from alliance.households.models import Household, IntakeBatch
 from tests.factories import PASSWORD, download_export, login, session_csrf
 from tests.intake_support import (
     LUCHENG,
@@ -172,5 +172,38 @@ async def test_a_coordinator_of_another_district_cannot_merge(app, batch):
         )
         assert response.status_code == 404
         assert await Household.exists(id=duplicate.id)
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_a_running_batch_shows_a_progress_bar_that_follows_the_import(app):
+    await build_city()
+    await create_user("coord-lc", PASSWORD, Role.COORDINATOR, region_code=LUCHENG)
+    client = await client_for(app, "coord-lc")
+    seen: list[tuple[str, str]] = []
+
+    async def look(done: int, total: int) -> None:
+        # After each chunk has committed: what a coordinator's browser sees at that moment.
+        batch_id = (await IntakeBatch.all().order_by("-id").first()).id
+        page = await client.get(f"/intake/batches/{batch_id}")
+        polled = await client.get(f"/intake/batches/{batch_id}/progress", headers={"HX-Request": "true"})
+        seen.append((page.text, polled.text))
+
+    try:
+        result = await import_json([person(number) for number in range(1, 7)], chunk_size=2, on_progress=look)
+        assert len(seen) == 3
+        page, polled = seen[0]
+        assert '<progress id="intake-progress-bar" max="100" value="33">' in page
+        assert '<label for="intake-progress-bar">' in page and "2 of 6 rows done" in page
+        assert 'http-equiv="refresh"' in page  # without JavaScript, the page refreshes itself
+        assert 'role="status" aria-live="polite"' in polled and "hx-get" in polled
+        assert 'value="66"' in seen[1][1] and "4 of 6 rows done" in seen[1][1]
+
+        ended = await client.get(f"/intake/batches/{result.batch}/progress", headers={"HX-Request": "true"})
+        assert ended.headers.get("HX-Refresh") == "true"
+        plain = await client.get(f"/intake/batches/{result.batch}/progress")
+        assert plain.status_code == 303 and plain.headers["location"] == f"/intake/batches/{result.batch}"
+        finished = await client.get(f"/intake/batches/{result.batch}")
+        assert "<progress" not in finished.text and 'http-equiv="refresh"' not in finished.text
     finally:
         await client.__aexit__(None, None, None)

@@ -519,3 +519,140 @@ async def test_requests_matched_by_another_run_during_a_full_rematch_keep_their_
         .values_list("id", flat=True)
     )
     assert unmatched == []
+
+
+async def test_the_area_search_finds_what_the_one_by_one_search_finds():
+    """A full re-match scores requests area by area as arrays (area_candidates.py): the same
+    candidates, scores, distances, reasons and order as the per-request search, on a random city."""
+    from alliance.matching.candidates import MAX_MATCHES_PER_REQUEST, OfferingCandidate, RequestCase
+    from alliance.matching.match_storage import AREA_SEARCH_FROM, MatchRun, _Matcher
+
+    rng = random.Random(7)
+    needs, flags = ["HOME_CARE", "MEALS", "REPAIRS"], ["ELDERLY_ALONE", "DISABILITY", "LOW_INCOME", "CHILD"]
+    towns = [f"3303020{t:02d}" for t in range(6)]
+    communities = [(f"{town}{c:03d}", town) for town in towns for c in range(4)]
+    now = utc_now()
+    offerings = []
+    for number in range(1, 301):
+        lat, lon = 27.9 + rng.random() * 0.4, 120.5 + rng.random() * 0.4
+        by_radius = rng.random() < 0.7
+        offerings.append(
+            OfferingCandidate(
+                id=number,
+                partner_id=rng.randint(1, 40),
+                need=rng.choice(needs),
+                eligibility=frozenset(rng.sample(flags, rng.randint(1, 2)) if rng.random() < 0.3 else []),
+                lat=lat if by_radius or rng.random() < 0.3 else None,
+                lon=lon if by_radius or rng.random() < 0.3 else None,
+                radius_km=rng.uniform(1, 20) if by_radius else None,
+                capacity=rng.randint(5, 40),
+                claimed=rng.randint(0, 4),
+                updated_at=now,
+                region_codes=[] if by_radius else rng.sample([CITY, LUCHENG, *towns], rng.randint(1, 2)),
+            )
+        )
+    # One offering whose radius ends within a few metres of a household: geopy decides there.
+    edge = offerings[0]
+    edge.lat, edge.lon, edge.radius_km, edge.region_codes = HOME[0], HOME[1], 5.0, []
+    edge_point = point_at(5.0000004, 30.0)
+    index = OfferingIndex(offerings, {CITY: ("温州市", "Wenzhou"), LUCHENG: ("鹿城区", "Lucheng")})
+    requests = []
+    for number in range(1, 3001):
+        community, town = rng.choice(communities)
+        point = (27.9 + rng.random() * 0.4, 120.5 + rng.random() * 0.4) if number > 100 else None
+        if number == 101:
+            point = edge_point
+        requests.append(
+            RequestCase(
+                id=number,
+                need=edge.need if number == 101 else rng.choice(needs),
+                priority=rng.randint(0, 100),
+                created_at=now - timedelta(days=rng.uniform(0, 120)),
+                matched_at=None,
+                household_id=number,
+                lat=point[0] if point else None,
+                lon=point[1] if point else None,
+                region_codes=[CITY, LUCHENG, town, community],
+                flags=frozenset(rng.sample(flags, rng.randint(0, 2))),
+            )
+        )
+
+    run_one, run_area = MatchRun(), MatchRun()
+    one, by_area = _Matcher(index, now, run_one), _Matcher(index, now, run_area)
+    one_by_one = {request.id: one.rows(request) for request in requests}
+    assert len(requests) >= AREA_SEARCH_FROM
+    found = {rows[0][0]: rows for rows in by_area.rows_of_many(requests) if rows}
+    assert found == {request_id: rows for request_id, rows in one_by_one.items() if rows}
+    assert run_area.requests_without_candidate == run_one.requests_without_candidate
+    assert by_area.good_new == one.good_new and one.good_new
+    assert sum(map(len, found.values())) > 10_000  # a real test: most requests have candidates
+    assert max(map(len, found.values())) == MAX_MATCHES_PER_REQUEST  # the best kept where more qualify
+    assert edge.id not in {row[1] for row in one_by_one[101]}
+
+
+async def test_a_few_requests_read_only_the_offerings_that_reach_them_and_score_the_same():
+    """Matching one new request loads the offerings whose box or regions reach it (not all of its
+    need's), and the partner's load is still taken over all its offerings: the same rows either way."""
+    from alliance.matching.candidates import _load_requests
+    from alliance.matching.match_storage import MatchRun, _Matcher
+
+    await build_city()
+    rng = random.Random(3)
+    busy = await make_partner("忙碌服务社")
+    near_partner = await make_partner("近邻服务社")
+    for number in range(12):
+        # Far from HOME, full-ish: they count in the busy partner's load, never as candidates here.
+        await make_offering(
+            busy, base=point_at(40 + number, 200), radius_km=5, capacity=10, title=f"far {number}"
+        )
+    await OfferingMonth.create(
+        offering_id=(await Offering.filter(partner=busy).first()).id, month=month_key(), claimed=9
+    )
+    await make_offering(busy, base=point_at(2, 10), radius_km=6, title="busy near")
+    await make_offering(near_partner, base=point_at(3, 100), radius_km=4, title="edge")
+    await make_offering(near_partner, regions=(LUCHENG_TOWN,), title="town")
+    await make_offering(near_partner, regions=(WENCHENG,), title="other district")
+    await make_offering(near_partner, base=(27.791, 120.092), radius_km=80, title="wide")
+    requests = [await make_request(point=point_at(rng.uniform(0, 5), rng.uniform(0, 360))) for _ in range(6)]
+    cases = await _load_requests([request.id for request in requests])
+    now = utc_now()
+    everything = await OfferingIndex.load(["HOME_CARE"], now=now)
+    nearby = await OfferingIndex.load(["HOME_CARE"], now=now, near=cases)
+    assert len(nearby.offerings) < len(everything.offerings) - 10
+    assert nearby.partner_load == {
+        partner: load for partner, load in everything.partner_load.items() if partner in nearby.partner_load
+    }
+    for case in cases:
+        one, other = _Matcher(everything, now, MatchRun()), _Matcher(nearby, now, MatchRun())
+        assert one.rows(case) == other.rows(case)
+        assert one.rows(case)
+    run = await match_requests([requests[0].id])
+    assert run.matches_stored == len(_Matcher(everything, now, MatchRun()).rows(cases[0]))
+
+
+async def test_a_full_rematch_stamps_only_requests_never_matched_or_with_an_offering_changed_since():
+    """matched_at says which matches are new to a partner: a nightly run re-stamps the requests
+    never matched and those matched to an offering changed since their stamp, and leaves the rest
+    (rewriting every request's stamp cost more than storing their matches)."""
+    await build_city()
+    await make_offering(await make_partner("全城服务社"), base=HOME, radius_km=8)
+    nearby = await make_offering(await make_partner("小区服务社"), base=point_at(1), radius_km=0.5)
+    unchanged, near_the_change = await make_request(), await make_request(point=point_at(1))
+    await match_all(notify=False)
+
+    async def stamps() -> dict[int, object]:
+        return dict(await ServiceRequest.all().values_list("id", "matched_at"))
+
+    first = await stamps()
+    newcomer = await make_request(point=point_at(2))
+    await Offering.filter(id=nearby.id).update(updated_at=utc_now())
+    await asyncio.sleep(0.01)
+    second_run = await match_all(notify=False)
+    second = await stamps()
+    assert second[unchanged.id] == first[unchanged.id]
+    assert second[near_the_change.id] > first[near_the_change.id]
+    assert second[newcomer.id] is not None
+    assert second_run.matches_stored == 4
+    assert nearby.id in await matched_offerings(near_the_change)
+    await match_all(notify=False)
+    assert await stamps() == second

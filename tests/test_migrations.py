@@ -26,12 +26,12 @@ _PG_INDEXES = (
     "array_to_string(array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o) "
     "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o), ',') AS columns "
     "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace s ON s.oid = t.relnamespace "
-    "WHERE s.nspname = 'public' AND t.relname <> 'tortoise_migrations'"
+    "WHERE s.nspname = 'public' AND t.relname <> 'tortoise_migrations' AND NOT t.relispartition"
 )
 _PG_KEYS = (
     "SELECT conrelid::regclass::text AS table_name, confrelid::regclass::text AS target, "
     "(SELECT attname FROM pg_attribute WHERE attrelid = conrelid AND attnum = conkey[1]) AS column_name "
-    "FROM pg_constraint WHERE contype = 'f'"
+    "FROM pg_constraint WHERE contype = 'f' AND NOT conrelid::regclass::text ~ '^audit_entry_(default|y[0-9]{4})$'"
 )
 
 
@@ -65,6 +65,9 @@ async def _schema_of(url: str) -> set[tuple]:
     return found
 
 
+_UNPARTITIONED = {("audit_entry", "id", True), ("audit_household", "fk", "entry_id", "audit_entry")}
+_PARTITIONED = {("audit_entry", "id,at", True)}
+
 _GENERATE = """
 import asyncio, sys
 from tortoise import Tortoise
@@ -95,6 +98,10 @@ async def test_migrations_build_every_index_and_key_the_models_declare(servers, 
         fresh_url = with_database(servers.database_url, name)
     subprocess.run([sys.executable, "-c", _GENERATE, fresh_url], check=True, cwd=ROOT, timeout=120)
     migrated, generated = await _schema_of(servers.database_url), await _schema_of(fresh_url)
+    if not fresh_url.startswith("sqlite"):
+        # Migration 0038 partitions the audit trail by year on PostgreSQL: its key holds the year's
+        # column, and no foreign key can point at a partitioned table's id alone.
+        generated = (generated - _UNPARTITIONED) | _PARTITIONED
     if not fresh_url.startswith("sqlite"):
         connection = await asyncpg.connect(admin)
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')

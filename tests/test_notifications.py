@@ -74,7 +74,7 @@ async def test_notice_written_while_redis_was_down_is_relayed_and_delivered(arq_
     pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     try:
         assert await relay_pending_notifications({"redis": pool}) == 1
-        # A second relay before the worker ran queues nothing new: one job id per notification.
+        # A second relay before the worker ran queues nothing new: one job id per set of rows.
         await relay_pending_notifications({"redis": pool})
     finally:
         await pool.aclose()

@@ -59,9 +59,11 @@ async def test_with_redis_stopped_a_visit_is_scheduled_and_its_jobs_run_once_aft
     visit = await Visit.get(id=scheduled.visit.id)
     assert visit.status == VisitStatus.SCHEDULED
     waiting = await OutboxJob.filter(status=OutboxStatus.PENDING).order_by("id")
-    assert {job.job_id for job in waiting} == set(scheduled.job_ids)
-    assert len(waiting) == 3  # the change's notices and the two reminders
-    assert (await outbox_state()).pending == 3
+    planned = await OutboxJob.filter(status=OutboxStatus.PLANNED).order_by("id")
+    assert {job.job_id for job in waiting + planned} == set(scheduled.job_ids)
+    # The change's notices wait for the queue; the two reminders wait for their time, in the outbox.
+    assert len(waiting) == 1 and [job.job_name for job in planned] == ["send_visit_reminder"] * 2
+    assert (await outbox_state()).pending == 1
 
     # The worker's relay cannot reach the stopped server either: the rows stay pending.
     try:
@@ -69,20 +71,23 @@ async def test_with_redis_stopped_a_visit_is_scheduled_and_its_jobs_run_once_aft
     finally:
         await worker_pool.aclose()
     waiting = await OutboxJob.filter(status=OutboxStatus.PENDING).order_by("id")
-    assert len(waiting) == 3 and "ConnectionError" in waiting[0].error and waiting[0].attempts == 1
+    assert len(waiting) == 1 and "ConnectionError" in waiting[0].error and waiting[0].attempts == 1
 
     restarted = start_embedded_redis(tmp_path / "redis-after")
     try:
         pool = await arq_pool(restarted.url)
         try:
-            assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 3, "failed": 0}
+            assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 1, "failed": 0}
             assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 0, "failed": 0}
+            # Their time come, the reminder sweep (the worker's cron) takes both reminders.
+            await OutboxJob.filter(status=OutboxStatus.PLANNED).update(defer_until=utc_now())
+            await pool.enqueue_job("send_due_reminders", _job_id="cron:send_due_reminders:1")
         finally:
             await pool.aclose()
         worker = _worker(restarted.url)
         await worker.main()
         await worker.pool.aclose()
-        assert (worker.jobs_complete, worker.jobs_failed, worker.jobs_retried) == (3, 0, 0)
+        assert (worker.jobs_complete, worker.jobs_failed, worker.jobs_retried) == (2, 0, 0)
     finally:
         restarted.stop()
     assert await OutboxJob.filter(status=OutboxStatus.PENDING).count() == 0
@@ -129,16 +134,19 @@ async def test_health_reports_queue_depth_and_the_oldest_waiting_job(client, ser
 async def test_jobs_lost_with_redis_data_are_queued_again_and_run_once(
     arq_worker, servers, redis, monkeypatch
 ):
-    """Redis restarts without its data (no persistence): the reminders it held for days are gone.
-    The relay notices its marker key is missing and queues again what was enqueued recently."""
+    """Redis restarts without its data (no persistence): the jobs it held are gone. The relay notices
+    its marker key is missing and queues again what was enqueued recently; the reminders were never
+    in Redis (they wait in the outbox for the sweep) and go out all the same."""
     monkeypatch.setenv("ALLIANCE_REMINDER_TIME_SCALE", TEST_TIME_SCALE)
     scheduled = await scheduled_visit(soon=8)
     pool = await arq_pool(servers.redis_url)
     try:
-        assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 3, "failed": 0}
-        await redis.flushdb()  # the queue, the deferred reminders and the marker: gone
-        assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 3, "failed": 0}
+        assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 1, "failed": 0}
+        await redis.flushdb()  # the queue and the marker: gone
+        assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 1, "failed": 0}
         assert await jobs.relay_outbox({"redis": pool}) == {"enqueued": 0, "failed": 0}
+        await OutboxJob.filter(status=OutboxStatus.PLANNED).update(defer_until=utc_now())
+        await pool.enqueue_job("send_due_reminders", _job_id="cron:send_due_reminders:1")
     finally:
         await pool.aclose()
     await arq_worker.main()

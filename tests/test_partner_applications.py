@@ -15,13 +15,13 @@ from alliance.core.codes import PartnerStatus, RegionLevel, Role
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.models import AuditEntry, User
 from alliance.core.regions import add_region
+from alliance.events.partner_lifecycle import change_partner_status
 from alliance.notifications.models import Notification
 from alliance.partners.applications import ApplicationForm, request_changes, submit_application
 from alliance.partners.models import Partner
 from alliance.partners.review import partner_history
 from alliance.targets.growth import growth_in, rebuild_growth, recount_growth
 from alliance.targets.scopes import scope_for
-from alliance.visits.partner_lifecycle import change_partner_status
 from tests.conftest import TEST_SECRET
 from tests.factories import build_two_sides, csrf_from, login, session_csrf
 

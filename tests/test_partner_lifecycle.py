@@ -1,4 +1,4 @@
-"""A partner's lifecycle (alliance/partners/review.py, alliance/visits/partner_lifecycle.py): the
+"""A partner's lifecycle (alliance/partners/review.py, alliance/events/partner_lifecycle.py): the
 coordinator of its region or the admin suspends, reinstates and closes it with a reason kept in its
 history; a suspension or closure gives its open claims back to the board and calls off its scheduled
 visits (the household told); reinstating gives its powers back; closed is for good. What its staff
@@ -11,12 +11,15 @@ from datetime import timedelta
 import pytest
 
 from alliance.core.access import Action, allows, principal_for, visible
-from alliance.core.codes import PartnerStatus, RequestStatus, VisitStatus
+from alliance.core.codes import PartnerStatus, RegistrationStatus, RequestStatus, VisitStatus
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.models import AuditEntry
 from alliance.core.timeutil import utc_now
+from alliance.events.codes import EventStatus
 from alliance.events.invitations import invite_households
-from alliance.events.models import EventInvitation
+from alliance.events.models import Event, EventInvitation, Registration
+from alliance.events.partner_lifecycle import change_partner_status
+from alliance.events.registrations import register_by_partner
 from alliance.matching.claims import claim_request
 from alliance.matching.matching import match_requests
 from alliance.matching.models import Match, RequestTransition, ServiceRequest
@@ -26,11 +29,10 @@ from alliance.partners.models import Partner
 from alliance.partners.review import partner_history
 from alliance.visits.checkins import check_in_by_gps
 from alliance.visits.models import Visit, VolunteerBooking
-from alliance.visits.partner_lifecycle import change_partner_status
 from alliance.visits.scheduling import schedule_visit
 from tests.claims_support import build_claim_world
 from tests.conftest import TEST_SECRET
-from tests.events_support import add_trainee, build_event_world, published
+from tests.events_support import ASKED_BY_PHONE, add_trainee, build_event_world, published
 from tests.factories import login, session_csrf
 from tests.visits_support import NEAR, add_volunteer, build_visit_world, more_claimed_requests, window
 
@@ -177,6 +179,27 @@ async def _volunteer_user(world):
     from tests.factories import PASSWORD
 
     return await create_user("vol-ann", PASSWORD, Role.VOLUNTEER, volunteer_id=world.volunteer.id)
+
+
+async def test_suspending_a_partner_cancels_its_events_not_yet_over_and_tells_the_households(app):
+    event_world = await build_event_world()
+    household = await add_trainee(event_world.left, "学员")
+    event = await published(event_world)
+    await invite_households(event.id, TEST_SECRET)
+    registered = await register_by_partner(
+        await event_world.principal(), event.id, household.id, ASKED_BY_PHONE
+    )
+    assert registered.registration.status == RegistrationStatus.REGISTERED
+    coordinator = await principal_for(event_world.left.users["coordinator"])
+
+    outcome = await change_partner_status(coordinator, event_world.partner.id, "suspended", "资质核查")
+
+    assert outcome.cancelled_event_ids == [event.id]
+    assert (await Event.get(id=event.id)).status == EventStatus.CANCELLED
+    registration = await Registration.get(event_id=event.id, household_id=household.id)
+    assert registration.status == RegistrationStatus.CANCELLED and registration.cancel_reason == "资质核查"
+    assert await Notification.filter(household_id=household.id, kind="event_cancelled").exists()
+    assert await AuditEntry.filter(action="event.cancel", object_id=str(event.id)).exists()
 
 
 async def test_invitation_job_of_a_suspended_partner_reaches_no_household(app):

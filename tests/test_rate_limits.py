@@ -7,15 +7,18 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from alliance.core.access import principal_for
+from alliance.core.errors import NotFound
 from alliance.core.models import AuditEntry
-from alliance.matching.claims import ClaimsPaused, claim_request, release_claim
+from alliance.matching.claims import ClaimsPaused, claim_request, lift_claims_pause, release_claim
 from alliance.matching.matching import match_all
 from alliance.matching.models import ServiceRequest
 from alliance.notifications.models import Notification, OutboxJob
+from alliance.notifications.notifications import partner_staff
 from alliance.partners.models import Partner
 from alliance.partners.tokens import create_token_for
 from tests.claims_support import add_household_request, build_claim_world
-from tests.factories import login
+from tests.factories import csrf_from, login
 
 
 def _bearer(secret: str) -> dict[str, str]:
@@ -110,6 +113,41 @@ async def test_claim_release_churn_pauses_claims_and_tells_the_coordinators(monk
     assert entry.object_id == str(world.home.partner.id) and entry.details["releases"] == 4
     # Another partner is not affected.
     await claim_request(await world.rival.principal(), extra[4].id)
+
+
+async def test_the_regions_coordinator_lifts_a_pause_from_the_partners_page(monkeypatch, client):
+    monkeypatch.setenv("ALLIANCE_CHURN_RELEASES", "1")
+    world, extra = await _churn_world(3)
+    dispatcher = await world.home.principal()
+    for request in extra[:2]:
+        await claim_request(dispatcher, request.id)
+        await release_claim(dispatcher, request.id, "户主不在家")
+    partner_id = world.home.partner.id
+    # The other district's coordinator does not see this partner at all.
+    with pytest.raises(NotFound):
+        await lift_claims_pause(await principal_for(world.right.users["coordinator"]), partner_id, "核实过")
+
+    await login(client, world.left.users["coordinator"].username)
+    page = await client.get(f"/admin/partners/{partner_id}")
+    assert "Lift the pause" in page.text or "解除暂停" in page.text
+    token = csrf_from(page.text)
+    refused = await client.post(
+        f"/admin/partners/{partner_id}/claims-resume", data={"resume_reason": " ", "csrf_token": token}
+    )
+    assert refused.status_code == 422
+    lifted = await client.post(
+        f"/admin/partners/{partner_id}/claims-resume",
+        data={"resume_reason": "已电话核实", "csrf_token": token},
+    )
+    assert lifted.status_code in (200, 303)
+    assert (await Partner.get(id=partner_id)).claims_paused_until is None
+    await claim_request(dispatcher, extra[2].id)
+    told = await Notification.filter(kind="claims_resumed").values_list("user_id", flat=True)
+    assert set(told) == {user.id for user in await partner_staff(partner_id)}
+    entry = await AuditEntry.get(action="partner.claims_resumed")
+    assert entry.details["reason"] == "已电话核实"
+    history = await client.get(f"/admin/partners/{partner_id}")
+    assert "已电话核实" in history.text and "Lift the pause" not in history.text
 
 
 async def test_releases_within_the_limit_do_not_pause(monkeypatch):

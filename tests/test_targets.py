@@ -369,6 +369,7 @@ asyncio.run(main())
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only
 def test_report_targets_prints_the_issue_json_shape(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
     env.update(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,7 +118,10 @@ async def test_upgrade_of_a_previous_release_database_keeps_every_row(servers, t
         table: count for table, count in before.items() if table != "tortoise_migrations"
     }, "the upgrade changed row counts"
     assert after["tortoise_migrations"] >= before["tortoise_migrations"]
-    assert all(after[table] == 0 for table in set(after) - set(before)), "new tables start empty"
+    # (The audit trail's year partitions on PostgreSQL hold its rows, counted in audit_entry too.)
+    partitions = {table for table in after if re.fullmatch(r"audit_entry_(y\d{4}|default)", table)}
+    assert not partitions or sum(after[table] for table in partitions) == after["audit_entry"]
+    assert all(after[table] == 0 for table in set(after) - set(before) - partitions), "new tables start empty"
     assert before["household"] == 120 and before["service_request"] > 300 and before["region"] == 1042
 
     # Every table the models name is there (those of later migrations new and empty), and every

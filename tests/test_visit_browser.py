@@ -8,7 +8,7 @@ from alliance.visits.models import Visit
 from alliance.visits.scheduling import schedule_visit
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD
-from tests.test_browser import _fits_the_screen, phone, pytestmark  # noqa: F401 (fixture and marks)
+from tests.test_browser import _fits_the_screen, chromium, module_server, phone, pytestmark  # noqa: F401 (fixtures and marks)
 from tests.visits_support import add_volunteer, build_visit_world, window
 
 

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from tests.test_intake_cli import ROOT, alliance, environment  # noqa: F401 (the fixture)
+from tests.test_intake_cli import ROOT, alliance, environment, prepared_city  # noqa: F401 (the fixtures)
+
+pytestmark = pytest.mark.sqlite_only
 
 ADD_PARTNER = """
 import asyncio

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +86,38 @@ def test_only_https_to_a_public_host_is_accepted(monkeypatch):
         "",
     ):
         assert webhooks.url_problem(refused), refused
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_never_connected_to(monkeypatch):
+    monkeypatch.delenv("ALLIANCE_WEBHOOK_ALLOW_INSECURE", raising=False)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        # The check is on the addresses the name gives at connection time, not on the name.
+        with pytest.raises(webhooks.PrivateAddress):
+            await webhooks._PublicOnlyBackend().connect_tcp("localhost", port)
+        host = socket.gethostname()
+        if any(ipaddress.ip_address(entry[4][0]).is_global for entry in socket.getaddrinfo(host, port)):
+            pytest.skip(f"{host} resolves to a public address here")
+        # A partner's endpoint named by a host name passes the form's check (a name is not an
+        # address) and is refused when the worker delivers: the receiver is never reached.
+        side, _right, _admin = await build_two_sides()
+        admin = await principal_for(side.users["partner_admin"])
+        url = f"https://{host}:{port}/hook"
+        assert webhooks.url_problem(url) is None
+        endpoint, _secret = await webhooks.create_endpoint(admin, url, ["claim.changed"])
+        delivery = await webhooks.send_test(admin, endpoint.id)
+        listener.settimeout(0.5)
+        attempt = await webhooks.deliver(delivery.id)
+        assert attempt is not None and attempt.state == webhooks.DeliveryState.RETRYING
+        stored = await WebhookDelivery.get(id=delivery.id)
+        assert "private address" in stored.last_error
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
 
 
 async def test_a_household_answer_reaches_the_partner_signed_and_without_personal_data(

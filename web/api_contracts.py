@@ -10,6 +10,8 @@ from typing import Any
 from web.api_models import (
     ClaimBody,
     ClaimResult,
+    EligibilityAnswer,
+    EligibilityBody,
     ExternalIdPath,
     HouseholdStatus,
     ImportResult,
@@ -26,7 +28,7 @@ from web.api_models import (
 from web.openapi import Operation, Reply, document
 from web.problems import Problem
 
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 RETRY_AFTER = {"Retry-After": "Seconds to wait before the next call."}
 
 _TOKEN = ({"partnerToken": []},)
@@ -106,6 +108,31 @@ PARTNER_OPERATIONS: tuple[Operation, ...] = (
         tags=("requests",),
         path_params=RequestPath,
         body=ReleaseBody,
+        security=_TOKEN,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/partner/eligibility",
+        "checkEligibility",
+        "Does this person qualify for one of your offerings?",
+        {
+            200: Reply("Yes or no, the condition and until when; nothing else.", EligibilityAnswer),
+            401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
+            404: Reply("offering_not_found: not one of your organisation's active offerings.", Problem),
+            422: Reply("A field was refused, e.g. an ID number that is not one (errors).", Problem),
+            429: Reply(
+                "rate_limited (this token's rate) or eligibility_rate_limited (your organisation's "
+                "checks: 60 a minute, 1,000 a day); retry_after.",
+                Problem,
+                RETRY_AFTER,
+            ),
+        },
+        description="Answered only when the household consented to eligibility checks; an unknown ID "
+        "number answers no_consent, like a household without that consent. Every check is audited and "
+        "shown to the household (docs/partner-api.md).",
+        tags=("eligibility",),
+        body=EligibilityBody,
         security=_TOKEN,
     ),
 )

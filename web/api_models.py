@@ -4,7 +4,8 @@ from them, so code and contract are the same definitions."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
@@ -101,6 +102,43 @@ class ClaimResult(BaseModel):
 class ReleaseResult(BaseModel):
     request_id: int
     status: str
+
+
+class EligibilityBody(BaseModel):
+    """Whom to check, for which of your offerings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id_number: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=NO_NUL,
+        description="The resident ID number (18 characters, GB 11643) of the household's head.",
+    )
+    offering_id: Id = Field(description="One of your organisation's active offerings.")
+
+
+class EligibilityAnswer(BaseModel):
+    """All a check tells: yes or no, the condition and until when. Never a name, an address or
+    another flag. An ID number nobody holds answers `no_consent`, like a household that has not
+    consented to checks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eligible: bool
+    result: Literal["eligible", "not_eligible", "no_consent"] = Field(
+        description="no_consent: no eligibility-check consent on record for this ID number."
+    )
+    condition: str | None = Field(
+        description="When eligible: the qualifying condition, a flag code such as SUBSISTENCE_ALLOWANCE."
+    )
+    valid_until: datetime | None = Field(
+        description="When eligible: until when the answer holds (the earliest of the condition's, the "
+        "consent's and the verification's expiry)."
+    )
+    offering_id: int
+    checked_at: datetime
+    check_id: int = Field(description="This check's number in the household's and the audit's record.")
 
 
 class OpenApiDocument(RootModel[dict[str, Any]]):

@@ -124,3 +124,70 @@ def line_chart(
                 parts.append(f'<circle class="chart-dot {escape(css)}" cx="{x}" cy="{y}" r="3"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    label: str
+    lat: float
+    lon: float
+    value: int  # what the shade shows (households waiting)
+    total: int  # households of the place (the circle's title)
+
+
+MAP_SHADES = 5
+
+
+def shade_of(value: int, top: int) -> int:
+    """0 for none, else 1..MAP_SHADES-1 by the share of the largest value."""
+    if value <= 0 or top <= 0:
+        return 0
+    return min(MAP_SHADES - 1, 1 + (MAP_SHADES - 2) * value // top)
+
+
+def shade_limits(top: int) -> list[tuple[int, int, int]]:
+    """The legend: (shade, lowest, highest) of each shade in use for values up to `top`."""
+    limits: dict[int, list[int]] = {}
+    for value in range(0, top + 1):
+        limits.setdefault(shade_of(value, top), []).append(value)
+    return [(shade, values[0], values[-1]) for shade, values in sorted(limits.items())]
+
+
+def symbol_map(title: str, summary: str, points: Sequence[MapPoint]) -> Markup:
+    """A symbol map: each place a circle at its centroid, shaded by its value (no tiles, no
+    boundaries: the region data ships centroids only). Longitudes are scaled by the cosine of the
+    middle latitude so distances look right; labels sit beside the circles."""
+    import math
+
+    width, height, margin = 480, 360, 40
+    placed = [point for point in points if point.lat is not None and point.lon is not None]
+    chart_id = next(_ids)
+    parts = [
+        f'<svg class="chart map" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="map-{chart_id}-title map-{chart_id}-desc">'
+        f'<title id="map-{chart_id}-title">{escape(title)}</title>'
+        f'<desc id="map-{chart_id}-desc">{escape(summary)}</desc>'
+        f'<rect class="map-frame" x="1" y="1" width="{width - 2}" height="{height - 2}"/>'
+    ]
+    if placed:
+        middle = sum(point.lat for point in placed) / len(placed)
+        scale_x = math.cos(math.radians(middle))
+        xs = [point.lon * scale_x for point in placed]
+        ys = [point.lat for point in placed]
+        span = max(max(xs) - min(xs), max(ys) - min(ys), 1e-6)
+        unit = min(width, height) - 2 * margin
+        top = max(point.value for point in placed)
+        for point, x_raw, y_raw in zip(placed, xs, ys, strict=True):
+            x = margin + (x_raw - min(xs)) / span * unit + (width - unit - 2 * margin) / 2
+            y = height - margin - (y_raw - min(ys)) / span * unit
+            if len(placed) == 1:
+                x, y = width / 2, height / 2
+            radius = 10 + min(12, int(math.sqrt(point.total)))
+            parts.append(
+                f'<circle class="map-place shade-{shade_of(point.value, top)}" cx="{x:.1f}" cy="{y:.1f}" '
+                f'r="{radius}"><title>{escape(point.label)}: {_number(point.value)} / {_number(point.total)}'
+                f"</title></circle>"
+                f'<text class="chart-label" x="{x + radius + 3:.1f}" y="{y + 4:.1f}">{escape(_short(point.label, 14))}</text>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -19,8 +19,8 @@ from alliance.households import (
     intake_history,  # noqa: F401
 )
 from alliance.matching import allocation, match_storage, matching, transfers, unscheduled_claims
-from alliance.notifications import escalation, notifications, outbox
-from alliance.targets import cockpit, digest  # noqa: F401  (cockpit: its export kinds)
+from alliance.notifications import delivery, escalation, notifications, outbox
+from alliance.targets import cockpit, cockpit_snapshots, digest, promises, supervision  # noqa: F401  (their export kinds)
 
 logger = logging.getLogger("workers.jobs")
 
@@ -30,17 +30,25 @@ async def deliver_notification(_ctx: dict[str, Any], notification_id: int) -> bo
 
 
 async def relay_pending_notifications(ctx: dict[str, Any]) -> int:
-    """The outbox relay: pending rows whose enqueue was lost (Redis down) are enqueued again.
-    The job id is per notification, so a row already queued is not queued twice."""
+    """The outbox relay: pending rows whose enqueue was lost (Redis down) or whose delivery's lease
+    ran out (its worker died) are queued again, a claim's worth per job (alliance/notifications/
+    delivery.py). The job id is per set of rows, so a set already queued is not queued twice; a row
+    in two sets is claimed by one of them only."""
     ids = await notifications.pending_notification_ids()
-    for notification_id in ids:
+    for start in range(0, len(ids), delivery.CLAIM_BATCH):
+        chunk = ids[start : start + delivery.CLAIM_BATCH]
         await ctx["redis"].enqueue_job(
-            "deliver_notification",
-            notification_id,
-            _job_id=notifications.delivery_job_id(notification_id),
+            "deliver_notification_batch",
+            chunk,
+            _job_id=delivery.batch_job_id(chunk),
             **outbox.job_kwargs(),
         )
     return len(ids)
+
+
+async def deliver_notification_batch(_ctx: dict[str, Any], notification_ids: list[int]) -> int:
+    """The relay's rows, claimed and sent a batch at a time; how many were sent."""
+    return await delivery.deliver_batch(notification_ids)
 
 
 # A networked geocoder answers about once a second: a city's batch takes hours, so one job geocodes
@@ -194,8 +202,17 @@ async def deliver_notifications(ctx: dict[str, Any], notification_ids: list[int]
 
 
 async def send_visit_reminder(ctx: dict[str, Any], visit_id: int, version: int, kind: str) -> dict[str, Any]:
+    """One visit's reminder, as planned before the reminders went out in batches (jobs still queued
+    from then); new reminders wait in the outbox for `send_due_reminders`."""
     outcome = await _retrying(ctx, alliance.visits.notices.send_visit_reminder(visit_id, version, kind))
     return outcome.as_json()
+
+
+async def send_due_reminders(_ctx: dict[str, Any]) -> dict[str, int]:
+    """The reminder sweep (cron, every few seconds): the visit reminders whose time has come, written
+    and delivered in batches. Runs on several workers at once take different batches; a run that
+    fails or is killed leaves its work to the next."""
+    return (await alliance.visits.notices.send_due_reminders()).as_json()
 
 
 # One relay run moves at most this many jobs (in batches), so a backlog drains without one run
@@ -249,6 +266,20 @@ async def refresh_regular_visits(ctx: dict[str, Any]) -> dict[str, int]:
     return sweep.as_json()
 
 
+async def refresh_supervision(ctx: dict[str, Any], region_code: str | None = None) -> dict[str, int]:
+    # The supervision page's figures (alliance/targets/supervision.py): every scope looked at, or one
+    # ("" for the whole alliance) when a first viewer found no snapshot yet.
+    return await supervision.refresh_snapshots(region_code)
+
+
+async def refresh_cockpit(
+    ctx: dict[str, Any], region_code: str | None = None, year: int | None = None, days: int | None = None
+) -> dict[str, int]:
+    # The cockpit's operational figures and unserved list (alliance/targets/cockpit_snapshots.py): every
+    # viewed scope, or one ("" for the whole alliance) that a viewer found missing or stale.
+    return await cockpit_snapshots.refresh_snapshots(region_code, year, days)
+
+
 async def mark_missed_visits(ctx: dict[str, Any]) -> dict[str, int]:
     sweep = await escalation.mark_missed_visits()
     await _deliver_notices(ctx, sweep.notification_ids)
@@ -284,6 +315,17 @@ async def apply_retention_job(_ctx: dict[str, Any]) -> dict[str, int]:
     from dataclasses import asdict
 
     return asdict(await retention.apply_retention())
+
+
+async def ensure_audit_partitions(_ctx: dict[str, Any]) -> list[int]:
+    """The audit trail's partitions for this and next year (PostgreSQL; alliance/core/partitions.py),
+    so no entry waits in the default partition; the years made now. SQLite has none to make."""
+    from alliance.core import partitions
+
+    try:
+        return await partitions.ensure_ahead()
+    except partitions.NotPartitioned:
+        return []
 
 
 async def deliver_webhook(_ctx: dict[str, Any], delivery_id: int) -> str | None:

@@ -22,8 +22,10 @@ from workers.jobs import (
     casework_sweep,
     compute_allocation_job,
     deliver_notification,
+    deliver_notification_batch,
     deliver_notifications,
     deliver_webhook,
+    ensure_audit_partitions,
     escalate_unclaimed_requests,
     forget_old_login_records,
     geocode_intake_batch,
@@ -35,13 +37,16 @@ from workers.jobs import (
     match_offering_job,
     match_requests_job,
     prune_board_changes,
+    refresh_cockpit,
     refresh_regular_visits,
+    refresh_supervision,
     relay_outbox,
     relay_pending_geocoding,
     relay_pending_notifications,
     release_unscheduled_claims,
     run_export_job,
     send_daily_digest,
+    send_due_reminders,
     send_session_reminder,
     send_visit_reminder,
     sweep_webhooks,
@@ -113,6 +118,8 @@ async def _beat_forever(redis: Any, name: str) -> None:
 # Every job is observed (workers/observe.py): its metrics, its JSON log line and its request id.
 FUNCTIONS = [
     job(observed(deliver_notification), timeout=60),
+    # A claim's worth of relayed rows (CLAIM_BATCH): each gateway call ends by half the lease.
+    job(observed(deliver_notification_batch), timeout=60),
     job(observed(geocode_intake_batch), timeout=GEOCODE_SLICE_SECONDS + 20),
     job(observed(match_requests_job), timeout=100),
     job(observed(match_intake_batch), timeout=100),
@@ -128,9 +135,13 @@ FUNCTIONS = [
     # One attempt per job (its own timeout beyond the 10 s HTTP timeout); retries are planned anew.
     job(observed(deliver_webhook), timeout=30, max_tries=3),
     job(observed(send_visit_reminder), timeout=60, max_tries=OUTBOX_JOB_TRIES),
+    # Also queued by hand (tests, an operator): the same run as the cron's.
+    job(observed(send_due_reminders), timeout=60),
     job(observed(escalate_unclaimed_requests), timeout=100),
     job(observed(refresh_regular_visits), timeout=1200),
     job(observed(mark_missed_visits), timeout=100),
+    job(observed(refresh_supervision), timeout=600),
+    job(observed(refresh_cockpit), timeout=600),
     job(observed(send_daily_digest), timeout=100),
     job(observed(casework_sweep), timeout=100),
     job(observed(invite_event_households), timeout=100),
@@ -148,13 +159,27 @@ CRON_JOBS = [
         observed(auto_approve_transfers), minute=set(range(0, 60, 5)), second={10}, unique=True, timeout=100
     ),
     cron_job(observed(release_unscheduled_claims), minute={20}, second={0}, unique=True, timeout=1200),
-    # The job outbox (reminders, visit notices): what the web process could not queue at its commit.
+    # The visit reminders due, in batches (alliance/visits/notices.py): a run takes batches for up to
+    # 20 s, so runs overlap and the workers share a burst; a killed run's work waits at most a lease.
+    cron_job(
+        observed(send_due_reminders),
+        second=set(range(2, 60, 5)),
+        unique=True,
+        run_at_startup=True,
+        timeout=60,
+    ),
+    # The job outbox (visit notices, exports...): what the web process could not queue at its commit.
     cron_job(
         observed(relay_outbox), second=set(range(5, 60, 10)), unique=True, run_at_startup=True, timeout=120
     ),
     cron_job(observed(escalate_unclaimed_requests), minute={40}, second={0}, unique=True, timeout=1200),
     # Regular visits: worklists and overdue warnings, hourly (due days are whole days).
     cron_job(observed(refresh_regular_visits), minute={45}, second={0}, unique=True, timeout=1200),
+    # The supervision page's figures per scope, every half hour (alliance/targets/supervision.py).
+    cron_job(observed(refresh_supervision), minute={7, 37}, second={10}, unique=True, timeout=1200),
+    # The cockpit's operational figures and unserved list per viewed scope (cockpit_snapshots.py);
+    # a run longer than five minutes makes the next one wait (unique).
+    cron_job(observed(refresh_cockpit), minute=set(range(1, 60, 5)), second={20}, unique=True, timeout=1200),
     cron_job(
         observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600
     ),
@@ -164,6 +189,16 @@ CRON_JOBS = [
     cron_job(observed(send_daily_digest), hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
     # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.
     cron_job(observed(apply_retention_job), hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
+    # The audit trail's partitions for this and next year (PostgreSQL), at 03:55 Asia/Shanghai and at start.
+    cron_job(
+        observed(ensure_audit_partitions),
+        hour={19},
+        minute={55},
+        second={0},
+        unique=True,
+        run_at_startup=True,
+        timeout=300,
+    ),
     # Event registrations a partner made that the household did not confirm in time free their seat.
     cron_job(
         observed(lapse_unconfirmed_registrations),

@@ -8,6 +8,8 @@ from alliance.core.codes import (
     AssessmentOutcome,
     CaseNoteKind,
     ChangeKind,
+    EligibilityChannel,
+    EligibilityResult,
     InboundOutcome,
     NeedCode,
     ReferralSource,
@@ -124,3 +126,34 @@ class InboundReply(Model):
     class Meta:
         table = "inbound_reply"
         unique_together = (("gateway", "message_id"),)
+
+
+class EligibilityCheck(Model):
+    # One partner's eligibility check (alliance/cases/eligibility.py): who asked, for which offering,
+    # through which channel, and the answer given. Never the ID number asked about. `household` is
+    # empty when nobody holds that number; else the household sees the check on its page.
+
+    id = fields.BigIntField(primary_key=True)
+    partner = fields.ForeignKeyField(
+        "models.Partner", related_name="eligibility_checks", on_delete=fields.CASCADE
+    )
+    offering = fields.ForeignKeyField(
+        "models.Offering", null=True, related_name="eligibility_checks", on_delete=fields.SET_NULL
+    )
+    household = fields.ForeignKeyField(
+        "models.Household", null=True, related_name="eligibility_checks", on_delete=fields.CASCADE
+    )
+    checked_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="eligibility_checks", on_delete=fields.SET_NULL
+    )
+    # Set when a partner API token asked.
+    token_id = fields.IntField(null=True)
+    channel = fields.CharEnumField(EligibilityChannel, max_length=16)
+    result = fields.CharEnumField(EligibilityResult, max_length=16)
+    condition = fields.CharField(max_length=32, default="")
+    valid_until = fields.DatetimeField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "eligibility_check"
+        indexes = (("household_id", "at"), ("partner_id", "at"))

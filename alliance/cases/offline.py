@@ -179,17 +179,19 @@ async def register_offline(
         if duplicates:
             raise PossibleDuplicates(duplicates)
     external_id = f"OFFLINE-{row.region_code}-{secrets.token_hex(6)}"
-    result = await import_households(
-        RecordSet(format="json", items=[_values(form, external_id)]),
-        # A one-row "file" named for the worker; the Referral says how the household came.
-        channel=IntakeChannel.FILE,
-        filename=f"offline:{principal.username}"[:255],
-    )
-    if result.rejected:
-        # The same rules ran above; a region removed meanwhile is the only way here.
-        raise InvalidInput({error.field: error.message for error in result.rejected[0].errors})
-    household = await Household.get(external_id=external_id)
+    # One transaction: the household, its requests and its referral are written together or not at
+    # all (a process dying between them would leave a household nobody knows how it came).
     async with in_transaction():
+        result = await import_households(
+            RecordSet(format="json", items=[_values(form, external_id)]),
+            # A one-row "file" named for the worker; the Referral says how the household came.
+            channel=IntakeChannel.FILE,
+            filename=f"offline:{principal.username}"[:255],
+        )
+        if result.rejected:
+            # The same rules ran above; a region removed meanwhile is the only way here.
+            raise InvalidInput({error.field: error.message for error in result.rejected[0].errors})
+        household = await Household.get(external_id=external_id)
         await Referral.create(
             household_id=household.id,
             source=ReferralSource(form.source),

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alliance.cases.household_actions import change_kind_label
+from alliance.cases.household_edit import EDIT_ACTION, field_names
 from alliance.cases.models import CaseNote, HouseholdChange, InboundReply, NeedsAssessment, Referral
 from alliance.cases.offline import referral_source_label
 from alliance.core.access import Action, Principal, get_visible
 from alliance.core.audit import viewed
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
+from alliance.core.models import AuditEntry
 from alliance.events.models import Registration
 from alliance.households.models import Household
 from alliance.matching.claims import describe_transition, transition_label
@@ -28,7 +30,7 @@ LIMIT = 200
 @dataclass
 class TimelineEntry:
     at: datetime
-    kind: str  # note, call, visit, assessment, change, referral, request, event, message, reply
+    kind: str  # note, call, visit, assessment, change, edit, referral, request, event, message, reply
     title: str
     text: str
     who: str = ""
@@ -182,6 +184,21 @@ async def case_timeline(principal: Principal, household_id: int, address: str = 
                 _("Message ({channel}, {kind})").format(channel=label(message.channel), kind=message.kind),
                 message.body,
                 message.recipient,
+            )
+        )
+    for edit in (
+        await AuditEntry.filter(household_id=household.id, action=EDIT_ACTION).order_by("-id").limit(LIMIT)
+    ):
+        names = [str(name) for name in (edit.details or {}).get("fields", [])]
+        if not names:
+            continue
+        entries.append(
+            TimelineEntry(
+                edit.at,
+                "edit",
+                _("Details edited ({fields})").format(fields=field_names(names)),
+                "",
+                edit.actor_name,
             )
         )
     for reply in await InboundReply.filter(household_id=household.id).order_by("-received_at").limit(LIMIT):

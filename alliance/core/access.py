@@ -23,6 +23,7 @@ from tortoise.queryset import QuerySet
 from alliance.core.codes import (
     PARTNER_ROLES,
     REGION_ROLES,
+    NeedCode,
     NotificationChannel,
     PartnerStatus,
     Role,
@@ -35,7 +36,7 @@ from alliance.households.models import Household, IntakeBatchRegion
 from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest, TransferRequest
 from alliance.notifications.models import Notification, Task
 from alliance.partners.models import Offering, Partner, PartnerToken, Project, Volunteer, WebhookEndpoint
-from alliance.visits.models import Visit, VolunteerBooking
+from alliance.visits.models import RegularDue, Visit, VolunteerBooking
 
 
 class Action(StrEnum):
@@ -53,6 +54,8 @@ class Action(StrEnum):
     EDIT_OWN_VOLUNTEER = "edit_own_volunteer"
     VIEW_OWN_HOUSEHOLD = "view_own_household"
     EDIT_NEED_RULES = "edit_need_rules"
+    EDIT_HOLIDAYS = "edit_holidays"
+    VIEW_PARTNER_REGULAR_VISITS = "view_partner_regular_visits"
     VIEW_INTAKE = "view_intake"
     MERGE_HOUSEHOLDS = "merge_households"
     VIEW_GAPS = "view_gaps"
@@ -130,6 +133,10 @@ class Action(StrEnum):
     # households; a coordinator sets the region's visiting rhythm.
     VISIT_REGULARLY = "visit_regularly"
     SET_VISIT_RHYTHM = "set_visit_rhythm"
+    # Eligibility checks (alliance/cases/eligibility.py): an approved partner's staff (or API token)
+    # ask whether a consenting person qualifies for one of the partner's own active offerings.
+    CHECK_ELIGIBILITY = "check_eligibility"
+    SET_RESPONSE_PROMISES = "set_response_promises"
 
 
 _PARTNER_CLAIM_ACTIONS = (
@@ -155,6 +162,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.CHECK_IN,
         Action.ACT_AS_HOUSEHOLD,
         Action.VISIT_REGULARLY,
+        # A check is asked for one partner's offering: partner staff only.
+        Action.CHECK_ELIGIBILITY,
     },
     Role.COORDINATOR: frozenset(
         {
@@ -179,6 +188,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.RECORD_CONSENT,
             Action.SET_REGION_POLICY,
             Action.SET_VISIT_RHYTHM,
+            Action.SET_RESPONSE_PROMISES,
             *_INBOX_ACTIONS,
         }
     ),
@@ -209,10 +219,14 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             *_INBOX_ACTIONS,
             Action.VIEW_VOLUNTEERS,
             Action.MANAGE_VOLUNTEERS,
+            Action.CHECK_ELIGIBILITY,
+            Action.VIEW_PARTNER_REGULAR_VISITS,
         }
     ),
     Role.DISPATCHER: frozenset(
         {
+            Action.CHECK_ELIGIBILITY,
+            Action.VIEW_PARTNER_REGULAR_VISITS,
             Action.VIEW_VOLUNTEERS,
             Action.VIEW_PARTNER,
             Action.VIEW_OFFERINGS,
@@ -295,6 +309,12 @@ def powers(principal: Principal) -> frozenset[Action]:
     return actions & WITHDRAWN_PARTNER_ACTIONS
 
 
+# The needs served in the household's home, and the request states in which a partner holds one: such a
+# partner is responsible for the household's regular visit being coordinated with its own.
+HOME_SERVICE_NEEDS = (NeedCode.HOME_CARE, NeedCode.HOME_REPAIR)
+RESPONSIBLE_STATUSES = ("claimed", "scheduled")
+
+
 def allows(principal: Principal, action: Action) -> bool:
     return action in powers(principal)
 
@@ -355,6 +375,19 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _in_region(principal, IntakeBatchRegion.all(), "region__path")
     if action in (Action.VIEW_OWN_HOUSEHOLD, Action.ACT_AS_HOUSEHOLD):
         return Household.filter(id=principal.household_id or 0)
+    if action == Action.VIEW_PARTNER_REGULAR_VISITS:
+        # The regular-visit worklist rows of the households a partner is responsible for: those whose
+        # home-service requests it holds (claimed or scheduled), so it can coordinate with the worker.
+        if role == Role.ADMIN:
+            return RegularDue.all()
+        if principal.is_partner_staff and principal.partner_id:
+            held = ServiceRequest.filter(
+                claimed_by_id=principal.partner_id,
+                status__in=RESPONSIBLE_STATUSES,
+                need_id__in=HOME_SERVICE_NEEDS,
+            ).values("household_id")
+            return RegularDue.filter(household_id__in=Subquery(held))
+        return _nothing(RegularDue.all())
     if action == Action.CASEWORK:
         return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
     if action in (Action.VIEW_OWN_VOLUNTEER, Action.EDIT_OWN_VOLUNTEER):
@@ -389,6 +422,9 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         if principal.is_partner_staff:
             return query.filter(partner_id=principal.partner_id or 0)
         return _nothing(query)
+    if action == Action.CHECK_ELIGIBILITY:
+        # Only the partner's own active offerings (partner staff only: see ROLE_ACTIONS).
+        return Offering.filter(partner_id=principal.partner_id or 0, active=True)
     if action == Action.VIEW_GAPS:
         return _in_region(principal, ServiceRequest.all(), "household__region__path")
     if action == Action.PROPOSE_ALLOCATION:
@@ -502,7 +538,7 @@ def visible(principal: Principal, action: Action) -> QuerySet[Any]:
         return _in_region(principal, Household.all(), "region__path", REGION_ROLES)
     if action == Action.VISIT_REGULARLY:
         return _in_region(principal, Household.all(), "region__path", (Role.COMMUNITY_WORKER,))
-    if action in (Action.SET_REGION_POLICY, Action.SET_VISIT_RHYTHM):
+    if action in (Action.SET_REGION_POLICY, Action.SET_VISIT_RHYTHM, Action.SET_RESPONSE_PROMISES):
         return _in_region(principal, Region.all(), "path")
     if action in (Action.MANAGE_ACCOUNTS, Action.ISSUE_PASSWORD_RESETS):
         return _account_scope(principal)

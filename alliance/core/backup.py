@@ -5,17 +5,19 @@ installed by hand; the server's own version is used where PostgreSQL's client to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from alliance.core.db import is_postgres, normalise_database_url
+from alliance.core.db import is_postgres, libpq_url, normalise_database_url
 from alliance.core.errors import InvalidInput
 from alliance.core.timeutil import utc_now
 
@@ -35,12 +37,6 @@ def _sqlite_path(database_url: str) -> Path:
     if not path or path == ":memory:":
         raise InvalidInput({"database": "an in-memory SQLite database cannot be backed up"})
     return Path(path)
-
-
-def _libpq_url(database_url: str) -> str:
-    # libpq spells the scheme postgresql://; the query (e.g. ?host=/socket/dir) passes through.
-    url = normalise_database_url(database_url)
-    return "postgresql://" + url[len("postgres://") :]
 
 
 def _tool_candidates(name: str) -> list[str]:
@@ -69,7 +65,7 @@ def server_major_version(database_url: str) -> int:
     if not psql:
         raise FileNotFoundError("psql not found (install the project, or PostgreSQL's client tools)")
     shown = subprocess.run(
-        [psql[0], "-XAt", "-c", "SHOW server_version_num", _libpq_url(database_url)],
+        [psql[0], "-XAt", "-c", "SHOW server_version_num", libpq_url(database_url)],
         capture_output=True,
         text=True,
         check=True,
@@ -117,7 +113,7 @@ def make_backup(database_url: str, target: Path) -> Backup:
                     "--no-owner",
                     "--no-privileges",
                     f"--file={target}",
-                    f"--dbname={_libpq_url(database_url)}",
+                    f"--dbname={libpq_url(database_url)}",
                 ],
                 check=True,
                 capture_output=True,
@@ -153,6 +149,68 @@ def backup_kind(path: Path) -> str:
     raise InvalidInput({"path": f"{path} is neither an SQLite database nor a pg_dump custom archive"})
 
 
+# pg_restore --clean drops each partition's primary key before its table, which PostgreSQL refuses
+# (the key is inherited from the partitioned table's): the audit trail's year partitions (migration
+# 0038, alliance/core/partitions.py) lose theirs with their table instead.
+_INHERITED_KEY_DROP = re.compile(
+    rb"^ALTER TABLE IF EXISTS ONLY public\.audit_entry_(default|y\d{4}) DROP CONSTRAINT IF EXISTS \S+;$"
+)
+
+
+def _restore_postgres(database_url: str, source: Path) -> None:
+    """pg_restore writes the archive as SQL (dropping what is there first), psql runs it in one
+    transaction that stops at the first error: all or nothing."""
+    major = server_major_version(database_url)
+    with tempfile.TemporaryFile() as script_log, tempfile.TemporaryFile() as run_log:
+        script = subprocess.Popen(
+            [
+                postgres_tool("pg_restore", major),
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--file=-",
+                str(source),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=script_log,
+        )
+        runner = subprocess.Popen(
+            [
+                postgres_tool("psql", major),
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                f"--dbname={libpq_url(database_url)}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=run_log,
+        )
+        try:
+            for line in script.stdout:
+                if not _INHERITED_KEY_DROP.match(line.rstrip(b"\n")):
+                    runner.stdin.write(line)
+        except BrokenPipeError:
+            pass  # psql stopped at an error: its message says which
+        finally:
+            script.stdout.close()
+            if script.wait() != 0:
+                # A damaged archive stops pg_restore part way: psql would commit the part it got when
+                # its input ends, so it dies first and the server rolls its transaction back.
+                runner.kill()
+            with contextlib.suppress(BrokenPipeError):
+                runner.stdin.close()
+        if script.wait() != 0 or runner.wait() != 0:
+            script_log.seek(0)
+            run_log.seek(0)
+            said = run_log.read().decode(errors="replace").strip() or script_log.read().decode(
+                errors="replace"
+            )
+            raise RuntimeError(f"pg_restore failed, nothing changed: {said.strip()}")
+
+
 def restore_backup(database_url: str, source: Path) -> str:
     """Replace the database's contents with the backup's. Stop the web and worker processes first:
     on PostgreSQL the restore runs in one transaction (all or nothing); on SQLite the backup API
@@ -164,23 +222,7 @@ def restore_backup(database_url: str, source: Path) -> str:
     if kind != wanted:
         raise InvalidInput({"path": f"{source} is a {kind} backup; DATABASE_URL is {wanted}"})
     if kind == "postgres":
-        done = subprocess.run(
-            [
-                postgres_tool("pg_restore", server_major_version(database_url)),
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--no-privileges",
-                "--single-transaction",
-                "--exit-on-error",
-                f"--dbname={_libpq_url(database_url)}",
-                str(source),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"pg_restore failed, nothing changed: {done.stderr.strip()}")
+        _restore_postgres(database_url, source)
         return _database_name(database_url)
     target_path = _sqlite_path(database_url)
     target_path.parent.mkdir(parents=True, exist_ok=True)

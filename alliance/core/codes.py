@@ -198,6 +198,11 @@ class HouseholdResponse(StrEnum):
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     ENQUEUED = "enqueued"
+    # Jobs that are never queued one by one: their owner takes the due ones from the outbox in
+    # batches (the visit reminders, alliance/visits/notices.py) and marks them done in the same
+    # transaction as the work.
+    PLANNED = "planned"
+    DONE = "done"
 
 
 class TargetMetric(StrEnum):
@@ -365,6 +370,23 @@ class ConsentScope(StrEnum):
     CONTACT_SMS = "contact_sms"
     CONTACT_VOICE = "contact_voice"
     CONTACT_IN_PERSON = "contact_in_person"
+    # Partners may check by ID number (or the household's entitlement QR) whether it qualifies for an
+    # offering, and learn yes/no, the condition and until when (alliance/cases/eligibility.py).
+    ELIGIBILITY_CHECK = "eligibility_check"
+
+
+class EligibilityResult(StrEnum):
+    # What a partner's eligibility check answered (alliance/cases/eligibility.py). An ID number
+    # nobody holds answers `no_consent` too, so the answer is no oracle of who is in the system.
+    ELIGIBLE = "eligible"
+    NOT_ELIGIBLE = "not_eligible"
+    NO_CONSENT = "no_consent"
+
+
+class EligibilityChannel(StrEnum):
+    API = "api"
+    PAGE = "staff_page"
+    QR = "entitlement_qr"
 
 
 class ConsentMethod(StrEnum):

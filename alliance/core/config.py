@@ -22,7 +22,8 @@ class Settings:
     # Map tiles for the claim board's map, e.g. "/tiles/{z}/{x}/{y}.png" served by the same host
     # (the page's CSP allows images from 'self' only). Unset: markers on a blank map, no internet.
     tile_url: str | None = None
-    # A transfer the holder does not answer is approved automatically after this many hours.
+    # A transfer the holder does not answer is approved automatically after this many hours: the
+    # default of regions that set none of their own (alliance/visits/region_settings.py).
     transfer_auto_approve_hours: int = 36
     # Reminder offsets (24 h, 2 h before a visit) are multiplied by this: 1 in production, e.g.
     # 0.001 for the bench and tests, so a day of reminders plays out in a minute and a half.
@@ -82,7 +83,7 @@ def load_settings() -> Settings:
         https_only=os.environ.get("ALLIANCE_HTTPS", "") in {"1", "true", "yes"},
         default_language=os.environ.get("ALLIANCE_LANGUAGE", "zh_CN"),
         tile_url=os.environ.get("TILE_URL") or None,
-        transfer_auto_approve_hours=int(os.environ.get("TRANSFER_AUTO_APPROVE_HOURS") or 36),
+        transfer_auto_approve_hours=default_transfer_auto_approve_hours(),
         reminder_time_scale=reminder_time_scale(),
         notification_providers=os.environ.get("ALLIANCE_NOTIFICATION_PROVIDERS", ""),
         session_idle_seconds=_positive_int("ALLIANCE_SESSION_IDLE_MINUTES", 120) * 60,
@@ -91,6 +92,11 @@ def load_settings() -> Settings:
         metrics_token=os.environ.get("ALLIANCE_METRICS_TOKEN", ""),
         ready_outbox_max_age_seconds=int(os.environ.get("ALLIANCE_READY_OUTBOX_MAX_AGE_SECONDS") or 300),
     )
+
+
+def default_transfer_auto_approve_hours() -> int:
+    """TRANSFER_AUTO_APPROVE_HOURS (default 36): the hours of a region that sets none of its own."""
+    return _positive_int("TRANSFER_AUTO_APPROVE_HOURS", 36)
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -146,6 +152,15 @@ def churn_limits() -> ChurnLimits:
     if limits.releases < 0 or limits.window_minutes <= 0 or limits.cooldown_minutes <= 0:
         raise ValueError("ALLIANCE_CHURN_* must be positive")
     return limits
+
+
+def reminder_batch_size() -> int:
+    """ALLIANCE_REMINDER_BATCH: visit reminders the reminder sweep writes per transaction (200; read
+    on each use). Smaller holds fewer rows per transaction, larger costs fewer round trips."""
+    value = int(os.environ.get("ALLIANCE_REMINDER_BATCH") or 200)
+    if value <= 0:
+        raise ValueError("ALLIANCE_REMINDER_BATCH must be positive")
+    return value
 
 
 def reminder_time_scale() -> float:

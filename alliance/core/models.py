@@ -176,6 +176,26 @@ class AuditChainHead(Model):
         table = "audit_chain_head"
 
 
+class AuditArchive(Model):
+    # A year of audit entries detached from the partitioned table (PostgreSQL, `alliance partitions
+    # detach`): where the chain resumed, so `alliance audit verify` checks the entries still attached
+    # against the last hash of the newest year taken off (alliance/core/partitions.py).
+
+    id = fields.IntField(primary_key=True)
+    year = fields.SmallIntField(unique=True)
+    table_name = fields.CharField(max_length=63)
+    first_id = fields.BigIntField()
+    last_id = fields.BigIntField()
+    entries = fields.BigIntField()
+    chained = fields.BigIntField()
+    last_hash = fields.CharField(max_length=64)
+    detached_by = fields.CharField(max_length=64, default="")
+    detached_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_archive"
+
+
 class Region(Model):
     # An administrative division. `path` ("/330300/330302/") makes a subtree one prefix query.
 
@@ -193,6 +213,11 @@ class Region(Model):
     # Per-region policy; None inherits the nearest ancestor's value, then the built-in default.
     escalate_unclaimed_after_days = fields.SmallIntField(null=True)
     schedule_claim_within_days = fields.SmallIntField(null=True)
+    # Hours a holder has to answer a transfer before it is approved automatically (default:
+    # TRANSFER_AUTO_APPROVE_HOURS) and the check-in geofence in metres (default:
+    # ALLIANCE_CHECKIN_RADIUS_M); the page and CLI: alliance/visits/region_settings.py.
+    transfer_auto_approve_hours = fields.SmallIntField(null=True)
+    checkin_radius_m = fields.SmallIntField(null=True)
     # Whether a community worker must verify a household before matching offers it to partners
     # (alliance/households/consent.py); None inherits, the built-in default is "no".
     verification_required = fields.BooleanField(null=True)

@@ -5,7 +5,7 @@
 | notification bodies (sent or failed) | ALLIANCE_RETAIN_NOTIFICATION_DAYS (365) | body, subject and recipient emptied; the row stays for the counts |
 | login attempts | ALLIANCE_RETAIN_LOGIN_ATTEMPT_DAYS (90) | deleted |
 | rejected intake rows' sent values | ALLIANCE_RETAIN_REJECTED_ROW_DAYS (365) | the values emptied; row number, external id and errors stay |
-| relayed outbox jobs | ALLIANCE_RETAIN_OUTBOX_DAYS (90) | deleted |
+| relayed or done outbox jobs | ALLIANCE_RETAIN_OUTBOX_DAYS (90) | deleted |
 | a closed case's personal data | ALLIANCE_RETAIN_CLOSED_CASE_YEARS (5) | name, ID number, phone, address and exact location removed |
 | export files (alliance/core/exports.py) | ALLIANCE_RETAIN_EXPORT_DAYS (7) | the file deleted, the row marked expired |
 | the audit trail | 10 years | never touched by the job (append-only; docs/operations.md) |
@@ -131,7 +131,8 @@ async def apply_retention(policy: RetentionPolicy | None = None, now: datetime |
             .update(record={})
         )
         run.outbox_jobs_deleted = await OutboxJob.filter(
-            status=OutboxStatus.ENQUEUED, created_at__lt=now - timedelta(days=policy.outbox_days)
+            status__in=[OutboxStatus.ENQUEUED, OutboxStatus.DONE],
+            created_at__lt=now - timedelta(days=policy.outbox_days),
         ).delete()
         closed = await closed_case_ids(now - timedelta(days=365 * policy.closed_case_years))
         run.households_anonymised = await anonymise_households(closed)

@@ -11,6 +11,7 @@ Engine "alliance.core.sqlite" in the tortoise config (alliance/core/db.py)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -19,6 +20,19 @@ from tortoise.backends.sqlite.client import (
     SqliteTransactionWrapper,
 )
 from tortoise.exceptions import TransactionManagementError
+
+
+def _utc_text(value: datetime) -> str:
+    """SQLite compares timestamps as text: every aware one is written in UTC, as PostgreSQL keeps
+    them. tortoise writes it with its own offset, so the end of a day in Shanghai (23:59+08:00) would
+    sort after 16:05+00:00 on the same date, eight hours after it had passed."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")
+
+
+# After tortoise's own adapter (tortoise.backends.sqlite.executor, imported above), replacing it.
+sqlite3.register_adapter(datetime, _utc_text)
 
 
 class ImmediateTransactionWrapper(SqliteTransactionWrapper):

@@ -105,8 +105,15 @@ async def cancel_event(principal: Principal, event_id: int, reason: str = "") ->
     """Call the event off: every registration and waiting-list place ends, everyone is told."""
     require(principal, Action.MANAGE_EVENTS)
     event = await get_visible(principal, Action.MANAGE_EVENTS, event_id)
+    return await call_off_event(principal, event.id, reason)
+
+
+async def call_off_event(principal: Principal, event_id: int, reason: str = "") -> EventOutcome:
+    """Cancel an event the caller's rules decided on (the event's partner cancels it, or a
+    coordinator suspends the partner): every registration and waiting-list place ends, every
+    household is told. Runs in the caller's transaction when there is one."""
     async with in_transaction():
-        event = await _locked_event(event.id)
+        event = await _locked_event(event_id)
         if event.status == EventStatus.CANCELLED:
             return EventOutcome(event, [], changed=False)
         active = await Registration.filter(

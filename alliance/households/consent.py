@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tortoise.expressions import Q
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q, Subquery
 
 from alliance.core.access import Action as A
 from alliance.core.access import Principal, get_visible
@@ -38,9 +39,9 @@ from alliance.core.i18n import gettext as _
 from alliance.core.models import Region, User
 from alliance.core.regions import inherited_setting
 from alliance.core.timeutil import utc_now
-from alliance.households.models import ConsentRecord, Household
+from alliance.households.models import ConsentRecord, Household, IntakeRecord
 from alliance.notifications.models import Task
-from alliance.notifications.notifications import community_workers_of, coordinators_over
+from alliance.notifications.notifications import community_workers_of, coordinator_ids_over
 from alliance.notifications.tasks import Subject, close_tasks, open_key, open_task
 
 # Built-in default of the region policy "verification required before matching": no. Intake
@@ -71,10 +72,11 @@ async def verification_required(region_paths: Iterable[str]) -> dict[str, bool]:
 
 
 async def refresh_matchable(
-    household_ids: Sequence[int] | None = None, region_path: str | None = None
+    household_ids: Sequence[int] | None = None, region_path: str | None = None, of_batch: int | None = None
 ) -> int:
-    """Recompute `Household.matchable` for these households (or every household under `region_path`);
-    how many changed. Two updates per policy value, whatever the number of households."""
+    """Recompute `Household.matchable` for these households (or every household under `region_path`,
+    or every household an intake batch wrote); how many changed. Two updates per policy value,
+    whatever the number of households."""
     if household_ids is not None and len(household_ids) > 1000:
         return sum(
             [
@@ -85,6 +87,9 @@ async def refresh_matchable(
     query = Household.all()
     if household_ids is not None:
         query = query.filter(id__in=list(household_ids))
+    if of_batch is not None:
+        written = IntakeRecord.filter(last_batch_id=of_batch).values("household_id")
+        query = query.filter(id__in=Subquery(written))
     if region_path is not None:
         codes = await Region.filter(path__startswith=region_path).values_list("code", flat=True)
         query = query.filter(region_id__in=list(codes))
@@ -312,26 +317,40 @@ async def warn_expiring_consents(now: datetime | None = None) -> int:
     return opened
 
 
-async def open_verification_tasks(household_ids: Sequence[int], due_in: timedelta = timedelta(days=7)) -> int:
+async def open_verification_tasks(
+    household_ids: Sequence[int],
+    due_in: timedelta = timedelta(days=7),
+    owners: dict[str, list[int]] | None = None,
+    connection: BaseDBAsyncClient | None = None,
+) -> int:
     """A "verify new household" task for the community worker(s) of each unverified household (the
     coordinators above when a community has no worker). Idempotent while the task is open; written in
-    bulk, since a batch from the assistance system brings thousands."""
+    bulk, since a batch from the assistance system brings thousands. `owners`: who gets each
+    region's tasks, kept by the caller across calls (an import calls once a chunk, in the chunk's
+    transaction: `connection`)."""
     due = utc_now() + due_in
     opened = 0
+    owners = {} if owners is None else owners
     for start in range(0, len(household_ids), 1000):
         part = list(household_ids[start : start + 1000])
-        rows = await Household.filter(id__in=part, verified=False).values(
-            "id", "head_name", "address", "region_id", "region__path"
+        rows = (
+            await Household.filter(id__in=part, verified=False)
+            .using_db(connection)
+            .values("id", "head_name", "address", "region_id", "region__path")
         )
-        regions = {row["region_id"]: row["region__path"] for row in rows}
-        owners: dict[str, list[int]] = {code: [] for code in regions}
-        for user_id, code in await User.filter(
-            role=Role.COMMUNITY_WORKER, is_active=True, region_id__in=list(regions)
-        ).values_list("id", "region_id"):
-            owners[code].append(user_id)
-        for code, found in owners.items():
-            if not found:
-                found.extend(user.id for user in await coordinators_over(regions[code]))
+        regions = {row["region_id"]: row["region__path"] for row in rows if row["region_id"] not in owners}
+        if regions:
+            found: dict[str, list[int]] = {code: [] for code in regions}
+            for user_id, code in (
+                await User.filter(role=Role.COMMUNITY_WORKER, is_active=True, region_id__in=list(regions))
+                .using_db(connection)
+                .values_list("id", "region_id")
+            ):
+                found[code].append(user_id)
+            without_worker = {regions[code] for code, users in found.items() if not users}
+            above = await coordinator_ids_over(without_worker, connection)
+            for code, users in found.items():
+                owners[code] = users or above[regions[code]]
         tasks = [
             Task(
                 owner_id=owner,
@@ -347,17 +366,9 @@ async def open_verification_tasks(household_ids: Sequence[int], due_in: timedelt
             for owner in owners[row["region_id"]]
         ]
         if tasks:
-            await Task.bulk_create(tasks, ignore_conflicts=True)
+            await Task.bulk_create(tasks, ignore_conflicts=True, using_db=connection)
         opened += len(tasks)
     return opened
-
-
-async def households_of_batch(batch_id: int, created_since: datetime | None = None) -> list[int]:
-    """The households a batch wrote (with `created_since`: those it created, new to the platform)."""
-    query = Household.filter(intake_record__last_batch_id=batch_id)
-    if created_since is not None:
-        query = query.filter(created_at__gte=created_since)
-    return list(await query.values_list("id", flat=True))
 
 
 async def set_verification_required(

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from stdnum import numdb
 from stdnum.cn import ric
@@ -124,24 +126,62 @@ class HouseholdRow:
 
 @dataclass
 class RecordSet:
-    """Records of one file or body, readable more than once (a first pass finds repeated ids)."""
+    """Records of one file or body, readable more than once (a first pass finds repeated ids). A file
+    is read from its path on each pass, a row at a time, so memory does not grow with its size."""
 
     format: str
     encoding: str = "utf-8"
     text: str = ""
     items: list[Any] | None = None
+    path: Path | None = None
 
     def __iter__(self) -> Iterator[RawRecord]:
         if self.format == "csv":
-            yield from _csv_records(self.text)
+            with self._lines() as lines:
+                yield from _csv_records(lines)
         elif self.format == "jsonl":
-            yield from _jsonl_records(self.text)
+            with self._lines() as lines:
+                yield from _jsonl_records(lines)
         else:
             for row, item in enumerate(self.items or [], start=1):
                 yield _object_record(row, item)
 
+    def external_ids(self) -> Iterator[tuple[int, str | None]]:
+        """(row, external id) of every record, None for a record that is not even an object; for
+        CSV without building the records (the first pass of an import, over a million rows)."""
+        if self.format != "csv":
+            for record in self:
+                yield record.row, None if record.problem else record.external_id
+            return
+        with self._lines() as lines:
+            reader = csv.reader(lines)
+            header = [cell.strip().lower() for cell in next(reader)]
+            width, row = len(header), 0
+            position = header.index("external_id") if "external_id" in header else width
+            for cells in reader:
+                joined = "".join(cells)
+                if not joined.strip():
+                    continue
+                row += 1
+                if "\x00" in joined or len(cells) > width:
+                    yield row, None
+                else:
+                    yield row, cells[position].strip()[:64] if position < len(cells) else ""
+
+    @contextmanager
+    def _lines(self) -> Iterator[TextIO]:
+        if self.path is None:
+            yield io.StringIO(self.text, newline="" if self.format == "csv" else None)
+            return
+        with _open_text(self.path, self.encoding, as_csv=self.format == "csv") as handle:
+            yield handle
+
 
 # --- reading ---------------------------------------------------------------------------------
+
+# A file is checked for its encoding in blocks of this size, never whole.
+READ_BLOCK = 1 << 16
+_PYTHON_CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gbk": "gb18030"}
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
@@ -162,24 +202,80 @@ def decode_text(data: bytes) -> tuple[str, str]:
         ) from error
 
 
-def read_file(path: Path) -> RecordSet:
-    """CSV, JSON Lines (.jsonl, .ndjson) or a JSON array (.json); the content decides when the
-    extension does not."""
+def _decodes(path: Path, codec: str, skip: int = 0) -> int | None:
+    """None when the whole file decodes with `codec`, else the offset of the first byte that does not."""
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    offset = skip
+    with path.open("rb") as handle:
+        handle.seek(skip)
+        while True:
+            block = handle.read(READ_BLOCK)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                return offset + error.start
+            if not block:
+                return None
+            offset += len(block)
+
+
+def file_encoding(path: Path) -> str:
+    """`decode_text`'s choice for a file, read a block at a time: "utf-8-sig", "utf-8" or "gbk"."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UnreadableFile(_("The file is UTF-16. Save it as CSV in UTF-8 or GBK."))
+    if head.startswith(codecs.BOM_UTF8):
+        position = _decodes(path, "utf-8", skip=len(codecs.BOM_UTF8))
+        if position is None:
+            return "utf-8-sig"
+    elif _decodes(path, "utf-8") is None:
+        return "utf-8"
+    else:
+        position = _decodes(path, "gb18030")
+        if position is None:
+            return "gbk"
+    raise UnreadableFile(
+        _("The file is neither UTF-8 nor GBK text (byte {position}).").format(position=position)
+    )
+
+
+@contextmanager
+def _open_text(path: Path, encoding: str, as_csv: bool) -> Iterator[TextIO]:
+    # CSV: newline="" so that a line break inside a quoted value stays in the value (the csv module's rule).
     try:
-        data = path.read_bytes()
+        handle = path.open(encoding=_PYTHON_CODECS.get(encoding, encoding), newline="" if as_csv else None)
     except OSError as error:
         raise UnreadableFile(
             _("Cannot read {path}: {reason}").format(path=path, reason=error.strerror)
         ) from error
-    text, encoding = decode_text(data)
+    with handle:
+        yield handle
+
+
+def read_file(path: Path) -> RecordSet:
+    """CSV, JSON Lines (.jsonl, .ndjson) or a JSON array (.json); the content decides when the
+    extension does not. CSV and JSON Lines are read from the file on each pass, a row at a time
+    (a province sends a million rows); a JSON array is read whole."""
+    try:
+        encoding = file_encoding(path)
+    except OSError as error:
+        raise UnreadableFile(
+            _("Cannot read {path}: {reason}").format(path=path, reason=error.strerror)
+        ) from error
     suffix = path.suffix.lower()
-    first = text.lstrip()[:1]
-    if suffix in (".jsonl", ".ndjson") or (suffix != ".json" and first == "{"):
-        return RecordSet(format="jsonl", encoding=encoding, text=text)
-    if suffix == ".json" or first == "[":
-        return records_from_json_text(text, limit=None)
-    _check_csv_header(text)
-    return RecordSet(format="csv", encoding=encoding, text=text)
+    with _open_text(path, encoding, as_csv=True) as handle:
+        first = ""
+        while not first and (block := handle.read(4096)):
+            first = block.lstrip()[:1]
+        if suffix in (".jsonl", ".ndjson") or (suffix != ".json" and first == "{"):
+            return RecordSet(format="jsonl", encoding=encoding, path=path)
+        if suffix == ".json" or first == "[":
+            handle.seek(0)
+            return records_from_json_text(handle.read(), limit=None)
+        handle.seek(0)
+        _check_csv_header(next(csv.reader(handle), None))
+    return RecordSet(format="csv", encoding=encoding, path=path)
 
 
 def records_from_json(body: bytes, limit: int | None = MAX_API_RECORDS) -> RecordSet:
@@ -211,8 +307,7 @@ def records_from_json_text(text: str, limit: int | None) -> RecordSet:
     return RecordSet(format="json", items=items)
 
 
-def _check_csv_header(text: str) -> None:
-    header = next(csv.reader(io.StringIO(text)), None)
+def _check_csv_header(header: list[str] | None) -> None:
     if not header or not any(cell.strip() for cell in header):
         raise UnreadableFile(_("The file is empty: expected a header row naming the columns."))
     columns = [cell.strip().lower() for cell in header]
@@ -231,16 +326,20 @@ def _check_csv_header(text: str) -> None:
         raise UnreadableFile(_("Repeated column(s): {names}.").format(names=", ".join(repeated)))
 
 
-def _csv_records(text: str) -> Iterator[RawRecord]:
-    reader = csv.reader(io.StringIO(text))
+def _csv_records(lines: Iterable[str]) -> Iterator[RawRecord]:
+    reader = csv.reader(lines)
     header = [cell.strip().lower() for cell in next(reader)]
     width = len(header)
     row = 0
     for cells in reader:
-        if not "".join(cells).strip():
+        joined = "".join(cells)
+        if not joined.strip():
             continue
         row += 1
-        values, nul = _without_nul(dict(zip(header, cells, strict=False)))
+        values: dict[Any, Any] = dict(zip(header, cells, strict=False))
+        nul = "\x00" in joined
+        if nul:
+            values, nul = _without_nul(values)
         if nul:
             yield RawRecord(row, values, _nul_problem())
             continue
@@ -256,9 +355,9 @@ def _csv_records(text: str) -> Iterator[RawRecord]:
         yield RawRecord(row, values)
 
 
-def _jsonl_records(text: str) -> Iterator[RawRecord]:
+def _jsonl_records(lines: Iterable[str]) -> Iterator[RawRecord]:
     row = 0
-    for line in text.splitlines():
+    for line in lines:
         if not line.strip():
             continue
         row += 1
@@ -320,11 +419,12 @@ def id_check_character(first17: str) -> str:
     return ric.calc_check_digit(first17 + "0")
 
 
-def _known_region_code(id_number: str) -> bool:
+@functools.lru_cache(maxsize=8192)
+def _known_region_code(area: str) -> bool:
     # Any county code GB/T 2260 has ever listed. Not python-stdnum's stricter "listed in the year of
     # birth": numbers were issued from 1984 under the codes of that time, so someone born in 1950 in
     # Lucheng (a code since 1984) holds a real number that check would refuse.
-    return any("county" in part for _prefix, part in numdb.get("cn/loc").info(id_number[:6]))
+    return any("county" in part for _prefix, part in numdb.get("cn/loc").info(area))
 
 
 def id_number_error(id_number: str) -> str | None:
@@ -335,7 +435,7 @@ def id_number_error(id_number: str) -> str | None:
     if not ID_SHAPE.match(id_number):
         return _("An ID number is 17 digits followed by a digit or X.")
     try:
-        ric.compact(id_number)
+        # Already compact (the shape above): no ric.compact, a million rows call this.
         if ric.calc_check_digit(id_number) != id_number[17]:
             raise InvalidChecksum()
         ric.get_birth_date(id_number)
@@ -345,7 +445,7 @@ def id_number_error(id_number: str) -> str | None:
         return _(
             "Characters 7 to 14 of an ID number are the birth date; {digits} is not a real date."
         ).format(digits=id_number[6:14])
-    if not _known_region_code(id_number):
+    if not _known_region_code(id_number[:6]):
         return _("The first six digits of an ID number are a county code; {code} is not one.").format(
             code=id_number[:6]
         )
@@ -425,7 +525,7 @@ def _check_coordinates(lat: float | None, lon: float | None, errors: list[FieldE
         )
 
 
-def _member_count(value: Any, errors: list[FieldError]) -> int:
+def member_count_of(value: Any, errors: list[FieldError]) -> int:
     text = _text(value)
     if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_MEMBERS:
         errors.append(
@@ -483,7 +583,7 @@ def _flags(value: Any, today: date, errors: list[FieldError]) -> dict[str, date 
     return flags
 
 
-def _code_list(
+def code_list(
     value: Any, name: str, known: frozenset[str], all_codes: list[str], errors: list[FieldError]
 ) -> tuple[str, ...]:
     items, shaped = _codes(value)
@@ -561,10 +661,10 @@ def check_record(
     if not any(error.field in ("lat", "lon") for error in errors):
         _check_coordinates(lat, lon, errors)
 
-    member_count = _member_count(values.get("member_count"), errors)
+    member_count = member_count_of(values.get("member_count"), errors)
     flags = _flags(values.get("flags"), today, errors)
-    needs = _code_list(values.get("needs"), "needs", _NEED_CODES, _NEED_LIST, errors)
-    accessibility = _code_list(
+    needs = code_list(values.get("needs"), "needs", _NEED_CODES, _NEED_LIST, errors)
+    accessibility = code_list(
         values.get("accessibility"),
         "accessibility",
         _ACCESSIBILITY_CODES,

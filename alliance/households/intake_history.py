@@ -12,10 +12,11 @@ from tortoise.functions import Sum
 
 from alliance.core import exports
 from alliance.core.access import Action, Principal, visible
+from alliance.core.codes import BatchStatus
 from alliance.core.errors import NotFound
 from alliance.households.intake_format import FIELDS
 from alliance.households.intake_planning import FILE_SOURCE_NAME
-from alliance.households.models import IntakeBatch, IntakeRejectedRow
+from alliance.households.models import IntakeBatch, IntakeConflict, IntakeRejectedRow
 
 HISTORY_PAGE_SIZE = 20
 REJECTED_PAGE_SIZE = 50
@@ -101,6 +102,39 @@ async def intake_history(principal: Principal, page: int = 1) -> BatchPage:
 
 
 @dataclass
+class BatchProgress:
+    """How far a batch has come through its file, all regions together: rows done of the file's rows."""
+
+    batch_id: int
+    status: str
+    total_rows: int
+    rows_done: int
+
+    @property
+    def running(self) -> bool:
+        return self.status == BatchStatus.RUNNING
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.rows_done * 100 // self.total_rows) if self.total_rows else 0
+
+
+async def batch_progress(principal: Principal, batch_id: int) -> BatchProgress:
+    """A batch's progress, for one who may see it: written with each chunk (alliance/households/
+    intake_progress.py), so the page polling it sees the import advance a chunk at a time."""
+    if not await _visible_batches(principal).filter(id=batch_id).exists():
+        raise NotFound(f"intake batch {batch_id}")
+    batch = await IntakeBatch.get(id=batch_id)
+    held = await IntakeConflict.filter(batch_id=batch_id).count()
+    return BatchProgress(
+        batch_id=batch.id,
+        status=str(batch.status),
+        total_rows=batch.total_rows,
+        rows_done=batch.created + batch.updated + batch.unchanged + batch.rejected + held,
+    )
+
+
+@dataclass
 class RejectedView:
     row: int
     external_id: str
@@ -115,6 +149,7 @@ class BatchDetail:
     rejected_total: int
     page: int
     pages: int
+    progress: BatchProgress | None = None
 
 
 def _visible_rejected(principal: Principal, batch_id: int):  # type: ignore[no-untyped-def]
@@ -137,6 +172,7 @@ async def batch_detail(principal: Principal, batch_id: int, page: int = 1) -> Ba
         rejected_total=total,
         page=page,
         pages=pages,
+        progress=await batch_progress(principal, batch_id) if batch.status == BatchStatus.RUNNING else None,
     )
 
 
@@ -206,3 +242,44 @@ REJECTED_ROWS_EXPORT = exports.register(
         header=lambda params: ["row", *FIELDS, "errors"],
     )
 )
+
+
+# --- a whole batch, for the command that imported it (not scoped: the operator sees every row) -----
+
+
+async def rejected_pages_of_batch(batch_id: int, size: int = 1000) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every refused row of a batch as the --json answer lists them (row, external id, errors), a
+    page at a time in row order: a file may refuse more rows than an ImportResult keeps."""
+    last_row, last_id = -1, 0
+    while True:
+        items = (
+            await IntakeRejectedRow.filter(batch_id=batch_id)
+            .filter(Q(row__gt=last_row) | Q(row=last_row, id__gt=last_id))
+            .order_by("row", "id")
+            .limit(size)
+            .values("id", "row", "external_id", "errors")
+        )
+        if not items:
+            return
+        last_row, last_id = items[-1]["row"], items[-1]["id"]
+        yield [
+            {"row": item["row"], "external_id": item["external_id"], "errors": item["errors"]}
+            for item in items
+        ]
+
+
+async def conflict_pages_of_batch(batch_id: int, size: int = 1000) -> AsyncIterator[list[tuple[int, str]]]:
+    """(row, external id) of every row of a batch held as a conflict, a page at a time in row order."""
+    last_row, last_id = -1, 0
+    while True:
+        items = (
+            await IntakeConflict.filter(batch_id=batch_id)
+            .filter(Q(row__gt=last_row) | Q(row=last_row, id__gt=last_id))
+            .order_by("row", "id")
+            .limit(size)
+            .values_list("id", "row", "external_id")
+        )
+        if not items:
+            return
+        last_row, last_id = items[-1][1], items[-1][0]
+        yield [(row, external_id) for _id, row, external_id in items]

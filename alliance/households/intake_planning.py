@@ -52,6 +52,8 @@ class _Context:
     owner_check: bool = True
     slices: dict[str | None, int] = field(default_factory=dict)
     needs: dict[tuple[frozenset[str], tuple[str, ...]], list[str]] = field(default_factory=dict)
+    # Region code -> who gets its "verify new household" tasks (looked up once per import).
+    task_owners: dict[str, list[int]] = field(default_factory=dict)
 
 
 PROGRESS_KINDS = ("created", "updated", "unchanged", "rejected", "requests")

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tortoise import Tortoise
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Max, Min
 
+from alliance.core import db
 from alliance.core.access import Action, Principal, allows, get_visible, require, visible
 from alliance.core.audit import viewed
 from alliance.core.codes import ACTIVE_REQUEST_STATUSES, DeliveryMode, RequestStatus, TransferStatus
@@ -186,13 +186,14 @@ def _keep(key: tuple, value: Any, generation: tuple = (), seconds: float = KEEP_
 async def _changes(partner_id: int) -> tuple:
     """Something that changes whenever the partner's board could: its board changes, the newest
     offering edit and the newest consent record (a withdrawal takes a household off every board)."""
-    connection = Tortoise.get_connection("default")
+    connection = db.read_connection()
     _count, rows = await connection.execute_query(
         'SELECT (SELECT MAX("updated_at") FROM "offering"), (SELECT MAX("id") FROM "consent_record")'
     )
     return (*await board_changes.generation(partner_id), *rows[0])
 
 
+@db.reads_replica
 async def board_page(principal: Principal, filters: BoardFilters, page_size: int = PAGE_SIZE) -> BoardPage:
     """The partner's open matched requests, best score first, filtered and paged."""
     query, partner_id = await _open_matches(principal, filters=filters)
@@ -299,6 +300,7 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
     return score, request_id
 
 
+@db.reads_replica
 async def board_after(
     principal: Principal, need: str = "", limit: int = PAGE_SIZE, cursor: str = ""
 ) -> tuple[list[BoardItem], str | None]:
@@ -715,6 +717,7 @@ class RegionRequestPage:
     filters: RegionRequestFilters
 
 
+@db.reads_replica
 async def region_requests(
     principal: Principal, filters: RegionRequestFilters, page_size: int = 25
 ) -> RegionRequestPage:

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from alliance.core import db
 from alliance.core.timeutil import utc_now
 
 # Rows older than this are pruned (a kept page lives a minute at most anyway).
@@ -30,7 +30,9 @@ _IN_CHUNK = 500
 
 
 def _connection(connection: BaseDBAsyncClient | None) -> BaseDBAsyncClient:
-    return connection or Tortoise.get_connection("default")
+    # Outside a transaction, inside a board read (db.reading_replica): the replica the page is built
+    # from, so a page is never kept under a newer generation than the rows it was built from.
+    return connection or db.read_connection()
 
 
 def _holes(connection: BaseDBAsyncClient, count: int, start: int = 1) -> str:

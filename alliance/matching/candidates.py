@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,14 +15,15 @@ from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from alliance.core.codes import DeliveryMode, PartnerStatus, RequestStatus
-from alliance.core.models import Region
 from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
 from alliance.matching.distances import _KM_PER_DEGREE, fast_distance_km, within_radius
 
 GRID_DEGREES = 0.25
 # A request keeps at most this many candidates (best first); partners further down never saw it anyway.
-MAX_MATCHES_PER_REQUEST = 20
+# Stored rows grow with it: at a province's density (1M requests × 20k offerings) nearly every request
+# fills it, and writing the rows is most of a full re-match (docs/scale.md, "Matching").
+MAX_MATCHES_PER_REQUEST = int(os.environ.get("ALLIANCE_MATCHES_PER_REQUEST", "20"))
 _IN_CHUNK = 900  # SQLite's historical limit on bound parameters is 999
 
 
@@ -149,7 +151,12 @@ async def _select_in(
 class OfferingIndex:
     """The candidate offerings of some needs, indexed by grid cell and by region code."""
 
-    def __init__(self, offerings: list[OfferingCandidate], region_names: dict[str, tuple[str, str]]):
+    def __init__(
+        self,
+        offerings: list[OfferingCandidate],
+        region_names: dict[str, tuple[str, str]],
+        partner_totals: dict[int, tuple[int, int]] | None = None,
+    ):
         self.offerings = {offering.id: offering for offering in offerings}
         self.region_names = region_names
         self.by_cell: dict[tuple[str, int, int], list[OfferingCandidate]] = defaultdict(list)
@@ -173,6 +180,12 @@ class OfferingIndex:
             for row in range(math.floor(south / GRID_DEGREES), math.floor(north / GRID_DEGREES) + 1):
                 for column in range(math.floor(west / GRID_DEGREES), math.floor(east / GRID_DEGREES) + 1):
                     self.by_cell[(offering.need, row, column)].append(offering)
+        if partner_totals is not None:
+            # Only some of the partners' offerings were loaded (those near a few requests): their
+            # places were summed by the database over the same offerings a full load would hold.
+            claimed, capacity = defaultdict(int), defaultdict(int)
+            for partner, (used, places) in partner_totals.items():
+                claimed[partner], capacity[partner] = used, places
         self.partner_load = {
             partner: (claimed[partner] / capacity[partner]) if capacity[partner] else 1.0
             for partner in capacity
@@ -187,8 +200,16 @@ class OfferingIndex:
             )
 
     @classmethod
-    async def load(cls, needs: Iterable[str] | None = None, *, now: datetime | None = None) -> OfferingIndex:
-        """Every offering that could take a request now (active, approved partner, places left, home visits)."""
+    async def load(
+        cls,
+        needs: Iterable[str] | None = None,
+        *,
+        now: datetime | None = None,
+        near: Sequence[RequestCase] | None = None,
+    ) -> OfferingIndex:
+        """Every offering that could take a request now (active, approved partner, places left, home visits);
+        with `near`, only those whose radius box or regions could reach one of these requests (one new
+        request reads the few offerings around it, not all of its need's)."""
         connection = _connection()
         month = month_key(now)
         sql = (
@@ -214,6 +235,13 @@ class OfferingIndex:
         sql = sql.format(month=holes[0], true=holes[1], approved=holes[2], home=holes[3])
         if need_list is not None:
             sql += f' AND o."need_id" IN ({", ".join(holes[4:])})'
+        base_sql, base_params = sql, list(params)
+        if near is not None:
+            reach, reach_params = _reach_of(near, connection, start=len(params) + 1)
+            if not reach:
+                return cls([], {})
+            sql += f" AND ({reach})"
+            params += reach_params
         _count, rows = await connection.execute_query(sql, params)
         offerings = [
             OfferingCandidate(
@@ -231,30 +259,44 @@ class OfferingIndex:
             for row in rows
         ]
         offerings = [offering for offering in offerings if offering.places_left > 0]
-        by_id = {offering.id: offering for offering in offerings}
-        codes: set[str] = set()
-        if by_id:
-            if len(by_id) > _IN_CHUNK:
-                _count, links = await connection.execute_query(
-                    'SELECT "offering_id", "region_id" FROM "offering_region"'
+        partner_totals = None
+        if near is not None and offerings:
+            partners = sorted({offering.partner_id for offering in offerings})
+            holes = _placeholders(connection, len(partners), start=len(base_params) + 1)
+            # The partner's load (the score's "spare" part) over all its usable offerings of these
+            # needs, as a full load computes it.
+            _count, totals = await connection.execute_query(
+                base_sql.replace(
+                    base_sql[: base_sql.index(" FROM ")],
+                    'SELECT o."partner_id", '
+                    'SUM(CASE WHEN m."claimed" > 0 THEN m."claimed" ELSE 0 END), '
+                    'SUM(CASE WHEN o."monthly_capacity" > 0 THEN o."monthly_capacity" ELSE 0 END)',
+                    1,
                 )
+                + ' AND COALESCE(o."monthly_capacity", 0) - COALESCE(m."claimed", 0) > 0'
+                + f' AND o."partner_id" IN ({holes}) GROUP BY o."partner_id"',
+                [*base_params, *partners],
+            )
+            partner_totals = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in totals}
+        by_id = {offering.id: offering for offering in offerings}
+        names: dict[str, tuple[str, str]] = {}
+        if by_id:
+            # The links with their regions' names (for the reasons), in one query.
+            links_sql = (
+                'SELECT l."offering_id", l."region_id", g."name", g."name_en" FROM "offering_region" l '
+                'JOIN "region" g ON g."code" = l."region_id"'
+            )
+            if len(by_id) > _IN_CHUNK:
+                _count, links = await connection.execute_query(links_sql)
             else:
                 links = await _select_in(
-                    connection,
-                    'SELECT "offering_id", "region_id" FROM "offering_region" WHERE "offering_id" IN ({ids})',
-                    list(by_id),
+                    connection, links_sql + ' WHERE l."offering_id" IN ({ids})', list(by_id)
                 )
-            for offering_id, region_code in links:
+            for offering_id, region_code, name, name_en in links:
                 if offering_id in by_id:
                     by_id[offering_id].region_codes.append(str(region_code))
-                    codes.add(str(region_code))
-        names: dict[str, tuple[str, str]] = {}
-        if codes:
-            for code, name, name_en in await Region.filter(code__in=sorted(codes)).values_list(
-                "code", "name", "name_en"
-            ):
-                names[code] = (name, name_en)
-        return cls(offerings, names)
+                    names[str(region_code)] = (name, name_en)
+        return cls(offerings, names, partner_totals)
 
     def _region_reason(self, code: str) -> str:
         found = self._region_json.get(code)
@@ -346,6 +388,49 @@ class OfferingIndex:
                 partners.add(candidate.offering.partner_id)
                 candidate.partner_best = True
         return kept
+
+
+# Radii beyond this are let through the box filter of `_reach_of` whatever their longitude.
+_FARTHEST_KM = 500.0
+
+
+def _reach_of(
+    near: Sequence[RequestCase], connection: BaseDBAsyncClient, start: int
+) -> tuple[str, list[Any]]:
+    """SQL (on offering `o`) for the offerings that could reach one of `near`: a radius box holding
+    one of their points (a superset of OfferingIndex's boxes), or one of their regions."""
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def hole(value: Any) -> str:
+        params.append(value)
+        return _placeholders(connection, 1, start=start + len(params) - 1)
+
+    pointed = [request for request in near if request.lat is not None and request.lon is not None]
+    if pointed:
+        # Numbers computed here (not input): written into the SQL as literals.
+        south = float(min(request.lat for request in pointed))  # type: ignore[type-var]
+        north = float(max(request.lat for request in pointed))  # type: ignore[type-var]
+        west = float(min(request.lon for request in pointed))  # type: ignore[type-var]
+        east = float(max(request.lon for request in pointed))  # type: ignore[type-var]
+        # An offering's box is r/110 degrees tall and r/(110·cos φ) wide at its widest latitude φ,
+        # which is at most this far from the equator for a radius up to _FARTHEST_KM.
+        widest = max(abs(south), abs(north)) + 2 * _FARTHEST_KM / _KM_PER_DEGREE
+        km_per_degree = _KM_PER_DEGREE * max(math.cos(math.radians(min(widest, 89.0))), 0.01)
+        span = f'o."radius_km" / {_KM_PER_DEGREE!r}'
+        lon_span = f'o."radius_km" / {km_per_degree!r}'
+        conditions.append(
+            f'(o."radius_km" > 0 AND o."base_lat" >= {south!r} - {span} AND o."base_lat" <= {north!r} + {span} '
+            f'AND (o."radius_km" > {_FARTHEST_KM!r} OR (o."base_lon" >= {west!r} - {lon_span} '
+            f'AND o."base_lon" <= {east!r} + {lon_span})))'
+        )
+    codes = sorted({code for request in near for code in request.region_codes})
+    if codes:
+        holes = ", ".join(hole(code) for code in codes)
+        conditions.append(
+            f'o."id" IN (SELECT "offering_id" FROM "offering_region" WHERE "region_id" IN ({holes}))'
+        )
+    return " OR ".join(conditions), params
 
 
 _REQUEST_COLUMNS = (

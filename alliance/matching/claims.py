@@ -116,7 +116,7 @@ class TransitionKind(StrEnum):
     RISK_RESOLVED = "risk_resolved"
     # The cockpit's unserved list (alliance/targets/unserved.py): a coordinator escalates a household's requests.
     ESCALATE = "escalate"
-    # The partner's lifecycle (alliance/visits/partner_lifecycle.py): its claims go back to the board.
+    # The partner's lifecycle (alliance/events/partner_lifecycle.py): its claims go back to the board.
     PARTNER_SUSPENDED = "partner_suspended"
     PARTNER_CLOSED = "partner_closed"
     # Events close what they served (alliance/events/attendance.py, outcomes.py).
@@ -474,6 +474,46 @@ async def _pause_on_churn(principal: Principal, partner_id: int) -> None:
             "coordinators_told": len(notice_ids),
         },
     )
+
+
+async def lift_claims_pause(principal: Principal, partner_id: int, reason: str) -> tuple[Partner, list[str]]:
+    """A coordinator over the partner's region (or the admin) checked with the organisation and lets
+    it claim again before the cool-down ends: with a reason, audited, its staff told in-app. Returns
+    the partner and the outbox jobs to relay after the commit."""
+    require(principal, Action.REVIEW_PARTNERS)
+    partner = await get_visible(principal, Action.REVIEW_PARTNERS, partner_id)
+    text = " ".join(reason.split())
+    if not text:
+        raise InvalidInput({"reason": _("Give a reason: it is kept in the organisation's history.")})
+    if len(text) > 500:
+        raise InvalidInput({"reason": _("At most {count} characters.").format(count=500)})
+    now = utc_now()
+    async with in_transaction():
+        lifted = await Partner.filter(id=partner.id, claims_paused_until__gt=now).update(
+            claims_paused_until=None
+        )
+        if not lifted:
+            raise InvalidInput(
+                {"reason": _("Its claims are not paused (the pause may have ended meanwhile).")}
+            )
+
+        def message(_channel: object) -> str:
+            return _(
+                "{reviewer} lifted the pause on your organisation's claims: you may claim requests again."
+            ).format(reviewer=principal.display_name or principal.username)
+
+        notice_ids = await write_notices(
+            to_users(await partner_staff(partner.id), message),
+            kind="claims_resumed",
+            dedupe_prefix=f"claims-resumed:{partner.id}:{int(now.timestamp())}",
+        )
+        job_ids = []
+        if notice_ids:
+            job_ids.append(f"claims-resumed:{partner.id}:{int(now.timestamp())}")
+            await outbox.add_job("deliver_notifications", notice_ids, job_id=job_ids[0])
+        await record(principal, "partner.claims_resumed", "partner", partner.id, {"reason": text})
+    await partner.refresh_from_db()
+    return partner, job_ids
 
 
 async def close_request(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,8 +16,10 @@ from tortoise.transactions import in_transaction
 
 from alliance.core.codes import RequestStatus
 from alliance.matching import board_changes
+from alliance.matching.area_candidates import GOOD_MATCH_SCORE, AreaSearch
 from alliance.matching.candidates import (
     _IN_CHUNK,
+    Candidate,
     OfferingIndex,
     RequestCase,
     _chunks,
@@ -25,9 +28,10 @@ from alliance.matching.candidates import (
     _placeholders,
 )
 
-# A new match at least this good is worth telling the partner about.
-GOOD_MATCH_SCORE = 50.0
 STORE_CHUNK = 5000
+# From this many requests on, candidates are searched area by area as arrays (area_candidates.py);
+# below it one by one (one new request: no arrays to build).
+AREA_SEARCH_FROM = 200
 
 
 @dataclass
@@ -39,6 +43,8 @@ class MatchRun:
     matches_stored: int = 0
     seconds: float = 0.0
     notification_ids: list[int] = field(default_factory=list)
+    # Where a full re-match's time went (seconds by stage; the bench prints them).
+    stages: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -68,20 +74,52 @@ class _Matcher:
     def __init__(self, index: OfferingIndex, now: datetime, run: MatchRun) -> None:
         self.index, self.now, self.run = index, now, run
         self.good_new: dict[int, set[int]] = defaultdict(set)
-        # SQLite keeps datetimes as text in str(datetime)'s form; binding the text skips a million
-        # adaptations. asyncpg's COPY takes the datetime.
+        # computed_at, added to the rows as they are written (a full re-match on PostgreSQL leaves it to
+        # the column's default): SQLite keeps datetimes as text in str(datetime)'s form; binding the
+        # text skips a million adaptations. asyncpg's COPY takes the datetime.
         self.stamp: Any = now if _is_postgres(_connection()) else str(now)
+        self.area: AreaSearch | None = None
+        # The requests a full re-match stamps (matched_at): never matched, or matched to an offering
+        # changed since their stamp. The others keep theirs; rewriting a million rows' stamp cost
+        # more than storing their matches.
+        self.to_stamp: list[int] = []
 
     def rows(self, request: RequestCase) -> list[tuple[Any, ...]]:
-        found = self.index.candidates(request, self.now)
+        return self._rows_of(request, self.index.candidates(request, self.now))
+
+    def rows_of_many(self, requests: Sequence[RequestCase]) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of many requests (a request's rows together; requests in area order, not as given)."""
+        if len(requests) < AREA_SEARCH_FROM:
+            for request in requests:
+                yield self.rows(request)
+            return
+        if self.area is None:
+            self.area = AreaSearch(self.index)
+        for request, rows, good_partners, restamp in self.area.rows_of(requests, self.now):
+            if rows is None:
+                yield self.rows(request)
+                continue
+            if not rows:
+                self.run.requests_without_candidate += 1
+            for partner in good_partners:
+                self.good_new[partner].add(request.id)
+            if restamp:
+                self.to_stamp.append(request.id)
+            yield rows
+
+    def _rows_of(self, request: RequestCase, found: list[Candidate]) -> list[tuple[Any, ...]]:
         if not found:
             self.run.requests_without_candidate += 1
+        restamp = request.matched_at is None
         for candidate in found:
             # New to the partner: a request never matched before, or an offering changed since.
             updated = candidate.offering.updated_at
             is_new = request.matched_at is None or (updated is not None and updated > request.matched_at)
+            restamp = restamp or is_new
             if is_new and candidate.score >= GOOD_MATCH_SCORE:
                 self.good_new[candidate.offering.partner_id].add(request.id)
+        if restamp:
+            self.to_stamp.append(request.id)
         return [
             (
                 request.id,
@@ -91,14 +129,14 @@ class _Matcher:
                 candidate.distance_km,
                 candidate.reasons_json,
                 candidate.partner_best,
-                self.stamp,
             )
             for candidate in found
         ]
 
 
-async def _insert_matches(connection: BaseDBAsyncClient, rows: Any) -> None:
-    """Rows (a list, or on PostgreSQL also an async iterable) into request_match: COPY on PostgreSQL."""
+async def _insert_matches(connection: BaseDBAsyncClient, rows: list[tuple[Any, ...]], stamp: Any) -> None:
+    """Rows (without computed_at: `stamp`) into request_match: COPY on PostgreSQL."""
+    rows = [(*row, stamp) for row in rows]
     if _is_postgres(connection):
         async with connection.acquire_connection() as raw:
             await raw.copy_records_to_table("request_match", records=rows, columns=list(_MATCH_COLUMNS))
@@ -111,17 +149,23 @@ async def _insert_matches(connection: BaseDBAsyncClient, rows: Any) -> None:
         )
 
 
-async def _stamp_and_prune(connection: BaseDBAsyncClient, now: datetime, ids: Sequence[int] | None) -> None:
-    """Stamp matched_at on the open requests matched (every open one when `ids` is None), and drop the
-    matches of requests claimed or closed while we computed: they are no longer open."""
+async def _stamp_and_prune(
+    connection: BaseDBAsyncClient, now: datetime, ids: Sequence[int] | None, to_stamp: Sequence[int] = ()
+) -> None:
+    """Stamp matched_at on the open requests matched (`to_stamp` of them when `ids` is None: a full
+    re-match), and drop the matches of requests claimed or closed while we computed: they are no
+    longer open."""
     stamp, status = _placeholders(connection, 2).split(", ")
     hole = _placeholders(connection, 1)
     closed = f'SELECT "id" FROM "service_request" WHERE "status" <> {hole}'
     if ids is None:
-        await connection.execute_query(
-            f'UPDATE "service_request" SET "matched_at" = {stamp} WHERE "status" = {status}',
-            [now, str(RequestStatus.OPEN)],
-        )
+        for part in _chunks(sorted(to_stamp), _IN_CHUNK):
+            holes = _placeholders(connection, len(part), start=3)
+            await connection.execute_query(
+                f'UPDATE "service_request" SET "matched_at" = {stamp} '
+                f'WHERE "status" = {status} AND "id" IN ({holes})',
+                [now, str(RequestStatus.OPEN), *part],
+            )
         await connection.execute_query(
             f'DELETE FROM "request_match" WHERE "request_id" IN ({closed})', [str(RequestStatus.OPEN)]
         )
@@ -144,18 +188,21 @@ async def _store_some(requests: list[RequestCase], matcher: _Matcher) -> int:
     """Replace the matches of `requests`, one transaction per chunk."""
     stored = 0
     for chunk in _chunks(requests, STORE_CHUNK):
-        rows = [row for request in chunk for row in matcher.rows(request)]
+        rows = [row for found in matcher.rows_of_many(chunk) for row in found]
         ids = [request.id for request in chunk]
         async with in_transaction() as connection:
-            # The boards that listed these requests and those that will: only they change.
-            touched = await board_changes.matched_partners(ids, connection=connection)
-            touched.update(row[_PARTNER_COLUMN] for row in rows)
+            # The boards that listed these requests (the partners of the matches removed) and those
+            # that will: only they change.
+            touched = {row[_PARTNER_COLUMN] for row in rows}
             for part in _chunks(ids, _IN_CHUNK):
-                await connection.execute_query(
-                    f'DELETE FROM "request_match" WHERE "request_id" IN ({_placeholders(connection, len(part))})',
+                # (execute_query_dict: tortoise's execute_query drops the rows of a DELETE on asyncpg)
+                removed = await connection.execute_query_dict(
+                    f'DELETE FROM "request_match" WHERE "request_id" IN ({_placeholders(connection, len(part))}) '
+                    'RETURNING "partner_id"',
                     list(part),
                 )
-            await _insert_matches(connection, rows)
+                touched.update(row["partner_id"] for row in removed)
+            await _insert_matches(connection, rows, matcher.stamp)
             await _stamp_and_prune(connection, matcher.now, ids)
             await board_changes.touch_partners(touched, connection=connection, now=matcher.now)
         stored += len(rows)
@@ -181,17 +228,17 @@ async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> i
         # One chunk is inserted by the database's thread while the next is computed here.
         writing: asyncio.Future | None = None
         for chunk in _chunks(requests, STORE_CHUNK * 4):
-            rows = [row for request in chunk for row in matcher.rows(request)]
+            rows = [row for found in matcher.rows_of_many(chunk) for row in found]
             stored += len(rows)
             if writing is not None:
                 await writing
-            writing = asyncio.ensure_future(_insert_matches(connection, rows))
+            writing = asyncio.ensure_future(_insert_matches(connection, rows, matcher.stamp))
             await asyncio.sleep(0)  # let it hand the rows to the database thread
         if writing is not None:
             await writing
         for _name, sql in indexes:
             await connection.execute_query(sql)
-        await _stamp_and_prune(connection, matcher.now, None)
+        await _stamp_and_prune(connection, matcher.now, None, matcher.to_stamp)
         await board_changes.touch_every_board(connection=connection, now=matcher.now)
     return stored
 
@@ -211,12 +258,13 @@ async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> in
     """
     stored = 0
 
-    async def stream() -> Any:
+    def stream() -> Iterator[tuple[Any, ...]]:
+        # A plain generator: asyncpg's COPY pauses it while the server catches up, and spares the
+        # per-row cost of an async one.
         nonlocal stored
-        for request in requests:
-            for row in matcher.rows(request):
-                stored += 1
-                yield row
+        for found in matcher.rows_of_many(requests):
+            stored += len(found)
+            yield from found
 
     async with in_transaction() as connection, connection.acquire_connection() as raw:
         indexes = await raw.fetch(
@@ -227,7 +275,21 @@ async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> in
         )
         sequence = await raw.fetchval("SELECT pg_get_serial_sequence('request_match', 'id')")
         await raw.execute(f'CREATE TABLE "{_NEXT_TABLE}" (LIKE "request_match" INCLUDING DEFAULTS)')
-        await raw.copy_records_to_table(_NEXT_TABLE, records=stream(), columns=list(_MATCH_COLUMNS))
+        # computed_at, the same for every row, comes from the column's default for the COPY: encoding a
+        # timestamp per row cost a third of the rows' time in the client. The default goes after.
+        old_default = await raw.fetchval(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = 'request_match'::regclass AND a.attname = 'computed_at'"
+        )
+        await raw.execute(
+            f'ALTER TABLE "{_NEXT_TABLE}" ALTER COLUMN "computed_at" SET DEFAULT '
+            f"'{matcher.now.isoformat()}'::timestamptz"
+        )
+        started = time.perf_counter()
+        await raw.copy_records_to_table(_NEXT_TABLE, records=stream(), columns=list(_MATCH_COLUMNS[:-1]))
+        matcher.run.stages["search and copy"] = time.perf_counter() - started
+        started = time.perf_counter()
         built = []
         for index in indexes:
             found = _INDEX_DEFINITION.match(index["definition"])
@@ -237,12 +299,20 @@ async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> in
             await raw.execute(f'{found.group(1)} "{temporary}" ON "{_NEXT_TABLE}" {found.group(2)}')
             built.append((index["name"], temporary, index["kind"]))
         await raw.execute(f'ANALYZE "{_NEXT_TABLE}"')
+        matcher.run.stages["indexes"] = time.perf_counter() - started
+        started = time.perf_counter()
         await raw.execute("SET LOCAL lock_timeout = '60s'")
         await raw.execute('ALTER TABLE "request_match" RENAME TO "request_match_old"')
         await raw.execute(f'ALTER TABLE "{_NEXT_TABLE}" RENAME TO "request_match"')
         if sequence:
             await raw.execute(f'ALTER SEQUENCE {sequence} OWNED BY "request_match"."id"')
         await raw.execute('DROP TABLE "request_match_old"')
+        if old_default is None:
+            await raw.execute('ALTER TABLE "request_match" ALTER COLUMN "computed_at" DROP DEFAULT')
+        else:
+            await raw.execute(
+                f'ALTER TABLE "request_match" ALTER COLUMN "computed_at" SET DEFAULT {old_default}'
+            )
         for name, temporary, kind in built:
             if kind == "p":
                 await raw.execute(
@@ -256,12 +326,15 @@ async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> in
                 await raw.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
         # (on `raw`: the transaction's wrapper is held by this block)
         await raw.execute('INSERT INTO "board_change" ("partner_id", "at") VALUES (NULL, $1)', matcher.now)
-    # Stamped after the swap, in short transactions: a claim waits for one chunk at most. Only the
-    # requests this run matched: one raised meanwhile is matched by its own job.
-    ids = [request.id for request in requests]
-    for part in _chunks(ids, 20_000):
+    matcher.run.stages["swap"] = time.perf_counter() - started
+    started = time.perf_counter()
+    # Stamped after the swap, in short transactions: a claim waits for one chunk at most. Only
+    # requests this run matched (one raised meanwhile is matched by its own job), and of those only
+    # the ones never matched or matched to an offering changed since their stamp (`_Matcher.to_stamp`).
+    for part in _chunks(sorted(matcher.to_stamp), 20_000):
         await _connection().execute_query(
             'UPDATE "service_request" SET "matched_at" = $1 WHERE "status" = $2 AND "id" = ANY($3::int[])',
             [matcher.now, str(RequestStatus.OPEN), list(part)],
         )
+    matcher.run.stages["stamp requests"] = time.perf_counter() - started
     return stored

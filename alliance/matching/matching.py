@@ -14,10 +14,14 @@ region code to offerings (candidates.py), so a request only looks at the few off
 cell and of its region's ancestors; never all pairs. Distances come from the ellipsoidal
 tangent-plane formula (`distances.fast_distance_km`, within 1e-8·d³ km of geopy's geodesic: under
 1 cm at 20 km); whenever that margin could change the answer (a household within it of the radius),
-geopy's geodesic decides.
+geopy's geodesic decides. From 200 requests up (a full re-match, an offering's area) the same search
+runs area by area as arrays (area_candidates.py: one tile's requests against its offerings at once);
+one new request reads only the offerings that could reach it (`OfferingIndex.load(near=...)`).
 
 Results are stored in Match (match_storage.py: a request's matches replaced in one transaction) and
-ServiceRequest.matched_at is set, so pages never recompute them. An open request that was matched
+ServiceRequest.matched_at is set (a full re-match sets it on the requests never matched and on those
+matched to an offering changed since: it tells which matches are new to a partner), so pages never
+recompute them. An open request that was matched
 and has no Match row is a gap (`selectors.gaps_for`).
 
 Score (0..100, higher first; documented in `candidates.score_for`): request priority 40, closeness
@@ -43,19 +47,25 @@ from alliance.matching.models import Match, ServiceRequest
 from alliance.matching.notices import notify_partners_of_new_matches
 from alliance.partners.models import Offering
 
+# A run for this few requests reads only the offerings that could reach them.
+NEAR_ONLY_UP_TO = 50
+
 
 async def _match(request_ids: Sequence[int] | None, *, notify: bool = True) -> MatchRun:
     started = time.perf_counter()
     now = utc_now()
     requests = await _load_requests(request_ids)
     run = MatchRun()
+    run.stages["load requests"] = time.perf_counter() - started
     if request_ids is not None:
         # Asked for, but claimed or closed since: they keep no matches.
         stale = sorted(set(request_ids) - {request.id for request in requests})
         for part in _chunks(stale, _IN_CHUNK):
             await Match.filter(request_id__in=list(part)).delete()
     index = await OfferingIndex.load(
-        None if request_ids is None else {request.need for request in requests}, now=now
+        None if request_ids is None else {request.need for request in requests},
+        now=now,
+        near=requests if request_ids is not None and len(requests) <= NEAR_ONLY_UP_TO else None,
     )
     matcher = _Matcher(index, now, run)
     if request_ids is None:

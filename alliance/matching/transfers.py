@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -10,10 +11,13 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Action, Principal, get_visible, partner_in_good_standing, require
 from alliance.core.audit import record
 from alliance.core.codes import RequestStatus, TransferStatus
+from alliance.core.config import default_transfer_auto_approve_hours
 from alliance.core.errors import NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
+from alliance.core.regions import inherited_setting
 from alliance.core.timeutil import utc_now
+from alliance.households.models import Household
 from alliance.matching.claims import (
     CapacityExhausted,
     ClaimError,
@@ -33,7 +37,13 @@ from alliance.matching.models import Match, ServiceRequest, TransferRequest
 from alliance.matching.notices import _notify, _staff_of, _when
 from alliance.partners.models import Offering, Partner
 
-DEFAULT_TRANSFER_ANSWER_WITHIN = timedelta(hours=36)
+
+async def auto_approve_hours(region_paths: Iterable[str]) -> dict[str, int]:
+    """The hours a holder has to answer a transfer, for each region path: the region's own setting,
+    else its nearest ancestor's, else TRANSFER_AUTO_APPROVE_HOURS (36). One query for any number."""
+    return await inherited_setting(
+        region_paths, "transfer_auto_approve_hours", default_transfer_auto_approve_hours()
+    )
 
 
 @dataclass
@@ -47,10 +57,12 @@ async def ask_transfer(
     request_id: int,
     reason: str,
     *,
-    answer_within: timedelta = DEFAULT_TRANSFER_ANSWER_WITHIN,
+    answer_within: timedelta | None = None,
 ) -> TransferOutcome:
     """Ask the partner holding a request (matched to us) to hand it over. Without an answer in
-    `answer_within` it is approved automatically."""
+    `answer_within` (by default the hours of the household's region, `auto_approve_hours`) it is
+    approved automatically; the holder is told that moment, so a later change of the region's hours
+    leaves it as it was."""
     require(principal, Action.CLAIM_REQUESTS)
     partner_id = _partner_of(principal)
     text = _reason_text(reason)
@@ -72,6 +84,10 @@ async def ask_transfer(
         request_id=request.id, to_partner_id=partner_id, status=TransferStatus.PENDING
     ):
         raise InvalidTransition(_("Your organisation has already asked for this request."))
+    if answer_within is None:
+        household = request.household_id  # type: ignore[attr-defined]
+        path = await Household.get(id=household).values_list("region__path", flat=True)
+        answer_within = timedelta(hours=(await auto_approve_hours([path]))[path])
     now = utc_now()
     async with in_transaction():
         transfer = await TransferRequest.create(

@@ -79,7 +79,8 @@ class Task(Model):
 
 class OutboxJob(Model):
     # A background job written in the same transaction as the change that needs it; the relay
-    # moves pending rows to arq under `job_id`, so a row is queued at most once per id.
+    # moves pending rows to arq under `job_id`, so a row is queued at most once per id. A planned
+    # row (the visit reminders) is not relayed: its owner takes it when `defer_until` comes.
 
     id = fields.BigIntField(primary_key=True)
     job_name = fields.CharField(max_length=64)
@@ -96,4 +97,5 @@ class OutboxJob(Model):
 
     class Meta:
         table = "job_outbox"
-        indexes = (("status", "created_at"),)
+        # The second: the planned jobs falling due (send_visit_reminder), taken in batches.
+        indexes = (("status", "created_at"), ("job_name", "status", "defer_until"))

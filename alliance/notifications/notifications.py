@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 from tortoise.functions import Count
 
@@ -193,11 +194,40 @@ async def community_workers_of(household: Household) -> list[User]:
     return await coordinators_over(str(region_path))
 
 
+def _chain(region_path: str) -> list[str]:
+    """The paths of the region and of every region above it."""
+    codes = [code for code in region_path.strip("/").split("/") if code]
+    return ["/" + "/".join(codes[: depth + 1]) + "/" for depth in range(len(codes))]
+
+
 async def coordinators_over(region_path: str) -> list[User]:
     """Coordinators whose region contains this one (the region's own chain up to the city)."""
-    codes = [code for code in region_path.strip("/").split("/") if code]
-    prefixes = ["/" + "/".join(codes[: depth + 1]) + "/" for depth in range(len(codes))]
-    return await User.filter(role=Role.COORDINATOR, is_active=True, region__path__in=prefixes).order_by("id")
+    return await User.filter(
+        role=Role.COORDINATOR, is_active=True, region__path__in=_chain(region_path)
+    ).order_by("id")
+
+
+async def coordinator_ids_over(
+    region_paths: Iterable[str], connection: BaseDBAsyncClient | None = None
+) -> dict[str, list[int]]:
+    """`coordinators_over` for many regions in one query: per path, the coordinators' ids by id."""
+    chains = {path: _chain(path) for path in set(region_paths)}
+    if not chains:
+        return {}
+    found = await (
+        User.filter(
+            role=Role.COORDINATOR,
+            is_active=True,
+            region__path__in=sorted({prefix for chain in chains.values() for prefix in chain}),
+        )
+        .using_db(connection)
+        .order_by("id")
+        .values_list("id", "region__path")
+    )
+    return {
+        path: [user_id for user_id, user_path in found if user_path in chain]
+        for path, chain in chains.items()
+    }
 
 
 async def partner_staff(partner_id: int) -> list[User]:
@@ -216,9 +246,17 @@ async def household_language(household: Household) -> str:
 async def to_household(household: Household, message: Message) -> list[Outgoing]:
     """The household's message in its channel; for a household reached through its community worker,
     an in-app notice to each worker saying whom to tell what."""
+    if household_channel(household) is not None:
+        return household_outgoing(household, message, await household_language(household), [])
+    return household_outgoing(household, message, DEFAULT_LANGUAGE, await community_workers_of(household))
+
+
+def household_outgoing(
+    household: Household, message: Message, reader_language: str, workers: list[User]
+) -> list[Outgoing]:
+    """`to_household` once its reader's language (or, without a channel, its workers) is known."""
     channel = household_channel(household)
     if channel is not None:
-        reader_language = await household_language(household)
         return [
             Outgoing(
                 channel=channel,
@@ -253,13 +291,18 @@ async def to_household(household: Household, message: Message) -> list[Outgoing]
                 "message": _written(worker.language or DEFAULT_LANGUAGE, message, NotificationChannel.SMS),
             },
         )
-        for worker in await community_workers_of(household)
+        for worker in workers
     ]
 
 
 async def to_volunteer(volunteer: Volunteer, message: Message) -> list[Outgoing]:
     """In-app to the volunteer's account, and a text message to their phone."""
     account = await User.filter(volunteer_id=volunteer.id, is_active=True).first()
+    return volunteer_outgoing(volunteer, message, account)
+
+
+def volunteer_outgoing(volunteer: Volunteer, message: Message, account: User | None) -> list[Outgoing]:
+    """`to_volunteer` once the volunteer's active account (or None) is known."""
     reader_language = (account.language if account else None) or DEFAULT_LANGUAGE
     found = []
     if account is not None:
@@ -287,6 +330,62 @@ async def to_volunteer(volunteer: Volunteer, message: Message) -> list[Outgoing]
     return found
 
 
+@dataclass
+class Recipients:
+    """What `to_household` and `to_volunteer` look up, loaded once for many households and
+    volunteers (a batch of reminders): the same rules, a few queries instead of some per message."""
+
+    languages: dict[int, str] = field(default_factory=dict)
+    workers: dict[int, list[User]] = field(default_factory=dict)
+    accounts: dict[int, User] = field(default_factory=dict)
+
+    def household(self, household: Household, message: Message) -> list[Outgoing]:
+        if household_channel(household) is not None:
+            return household_outgoing(
+                household, message, self.languages.get(household.id, DEFAULT_LANGUAGE), []
+            )
+        return household_outgoing(household, message, DEFAULT_LANGUAGE, self.workers.get(household.id, []))
+
+    def volunteer(self, volunteer: Volunteer, message: Message) -> list[Outgoing]:
+        return volunteer_outgoing(volunteer, message, self.accounts.get(volunteer.id))
+
+
+async def recipients_of(households: Iterable[Household], volunteers: Iterable[Volunteer]) -> Recipients:
+    """`Recipients` for these households and volunteers (each rule as in the functions above)."""
+    households = list({household.id: household for household in households}.values())
+    found = Recipients()
+    reached = [household.id for household in households if household_channel(household) is not None]
+    for start in range(0, len(reached), 500):
+        chosen = (
+            await User.filter(household_id__in=reached[start : start + 500])
+            .order_by("id")
+            .values_list("household_id", "language")
+        )
+        for household_id, chosen_language in chosen:
+            if chosen_language and household_id not in found.languages:
+                found.languages[household_id] = chosen_language
+    through_workers = [household for household in households if household_channel(household) is None]
+    regions = sorted({household.region_id for household in through_workers})  # type: ignore[attr-defined]
+    by_region: dict[str, list[User]] = {}
+    if regions:
+        for worker in await User.filter(
+            role=Role.COMMUNITY_WORKER, is_active=True, region_id__in=regions
+        ).order_by("id"):
+            by_region.setdefault(worker.region_id, []).append(worker)  # type: ignore[attr-defined]
+    for household in through_workers:
+        workers = by_region.get(household.region_id)  # type: ignore[attr-defined]
+        # A community without workers: the coordinators above it (rare; one look-up each).
+        found.workers[household.id] = workers or await community_workers_of(household)
+    volunteer_ids = sorted({volunteer.id for volunteer in volunteers})
+    for start in range(0, len(volunteer_ids), 500):
+        accounts = await User.filter(
+            volunteer_id__in=volunteer_ids[start : start + 500], is_active=True
+        ).order_by("id")
+        for account in accounts:
+            found.accounts.setdefault(account.volunteer_id, account)  # type: ignore[attr-defined]
+    return found
+
+
 def to_users(users: Iterable[User], message: Message) -> list[Outgoing]:
     """In-app notices to staff (dispatchers, coordinators), each in the reader's language."""
     return [
@@ -311,37 +410,80 @@ async def write_notices(
     messages = list(outgoing)
     if not messages:
         return []
-    await _open_call_tasks([item for item in messages if item.relay], visit_id)
     if dedupe_prefix is None:
+        await _open_call_tasks([item for item in messages if item.relay], visit_id)
         created = []
         for item in messages:
             row = await Notification.create(**_fields(item, kind, visit_id, None))
             created.append(row.id)
         return created
-    keys = [f"{dedupe_prefix}:{item.key}"[:128] for item in messages]
-    await Notification.bulk_create(
-        [
-            Notification(**_fields(item, kind, visit_id, key))
-            for item, key in zip(messages, keys, strict=True)
-        ],
-        ignore_conflicts=True,
-    )
-    return list(await Notification.filter(dedupe_key__in=keys).order_by("id").values_list("id", flat=True))
+    notices = [KeyedNotice(item, kind, f"{dedupe_prefix}:{item.key}", visit_id) for item in messages]
+    written = await write_keyed_notices(notices)
+    return sorted({written[notice.key] for notice in notices})
+
+
+@dataclass(frozen=True)
+class KeyedNotice:
+    """One message of a job that may run twice: written once under its dedupe key."""
+
+    outgoing: Outgoing
+    kind: str
+    dedupe_key: str
+    visit_id: int | None = None
+    # The visit's start, when the caller has it (the relayed messages' call tasks fall due before it).
+    visit_starts_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.dedupe_key[:128]
+
+
+async def write_keyed_notices(notices: list[KeyedNotice]) -> dict[str, int]:
+    """Write many keyed messages at once (call inside the job's transaction): one insert that keeps
+    the rows written before, and one read of the ids. Returns each dedupe key's row id."""
+    if not notices:
+        return {}
+    by_visit: dict[int | None, list[KeyedNotice]] = {}
+    for notice in notices:
+        if notice.outgoing.relay:
+            by_visit.setdefault(notice.visit_id, []).append(notice)
+    for visit_id, relayed in by_visit.items():
+        await _open_call_tasks(
+            [notice.outgoing for notice in relayed], visit_id, starts_at=relayed[0].visit_starts_at
+        )
+    keys = [notice.key for notice in notices]
+    ids: dict[str, int] = {}
+    for start in range(0, len(notices), 500):
+        chunk = notices[start : start + 500]
+        await Notification.bulk_create(
+            [
+                Notification(**_fields(notice.outgoing, notice.kind, notice.visit_id, key))
+                for notice, key in zip(chunk, keys[start : start + 500], strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        ids.update(
+            await Notification.filter(dedupe_key__in=keys[start : start + 500]).values_list(
+                "dedupe_key", "id"
+            )
+        )
+    return ids
 
 
 # A worker should have called before this much of the time left to the visit is gone.
 CALL_BEFORE_VISIT = timedelta(hours=3)
 
 
-async def _open_call_tasks(relays: list[Outgoing], visit_id: int | None) -> None:
+async def _open_call_tasks(
+    relays: list[Outgoing], visit_id: int | None, starts_at: datetime | None = None
+) -> None:
     """Each relayed message is also a task for the worker: call (or visit) the household before the
     visit. One open task per worker and visit (or household), its text following the latest message."""
     if not relays:
         return
     from alliance.visits.models import Visit  # models only: no area rule is imported
 
-    starts_at = None
-    if visit_id is not None:
+    if visit_id is not None and starts_at is None:
         starts_at = await Visit.filter(id=visit_id).first().values_list("window_start", flat=True)
     now = utc_now()
     due = now + timedelta(days=1)
@@ -400,6 +542,7 @@ _NOTICE_LABELS = {
     "daily_digest": _l("Daily digest"),
     "service_confirmation": _l("Service to confirm"),
     "claim_churn": _l("Claims paused: many releases"),
+    "claims_resumed": _l("Claims allowed again"),
     "consent_withdrawn": _l("Consent withdrawn"),
     "low_rating": _l("Low rating of a service"),
     "event_confirmation_request": _l("Event registration to confirm"),

@@ -2,7 +2,11 @@
 transaction, and the relay moves pending rows to the queue. Redis being down when a visit is
 scheduled loses nothing: the rows wait, and the next relay run (the worker's cron, or the web
 process right after the commit) queues them. Each row carries a deterministic job id, so a row
-relayed twice (two relays racing, a relay retried after a crash) is queued once by arq."""
+relayed twice (two relays racing, a relay retried after a crash) is queued once by arq.
+
+A planned job (`plan_job`: the visit reminders) is not relayed at all: it waits in this table until
+its time, and its owner takes the due ones in batches (`take_due_jobs`) inside the transaction that
+does their work and marks them done, so there is nothing per job in Redis to lose or to lock."""
 
 from __future__ import annotations
 
@@ -38,6 +42,55 @@ async def add_job(job_name: str, *args: Any, job_id: str, defer_until: datetime 
         },
     )
     return job
+
+
+async def plan_job(job_name: str, *args: Any, job_id: str, due: datetime) -> OutboxJob:
+    """Record work its owner takes from the outbox itself once `due` comes (`take_due_jobs`),
+    instead of a job queued on its own. Call it inside the change's transaction; a job id recorded
+    before is kept as it is."""
+    job, _created = await OutboxJob.get_or_create(
+        job_id=job_id,
+        defaults={
+            "job_name": job_name,
+            "args": list(args),
+            "defer_until": due,
+            "status": OutboxStatus.PLANNED,
+            "request_id": current_request_id() or "",
+        },
+    )
+    return job
+
+
+async def take_due_jobs(
+    job_name: str, limit: int, now: datetime | None = None, *, only: int | None = None
+) -> list[OutboxJob]:
+    """Up to `limit` planned jobs of this name whose time has come (or just the row `only`), oldest
+    first. Call it inside the transaction that does their work and then `mark_done`: on PostgreSQL
+    the rows stay locked until it ends and a concurrent taker skips them (so two workers take
+    different jobs); SQLite's transaction holds the database's only write lock. A worker killed
+    before the commit takes nothing with it: the rows are due again at once."""
+    query = OutboxJob.filter(
+        job_name=job_name, status=OutboxStatus.PLANNED, defer_until__lte=now or utc_now()
+    )
+    if only is not None:
+        query = query.filter(id=only)
+    return await query.order_by("defer_until", "id").limit(limit).select_for_update(skip_locked=True)
+
+
+async def postpone(job_id: int, error: Exception, now: datetime | None = None) -> None:
+    """A planned job whose work failed: due again after a pause that grows with its attempts (up to
+    an hour), its error kept (the type only: a database's message may quote personal data)."""
+    job = await OutboxJob.get(id=job_id)
+    pause = timedelta(minutes=min(2**job.attempts, 60))
+    await OutboxJob.filter(id=job_id, status=OutboxStatus.PLANNED).update(
+        attempts=F("attempts") + 1, error=type(error).__name__[:255], defer_until=(now or utc_now()) + pause
+    )
+
+
+async def mark_done(jobs: Iterable[OutboxJob]) -> None:
+    ids = [job.id for job in jobs]
+    for start in range(0, len(ids), 500):
+        await OutboxJob.filter(id__in=ids[start : start + 500]).update(status=OutboxStatus.DONE)
 
 
 def job_kwargs() -> dict[str, str]:

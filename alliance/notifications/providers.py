@@ -81,6 +81,7 @@ class JournalProvider:
                         "recipient": notification.recipient,
                         "dedupe_key": notification.dedupe_key,
                         "at": utc_now().isoformat(),
+                        "pid": os.getpid(),
                     },
                     ensure_ascii=False,
                 )

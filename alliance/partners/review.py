@@ -4,7 +4,7 @@ reinstate, close) with its history.
 Who: the coordinator of the partner's region (or of a region above it) and the admin
 (`Action.REVIEW_PARTNERS`). What the partner's staff may do in each state is decided in
 `alliance/core/access.py`; what a suspension or closure does to the partner's claims and visits is
-`alliance/visits/partner_lifecycle.py`, which calls `set_partner_status` inside its transaction."""
+`alliance/events/partner_lifecycle.py`, which calls `set_partner_status` inside its transaction."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ HISTORY_ACTIONS = tuple(f"partner.{status}" for status in PartnerStatus) + (
     "partner.applied",
     "partner.changes_requested",
     "partner.resubmitted",
+    "partner.claims_paused",
+    "partner.claims_resumed",
 )
 
 
@@ -157,7 +159,13 @@ async def set_partner_status(
 
 
 # Steps of an application that are not a status of their own: shown by their name.
-_NAMED_STEPS = ("partner.rejected", "partner.changes_requested", "partner.resubmitted")
+_NAMED_STEPS = (
+    "partner.rejected",
+    "partner.changes_requested",
+    "partner.resubmitted",
+    "partner.claims_paused",
+    "partner.claims_resumed",
+)
 
 
 def _history_step(entry: AuditEntry) -> str:

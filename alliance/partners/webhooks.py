@@ -15,6 +15,7 @@ ID number or address (a partner reads those on its pages, audited, once it holds
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -28,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -102,6 +104,55 @@ def url_problem(url: str) -> str | None:
     if not address.is_global:
         return _("The address must be reachable on the internet, not a private address.")
     return None
+
+
+class PrivateAddress(httpcore.ConnectError):
+    """The endpoint's host name resolved to an address that is not on the internet."""
+
+
+class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to public addresses. The name is resolved here, every address it gives is
+    checked, and the connection goes to the checked address itself, so a name that changes its
+    answer between a check and the connection (DNS rebinding) cannot reach the private network; TLS
+    still verifies the certificate against the host name (httpcore passes it as server_hostname)."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=0, proto=6)
+        except OSError as failure:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {failure}") from failure
+        addresses = sorted({entry[4][0] for entry in found})
+        refused = [
+            address for address in addresses if not ipaddress.ip_address(address.split("%")[0]).is_global
+        ]
+        if not addresses or refused:
+            raise PrivateAddress(f"{host} resolves to a private address ({', '.join(refused)})")
+        return await self._inner.connect_tcp(
+            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _public_only_transport() -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport()
+    # httpx builds its pool without a way to pass a network backend; the pool is replaced by the
+    # same one with ours (tests/test_webhooks.py proves a private address is refused through it).
+    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
+        ssl_context=httpx.create_ssl_context(), network_backend=_PublicOnlyBackend()
+    )
+    return transport
 
 
 def _event_types(chosen: list[str] | tuple[str, ...]) -> list[str]:
@@ -303,6 +354,8 @@ async def deliver(delivery_id: int, *, now: datetime | None = None, transport: A
         body = body_of(delivery)
         stamp = int(time.time())
         try:
+            if transport is None and not _insecure_allowed():
+                transport = _public_only_transport()
             async with httpx.AsyncClient(
                 timeout=TIMEOUT_SECONDS, follow_redirects=False, transport=transport
             ) as client:

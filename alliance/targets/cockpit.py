@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from alliance.core import exports
+from alliance.core import db, exports
 from alliance.core.access import Action, Principal
 from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
+from alliance.targets.cockpit_snapshots import snapshot_figures
 from alliance.targets.operational import Operational, operational_figures
-from alliance.targets.pace import year_share
 from alliance.targets.progress import (
     BreakdownRow,
     MonthRow,
@@ -25,16 +26,15 @@ from alliance.targets.progress import (
     by_partner,
     by_project,
     by_region,
-    target_figures,
+    read_tallies,
 )
 from alliance.targets.scopes import Scope, scope_for
-from alliance.targets.targets import monthly_curve
 from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, UnservedList, unserved_households
 
-# The cockpit page is recomputed in the background when its figures are older than this, per scope
-# and web process (FigureCache): the operational figures scan requests and records, and distinct
-# participants of a large subtree are many rows. The command line always reads everything now.
-OPERATIONAL_TTL_SECONDS = 30.0
+# The cheap part of the page (targets and breakdowns, read from the tallies) is kept per scope and
+# web process for this long (FigureCache). The slow part (operational figures, unserved list) comes
+# from the snapshots an arq job writes (alliance/targets/cockpit_snapshots.py).
+TALLIES_TTL_SECONDS = 30.0
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ class FigureCache:
     served as is; an older one is still served while one background task recomputes it (so only
     the very first viewer of a scope waits for the computation); concurrent misses share one."""
 
-    def __init__(self, ttl_seconds: float = OPERATIONAL_TTL_SECONDS) -> None:
+    def __init__(self, ttl_seconds: float = TALLIES_TTL_SECONDS) -> None:
         self.ttl_seconds = ttl_seconds
         self._values: dict[tuple, tuple[float, Any]] = {}
         self._locks: dict[tuple, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -59,8 +59,15 @@ class FigureCache:
             self._values[key] = (time.monotonic(), value)
             return value
 
-    async def get(self, key: tuple, compute: Callable[[], Awaitable[T]]) -> T:
+    async def get(
+        self, key: tuple, compute: Callable[[], Awaitable[T]], seed: Callable[[], T | None] | None = None
+    ) -> T:
+        """With a `seed` (a value computed elsewhere, e.g. by a worker), a miss serves the seed at
+        once and computes the value in the background, as for a stale one."""
         hit = self._values.get(key)
+        seeded = seed() if hit is None and seed is not None else None
+        if seeded is not None:
+            hit = self._values[key] = (-math.inf, seeded)
         if hit is None:
             return await self._compute(key, compute)
         if time.monotonic() - hit[0] >= self.ttl_seconds and key not in self._refreshing:
@@ -86,8 +93,11 @@ class Cockpit:
     partners: list[BreakdownRow]
     regions: list[BreakdownRow]
     months: list[MonthRow]
-    operational: Operational
-    unserved: UnservedList
+    # None on a page whose scope has no snapshot yet: "being prepared" (the route queues one).
+    operational: Operational | None
+    unserved: UnservedList | None
+    figures_as_of: datetime | None  # when the operational figures and the unserved list were computed
+    refresh_due: bool = False  # no snapshot, or a stale one: the route asks a worker for a new one
 
     def figure(self, metric: str) -> TargetFigure:
         return next(figure for figure in self.figures if figure.metric == metric)
@@ -102,33 +112,43 @@ async def cockpit(
     unserved_limit: int | None = 20,
     cache: FigureCache | None = None,
 ) -> Cockpit:
-    """Everything the cockpit shows for a scope and year. With a `cache` (the web app's) the result
-    is recomputed in the background every 30 s per scope, year and language, so the page may be up
-    to 30 s plus one computation behind; without one (the command line, tests) everything is read now."""
-    if cache is not None:
-        key = ("cockpit", scope.region_path, year, current_language(), unserved_days, unserved_limit)
-        return await cache.get(
-            key,
-            lambda: cockpit(scope, year, now, unserved_days=unserved_days, unserved_limit=unserved_limit),
-        )
+    """Everything the cockpit shows for a scope and year. With a `cache` (the web app's) the targets
+    and breakdowns are recomputed in the background every 30 s per scope, year and language, and the
+    operational figures and the unserved list come from the newest snapshot (never computed here);
+    without one (the command line, tests) everything is read now."""
     now = now or utc_now()
-    curve = await monthly_curve(year)
-    operational = await operational_figures(scope, year, now)
-    unserved = await unserved_households(scope, unserved_days, now, unserved_limit)
-    return Cockpit(
-        scope=scope,
-        year=year,
-        now=now,
-        share_of_year=year_share(year, now, curve),
-        curve=curve,
-        figures=await target_figures(scope, year, now),
-        projects=await by_project(scope, year),
-        partners=await by_partner(scope, year),
-        regions=await by_region(scope, year),
-        months=await by_month(scope, year, now),
-        operational=operational,
-        unserved=unserved,
+    known = {"scope": scope, "year": year, "now": now}
+    if cache is None:
+        with db.reading_replica():
+            tallies = await read_tallies(scope, year, now)
+            operational = await operational_figures(scope, year, now)
+            unserved = await unserved_households(scope, unserved_days, now, unserved_limit)
+        return Cockpit(**known, **tallies, operational=operational, unserved=unserved, figures_as_of=now)
+    kept = await snapshot_figures(scope, year, unserved_days, unserved_limit, now)
+    key = ("cockpit", scope.region_path, year, current_language())
+    # A fresh web process shows the snapshot's tallies at once and reads its own behind.
+    tallies = await cache.get(
+        key,
+        lambda: _tallies_from_replica(scope, year, now),
+        seed=kept.tallies if kept is not None else None,
     )
+    if kept is None:
+        return Cockpit(
+            **known, **tallies, operational=None, unserved=None, figures_as_of=None, refresh_due=True
+        )
+    return Cockpit(
+        **known,
+        **tallies,
+        operational=kept.operational,
+        unserved=kept.unserved,
+        figures_as_of=kept.computed_at,
+        refresh_due=kept.stale,
+    )
+
+
+async def _tallies_from_replica(scope: Scope, year: int, now: datetime) -> dict[str, Any]:
+    with db.reading_replica():
+        return await read_tallies(scope, year, now)
 
 
 def report_json(report: Cockpit) -> dict[str, Any]:
@@ -158,7 +178,7 @@ def report_json(report: Cockpit) -> dict[str, Any]:
             }
             for row in report.regions
         ],
-        "unserved": report.unserved.total,
+        "unserved": report.unserved.total if report.unserved is not None else None,
     }
 
 

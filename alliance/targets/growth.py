@@ -3,7 +3,7 @@
 targets of 100 organisations and 1,000 volunteers.
 
 Each member is one `GrowthEntry` row per year it joined (plus one per project it works for), written
-in the same transaction as the approval that makes it count (`alliance/visits/partner_lifecycle.py`
+in the same transaction as the approval that makes it count (`alliance/events/partner_lifecycle.py`
 calls `organisation_joined`). `rebuild_growth` recounts from the partners and volunteers; tests check
 the running entries equal that recount."""
 

@@ -46,7 +46,8 @@ class DeliveryTally(Model):
     # Person-times and deliveries per month, community, project and partner: the cockpit sums these
     # (prefix match on region_path for a subtree) instead of counting millions of service records.
     # Written in the same transaction as the delivery (alliance/targets/tallies.py); `key` stands in for a
-    # unique constraint over the nullable project column.
+    # unique constraint over the nullable project column. `partner` is null for the community workers'
+    # regular visits (docs/regular-visits.md): no partner delivered them.
 
     id = fields.BigIntField(primary_key=True)
     key = fields.CharField(max_length=96, unique=True)
@@ -57,7 +58,9 @@ class DeliveryTally(Model):
     project = fields.ForeignKeyField(
         "models.Project", null=True, related_name="tallies", on_delete=fields.SET_NULL
     )
-    partner = fields.ForeignKeyField("models.Partner", related_name="tallies", on_delete=fields.CASCADE)
+    partner = fields.ForeignKeyField(
+        "models.Partner", null=True, related_name="tallies", on_delete=fields.CASCADE
+    )
     person_times = fields.IntField(default=0)
     deliveries = fields.IntField(default=0)
 
@@ -104,3 +107,78 @@ class GrowthEntry(Model):
     class Meta:
         table = "growth_entry"
         indexes = (("year", "kind", "region_path"),)
+
+
+class SupervisionSnapshot(Model):
+    # The supervision page's figures for one scope (alliance/targets/supervision.py), written by an arq
+    # cron so no request computes them: `region_code` is the scope's region, "" for the whole alliance.
+
+    id = fields.IntField(primary_key=True)
+    region_code = fields.CharField(max_length=12, unique=True)
+    computed_at = fields.DatetimeField()
+    duration_ms = fields.IntField(default=0)
+    figures = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "supervision_snapshot"
+
+
+class CockpitSnapshot(Model):
+    # The cockpit's slow figures for one scope, year and unserved-days (alliance/targets/snapshots.py):
+    # the operational figures and the ranked unserved list, written by an arq job so no request
+    # computes them. `region_code` is the scope's region, "" for the whole alliance.
+
+    id = fields.IntField(primary_key=True)
+    region_code = fields.CharField(max_length=12)
+    year = fields.SmallIntField()
+    days = fields.SmallIntField()
+    computed_at = fields.DatetimeField()
+    duration_ms = fields.IntField(default=0)
+    figures = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "cockpit_snapshot"
+        unique_together = (("region_code", "year", "days"),)
+
+
+class ResponsePromise(Model):
+    # A region's response promise for one need: first contact and service within so many working days
+    # (alliance/targets/promises.py). A region without its own row takes its nearest ancestor's, else
+    # the default in code.
+
+    id = fields.IntField(primary_key=True)
+    region = fields.ForeignKeyField(
+        "models.Region", related_name="response_promises", on_delete=fields.CASCADE
+    )
+    need = fields.CharField(max_length=32)
+    # Null: inherited (each of the two on its own).
+    first_contact_days = fields.SmallIntField(null=True)
+    service_days = fields.SmallIntField(null=True)
+    updated_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="response_promises_set", on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "response_promise"
+        unique_together = (("region", "need"),)
+
+
+class CalendarDay(Model):
+    # A day off the Monday–Friday rule for response promises (alliance/targets/holidays.py): a public
+    # holiday, or an adjusted working day (China moves weekends around its holidays).
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField(unique=True)
+    kind = fields.CharField(max_length=16)  # "holiday" or "working_day"
+    name = fields.CharField(max_length=100)
+    # What the day does to the Monday–Friday count: -1 a holiday on a weekday, +1 a worked weekend
+    # day, 0 otherwise; the promise SQL sums it (one small table, no weekday arithmetic per dialect).
+    shift = fields.SmallIntField(default=0)
+    updated_by = fields.ForeignKeyField(
+        "models.User", null=True, related_name="calendar_days_set", on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "calendar_day"

@@ -35,6 +35,33 @@ class Operational:
     claims_waiting: int
     visits_missed: int
 
+    def as_json(self) -> dict[str, Any]:
+        # The buckets as counts in AGE_BUCKETS order: their labels are the viewer's language.
+        return {
+            "open_by_age": [count for _label, count in self.open_by_age],
+            "open_total": self.open_total,
+            "without_candidate": self.without_candidate,
+            "median_days_to_first_service": self.median_days_to_first_service,
+            "households_served": self.households_served,
+            "claims_waiting": self.claims_waiting,
+            "visits_missed": self.visits_missed,
+        }
+
+    @classmethod
+    def from_json(cls, figures: dict[str, Any]) -> Operational:
+        return cls(
+            open_by_age=[
+                (age_bucket_label(low, high), int(count))
+                for (low, high), count in zip(AGE_BUCKETS, figures["open_by_age"], strict=True)
+            ],
+            open_total=int(figures["open_total"]),
+            without_candidate=int(figures["without_candidate"]),
+            median_days_to_first_service=figures["median_days_to_first_service"],
+            households_served=int(figures["households_served"]),
+            claims_waiting=int(figures["claims_waiting"]),
+            visits_missed=int(figures["visits_missed"]),
+        )
+
 
 def age_bucket_label(low: int, high: int | None) -> str:
     if high is None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from alliance.core import db
 from alliance.core.codes import TargetMetric
 from alliance.core.i18n import gettext as _
 from alliance.core.models import Region
@@ -54,7 +54,8 @@ class TargetFigure:
 
 
 def _connection() -> BaseDBAsyncClient:
-    return Tortoise.get_connection("default")
+    # Inside the cockpit (db.reading_replica) the read replica, when one is configured.
+    return db.read_connection()
 
 
 def _holes(connection: BaseDBAsyncClient, count: int) -> list[str]:
@@ -213,10 +214,16 @@ async def by_project(scope: Scope, year: int, month: int | None = None) -> list[
 
 async def by_partner(scope: Scope, year: int, month: int | None = None) -> list[BreakdownRow]:
     sums = await _tally_sums(scope, year, "partner", month)
-    names = dict(await Partner.filter(id__in=[row["key"] for row in sums]).values_list("id", "name"))
+    names = dict(
+        await Partner.filter(id__in=[row["key"] for row in sums if row["key"]]).values_list("id", "name")
+    )
+    # No partner: the community workers' regular visits (docs/regular-visits.md).
     rows = [
         BreakdownRow(
-            str(row["key"]), names.get(row["key"], ""), int(row["person_times"]), int(row["deliveries"])
+            str(row["key"] or ""),
+            names.get(row["key"], "") if row["key"] else _("Community workers"),
+            int(row["person_times"]),
+            int(row["deliveries"]),
         )
         for row in sums
     ]
@@ -286,3 +293,40 @@ async def by_month(scope: Scope, year: int, now: datetime | None = None) -> list
             )
         )
     return rows
+
+
+async def read_tallies(scope: Scope, year: int, now: datetime) -> dict[str, Any]:
+    """The cockpit's targets and breakdowns (what `Cockpit` takes besides scope, year and now): sums
+    over the tallies kept in each delivery's transaction. Names are in the current language."""
+    curve = await monthly_curve(year)
+    return {
+        "share_of_year": year_share(year, now, curve),
+        "curve": curve,
+        "figures": await target_figures(scope, year, now),
+        "projects": await by_project(scope, year),
+        "partners": await by_partner(scope, year),
+        "regions": await by_region(scope, year),
+        "months": await by_month(scope, year, now),
+    }
+
+
+def tallies_as_json(tallies: dict[str, Any]) -> dict[str, Any]:
+    """For the cockpit's snapshot: a fresh web process shows these until it has read its own."""
+    return {
+        "share_of_year": tallies["share_of_year"],
+        "curve": tallies["curve"],
+        **{
+            name: [asdict(row) for row in tallies[name]]
+            for name in ("figures", "projects", "partners", "regions", "months")
+        },
+    }
+
+
+def tallies_from_json(kept: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "share_of_year": kept["share_of_year"],
+        "curve": kept["curve"],
+        "figures": [TargetFigure(**row) for row in kept["figures"]],
+        **{name: [BreakdownRow(**row) for row in kept[name]] for name in ("projects", "partners", "regions")},
+        "months": [MonthRow(**row) for row in kept["months"]],
+    }

@@ -39,7 +39,7 @@ class Delivery:
     completed_at: datetime
     region_code: str  # the household's community
     region_path: str
-    partner_id: int
+    partner_id: int | None  # None: a community worker's regular visit (no partner delivered it)
     project_id: int | None
     person_times: int
     volunteer_ids: tuple[int, ...] = ()
@@ -50,8 +50,8 @@ def _month_of(moment: datetime) -> tuple[int, int]:
     return local.year, local.month
 
 
-def tally_key(year: int, month: int, region_code: str, project_id: int | None, partner_id: int) -> str:
-    return f"{year}-{month:02d}:{region_code}:{project_id or 0}:{partner_id}"
+def tally_key(year: int, month: int, region_code: str, project_id: int | None, partner_id: int | None) -> str:
+    return f"{year}-{month:02d}:{region_code}:{project_id or 0}:{partner_id or 0}"
 
 
 async def _add(connection: BaseDBAsyncClient, delivery: Delivery, person_times: int, deliveries: int) -> None:
@@ -78,7 +78,7 @@ async def _add(connection: BaseDBAsyncClient, delivery: Delivery, person_times: 
 
 async def _participants(connection: BaseDBAsyncClient, delivery: Delivery) -> None:
     year, _month = _month_of(delivery.completed_at)
-    taking_part = [("partner", delivery.partner_id)]
+    taking_part = [("partner", delivery.partner_id)] if delivery.partner_id else []
     taking_part += [("volunteer", volunteer_id) for volunteer_id in delivery.volunteer_ids]
     if delivery.project_id:
         taking_part.append(("project", delivery.project_id))
@@ -109,6 +109,41 @@ async def adjust_person_times(delivery: Delivery, delta: int) -> None:
     """A coordinator corrected the persons served of a delivery counted before."""
     if delta:
         await _add(_connection(), delivery, delta, 0)
+
+
+# The project every community worker's regular visit counts for (issue 18): one per year, made on the
+# first check-out of the year if the administrator has not made it already.
+REGULAR_VISIT_PROJECT = "REGULAR_VISIT"
+
+
+async def regular_visit_project_id(year: int) -> int:
+    """The year's REGULAR_VISIT project, created when missing (safe when two check-outs race)."""
+    connection = _connection()
+    holes = _holes(connection, 8)
+    await connection.execute_query(
+        'INSERT INTO "project" ("year", "code", "name", "name_en", "target_person_times", "needs", '
+        f'"active", "updated_at") VALUES ({", ".join(holes)}) ON CONFLICT ("year", "code") DO NOTHING',
+        [year, REGULAR_VISIT_PROJECT, "常态化走访", "Regular visits", 0, "", True, datetime.now(LOCAL_TZ)],
+    )
+    from alliance.partners.models import Project
+
+    return (await Project.get(year=year, code=REGULAR_VISIT_PROJECT)).id
+
+
+async def count_regular_visit(checked_out_at: datetime, region_code: str, region_path: str) -> None:
+    """A community worker's regular visit is one person-time of the REGULAR_VISIT project, with no
+    partner. Call inside the transaction of the check-out (which ends a visit once only)."""
+    year, _month = _month_of(checked_out_at)
+    await count_delivery(
+        Delivery(
+            completed_at=checked_out_at,
+            region_code=region_code,
+            region_path=region_path,
+            partner_id=None,
+            project_id=await regular_visit_project_id(year),
+            person_times=1,
+        )
+    )
 
 
 async def delivery_of_record(record: ServiceRecord) -> Delivery:
@@ -187,6 +222,7 @@ async def recount(chunk: int = 20_000) -> Recount:
                     paths.get(region_code, ""),
                 )
     await _recount_attendance(tallies, participants, paths, chunk)
+    await _recount_regular_visits(tallies, participants, paths, chunk)
     return Recount({key: tuple(value) for key, value in tallies.items()}, participants)  # type: ignore[misc]
 
 
@@ -228,6 +264,44 @@ async def _recount_attendance(
                     year,
                     kind,
                     ref_id,
+                    region_code,
+                    paths.get(region_code, ""),
+                )
+
+
+async def _recount_regular_visits(
+    tallies: dict[str, list], participants: dict[str, tuple[int, str, int, str, str]], paths: dict, chunk: int
+) -> None:
+    """Each checked-out regular visit: one person-time of the year's REGULAR_VISIT project, no partner."""
+    from alliance.partners.models import Project
+    from alliance.visits.models import RegularVisit
+
+    projects = dict(await Project.filter(code=REGULAR_VISIT_PROJECT).values_list("year", "id"))
+    last_id = 0
+    while True:
+        rows = (
+            await RegularVisit.filter(id__gt=last_id, checked_out_at__isnull=False)
+            .order_by("id")
+            .limit(chunk)
+            .values_list("id", "checked_out_at", "household__region_id")
+        )
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        for _id, checked_out_at, region_code in rows:
+            year, month = _month_of(checked_out_at)
+            project_id = projects.get(year)
+            key = tally_key(year, month, region_code, project_id, None)
+            entry = tallies.setdefault(
+                key, [year, month, region_code, paths.get(region_code, ""), project_id, None, 0, 0]
+            )
+            entry[6] += 1
+            entry[7] += 1
+            if project_id:
+                participants[f"{year}:project:{project_id}:{region_code}"] = (
+                    year,
+                    "project",
+                    project_id,
                     region_code,
                     paths.get(region_code, ""),
                 )

@@ -84,6 +84,40 @@ class UnservedList:
     rows: list[UnservedHousehold] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RankedHousehold:
+    """One household of the ranking, with what does not change while it waits (the cockpit's snapshot
+    keeps these); names, requests and escalation are read when shown."""
+
+    id: int
+    first_flag_at: datetime
+    priority: int
+    flags: list[str]
+    member_count: int
+    accessibility: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "first_flag_at": self.first_flag_at.isoformat(),
+            "priority": self.priority,
+            "flags": self.flags,
+            "member_count": self.member_count,
+            "accessibility": self.accessibility,
+        }
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> RankedHousehold:
+        return cls(
+            id=int(row["id"]),
+            first_flag_at=aware(datetime.fromisoformat(row["first_flag_at"])),
+            priority=int(row["priority"]),
+            flags=[str(code) for code in row["flags"]],
+            member_count=int(row["member_count"]),
+            accessibility=[str(code) for code in row["accessibility"]],
+        )
+
+
 async def unserved_households(
     scope: Scope, days: int = DEFAULT_UNSERVED_DAYS, now: datetime | None = None, limit: int | None = 50
 ) -> UnservedList:
@@ -91,6 +125,15 @@ async def unserved_households(
     the most vulnerable first (alliance.needs.request_priority of flags, accessibility and size),
     then the longest waiting."""
     now = now or utc_now()
+    total, ranked = await rank_unserved(scope, days, now, limit)
+    return await unserved_list(days, total, ranked, now)
+
+
+async def rank_unserved(
+    scope: Scope, days: int, now: datetime, limit: int | None
+) -> tuple[int, list[RankedHousehold]]:
+    """How many households wait, and the first `limit` of them in order (all with None). This is the
+    slow part: every active flag of the scope's households never served."""
     # One pass: every active flag of the scope's households with no completed visit, with what the
     # ranking needs (size, accessibility); names and requests are read for the rows shown only.
     first_flag: dict[int, datetime] = {}
@@ -114,9 +157,6 @@ async def unserved_households(
             facts[household_id] = (row["members"], _json_list(row["accessibility"]))
     cutoff = now - timedelta(days=days)
     waiting = {household_id: first for household_id, first in first_flag.items() if first <= cutoff}
-    result = UnservedList(days=days, total=len(waiting))
-    if not waiting:
-        return result
     priority = {
         household_id: request_priority(flags[household_id], facts[household_id][1], facts[household_id][0])
         for household_id in waiting
@@ -125,6 +165,26 @@ async def unserved_households(
         waiting, key=lambda household_id: (-priority[household_id], waiting[household_id], household_id)
     )
     shown = ranked if limit is None else ranked[:limit]
+    return len(waiting), [
+        RankedHousehold(
+            id=household_id,
+            first_flag_at=waiting[household_id],
+            priority=priority[household_id],
+            flags=sorted(flags[household_id]),
+            member_count=facts[household_id][0],
+            accessibility=facts[household_id][1],
+        )
+        for household_id in shown
+    ]
+
+
+async def unserved_list(days: int, total: int, ranked: list[RankedHousehold], now: datetime) -> UnservedList:
+    """The rows shown, in the ranking's order: names, region and the active requests read now (a few
+    rows by id), so an escalation shows at once even when the ranking comes from a snapshot."""
+    result = UnservedList(days=days, total=total)
+    if not ranked:
+        return result
+    shown = [household.id for household in ranked]
     details = {
         row["id"]: row
         for row in await Household.filter(id__in=shown).values(
@@ -138,22 +198,24 @@ async def unserved_households(
         .values_list("id", "household_id", "status", "escalated")
     ):
         requests[household_id].append((request_id, str(status), escalated))
-    for household_id in shown:
-        row = details[household_id]
-        active = requests.get(household_id, [])
+    for household in ranked:
+        row = details.get(household.id)
+        if row is None:  # removed since the snapshot was taken (retention)
+            continue
+        active = requests.get(household.id, [])
         open_ids = [request_id for request_id, status, _e in active if status == RequestStatus.OPEN]
         result.rows.append(
             UnservedHousehold(
-                id=household_id,
+                id=household.id,
                 head_name=row["head_name"],
                 external_id=row["external_id"],
                 region_name=_region_name(row["region__name"], row["region__name_en"]),
-                member_count=facts[household_id][0],
-                flags=sorted(flags[household_id]),
-                accessibility=facts[household_id][1],
-                first_flag_at=waiting[household_id],
-                days_waiting=(now - waiting[household_id]).days,
-                priority=priority[household_id],
+                member_count=household.member_count,
+                flags=household.flags,
+                accessibility=household.accessibility,
+                first_flag_at=household.first_flag_at,
+                days_waiting=(now - household.first_flag_at).days,
+                priority=household.priority,
                 open_request_id=open_ids[0] if open_ids else (active[0][0] if active else None),
                 active_requests=len(active),
                 escalated=bool(active) and all(escalated for _i, _s, escalated in active),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,8 @@ from alliance.core.codes import CheckInMethod, LocationPrecision, RequestStatus,
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.metrics import check_in_counted
+from alliance.core.models import Region
+from alliance.core.regions import inherited_setting
 from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.matching.claims import InvalidTransition, TransitionKind, append_transition, transition_reason
@@ -43,11 +46,24 @@ CHECKABLE_STATUSES = (VisitStatus.SCHEDULED, VisitStatus.CHECKED_IN, VisitStatus
 
 
 def checkin_radius_m() -> float:
-    """ALLIANCE_CHECKIN_RADIUS_M (default 150 m: phone GPS is 5-50 m off, worse indoors)."""
+    """ALLIANCE_CHECKIN_RADIUS_M (default 150 m: phone GPS is 5-50 m off, worse indoors): the radius
+    of a region that sets none of its own."""
     value = float(os.environ.get("ALLIANCE_CHECKIN_RADIUS_M") or DEFAULT_RADIUS_M)
     if value <= 0:
         raise ValueError("ALLIANCE_CHECKIN_RADIUS_M must be positive")
     return value
+
+
+async def checkin_radii_m(region_paths: Iterable[str]) -> dict[str, int]:
+    """The check-in radius of each region path: the region's own setting, else its nearest
+    ancestor's, else ALLIANCE_CHECKIN_RADIUS_M. One query for any number of paths."""
+    return await inherited_setting(region_paths, "checkin_radius_m", round(checkin_radius_m()))
+
+
+async def household_checkin_radius_m(household: Household) -> float:
+    """The geofence of a door or regular-visit check-in: the radius of the household's region."""
+    path = await Region.get(code=household.region_id).values_list("path", flat=True)  # type: ignore[attr-defined]
+    return float((await checkin_radii_m([path]))[path])
 
 
 @dataclass
@@ -247,7 +263,7 @@ async def check_in_by_gps(
     latitude = _coordinate(lat, "lat", -90, 90)
     longitude = _coordinate(lon, "lon", -180, 180)
     household = await _household_of(visit)
-    radius = radius_m or checkin_radius_m()
+    radius = radius_m or await household_checkin_radius_m(household)
     distance = None
     needs_review = True
     note = ""

@@ -3,7 +3,7 @@ expire) takes the household off every claim board at once (its stored matches go
 offers it, `Household.matchable`), calls off its scheduled visits through the visits' own service
 (household and volunteers told) and tells each partner's staff why. Claims and history are kept.
 
-It lives in `visits`, the highest area it reaches, like `partner_lifecycle`."""
+It lives in `visits`, the highest area it reaches."""
 
 from __future__ import annotations
 

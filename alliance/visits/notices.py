@@ -5,21 +5,26 @@
 the reminder jobs are written together with the change (the transactional outbox) or not at all.
 
 Exactly once: a reminder's job id is "reminder:<visit>:v<schedule version>:<24h|2h>", so planning
-twice plans once; the job re-reads the visit and does nothing when the version moved (the visit was
-rescheduled or cancelled) or the visit is no longer scheduled; each message's dedupe key is the job
-id plus the recipient, so a job retried after a crash writes no second row; and delivery claims
-each row with a conditional update, so no row is sent twice.
+twice plans once. The reminder waits in the job outbox until its time, when the reminder sweep takes
+it with the others due, a batch per transaction that writes their messages and marks them done; the
+sweep re-reads the visit and writes nothing when the version moved (the visit was rescheduled or
+cancelled) or the visit is no longer scheduled; each message's dedupe key is the job id plus the
+recipient, so a batch written again after a crash writes no second row; and delivery claims rows
+with a conditional update under a lease, so no row is sent twice (docs/scale.md, "Reminders").
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tortoise.transactions import in_transaction
+
 from alliance.core.codes import HouseholdResponse, NotificationChannel, VisitStatus
-from alliance.core.config import reminder_time_scale
+from alliance.core.config import reminder_batch_size, reminder_time_scale
 from alliance.core.i18n import current_language
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
@@ -27,14 +32,18 @@ from alliance.core.timeutil import utc_now
 from alliance.households.models import Household
 from alliance.matching.models import ServiceRequest
 from alliance.notifications import outbox
+from alliance.notifications.delivery import deliver_batch, deliver_waiting
+from alliance.notifications.models import OutboxJob
 from alliance.notifications.notifications import (
+    KeyedNotice,
     Message,
     Outgoing,
-    deliver_all,
     partner_staff,
+    recipients_of,
     to_household,
     to_users,
     to_volunteer,
+    write_keyed_notices,
     write_notices,
 )
 from alliance.notifications.speech import spoken_datetime, spoken_time, written_window
@@ -96,6 +105,46 @@ class VisitContext:
 
     def spoken(self) -> str:
         return spoken_datetime(self.visit.window_start, current_language())
+
+
+async def visit_contexts(visits: list[Visit]) -> dict[int, VisitContext]:
+    """`visit_context` for many visits, in five queries whatever their number."""
+    if not visits:
+        return {}
+    requests = {
+        request.id: request
+        for request in await ServiceRequest.filter(id__in={visit.request_id for visit in visits})  # type: ignore[attr-defined]
+    }
+    households = {
+        household.id: household
+        for household in await Household.filter(
+            id__in={request.household_id for request in requests.values()}
+        )  # type: ignore[attr-defined]
+    }
+    partners = {
+        partner.id: partner
+        for partner in await Partner.filter(id__in={visit.partner_id for visit in visits})  # type: ignore[attr-defined]
+    }
+    bookings: dict[int, list[VolunteerBooking]] = {}
+    for booking in (
+        await VolunteerBooking.filter(visit_id__in=[visit.id for visit in visits])
+        .order_by("id")
+        .prefetch_related("volunteer")
+    ):
+        bookings.setdefault(booking.visit_id, []).append(booking)  # type: ignore[attr-defined]
+    contexts = {}
+    for visit in visits:
+        request = requests[visit.request_id]  # type: ignore[attr-defined]
+        booked = bookings.get(visit.id, [])
+        contexts[visit.id] = VisitContext(
+            visit=visit,
+            request=request,
+            household=households[request.household_id],  # type: ignore[attr-defined]
+            partner=partners[visit.partner_id],  # type: ignore[attr-defined]
+            volunteers=[booking.volunteer for booking in booked if booking.active],
+            former_volunteers=[booking.volunteer for booking in booked if not booking.active],
+        )
+    return contexts
 
 
 async def visit_context(visit: Visit) -> VisitContext:
@@ -313,28 +362,48 @@ async def _tell_volunteers_cancelled(context: VisitContext) -> list[int]:
 
 
 async def plan_reminders(visit: Visit, now: datetime | None = None) -> list[str]:
-    """Plan the 24 h and 2 h reminders of the visit's current version as deferred outbox jobs (call
-    inside the change's transaction). A reminder whose time has already passed is not planned: the
-    scheduling notice just went out. Planning twice plans once (the job id is deterministic)."""
+    """Plan the 24 h and 2 h reminders of the visit's current version in the job outbox (call inside
+    the change's transaction): each waits there until its time, when the reminder sweep takes it with
+    the others due (`send_due_reminders`). A reminder whose time has already passed is not planned:
+    the scheduling notice just went out. Planning twice plans once (the job id is deterministic)."""
     now = now or utc_now()
     planned = []
     for kind in ReminderKind:
         due = reminder_due(visit.window_start, kind)
         if due <= now:
             continue
-        job = await outbox.add_job(
-            "send_visit_reminder",
+        job = await outbox.plan_job(
+            REMINDER_JOB,
             visit.id,
             visit.schedule_version,
             str(kind),
             job_id=reminder_job_id(visit.id, visit.schedule_version, kind),
-            defer_until=due,
+            due=due,
         )
         planned.append(job.job_id)
     return planned
 
 
-# --- the reminder job ---------------------------------------------------------------------------------
+# --- the reminders: written and sent in batches -------------------------------------------------------
+
+# The outbox rows of the reminders (args: visit id, schedule version, kind). Rows planned before the
+# batches are arq jobs of this name (workers/jobs.py): each runs `send_visit_reminder`.
+REMINDER_JOB = "send_visit_reminder"
+REMINDER_KINDS = [f"reminder_{kind}" for kind in ReminderKind]
+# How long one sweep keeps taking batches (ALLIANCE_REMINDER_BATCH reminders each): the cron starts
+# another every few seconds, so during a burst runs overlap and the workers take different batches.
+SWEEP_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    visit_id: int
+    version: int
+    kind: str
+
+    @property
+    def job_id(self) -> str:
+        return reminder_job_id(self.visit_id, self.version, self.kind)
 
 
 @dataclass
@@ -348,37 +417,159 @@ class ReminderOutcome:
 
 
 async def send_visit_reminder(visit_id: int, version: int, kind: str) -> ReminderOutcome:
-    """Remind the household and the volunteers of a visit, once. Does nothing when the visit moved
-    (its version is not `version`), is no longer scheduled, or its window is over."""
-    job_id = reminder_job_id(visit_id, version, kind)
-    message_kind = f"reminder_{ReminderKind(kind)}"
-    outcome = ReminderOutcome()
-    # No transaction around the read and the write: the messages are one insert that skips rows
-    # already written (so a rerun adds nothing), and a read-then-write transaction only invites
-    # SQLite's "database is locked" when another process writes in between.
-    visit = await Visit.get_or_none(id=visit_id)
+    """Remind the household and the volunteers of one visit, once (a batch of one: the arq jobs
+    planned before the batches, and tests). Does nothing when the visit moved (its version is not
+    `version`), is no longer scheduled, or its window is over."""
+    async with in_transaction():
+        [outcome] = await write_reminders([DueReminder(visit_id, version, str(kind))])
+    outcome.sent = await deliver_batch(outcome.written)
+    return outcome
+
+
+def _skipped(visit: Visit | None, version: int, now: datetime) -> str:
     if visit is None:
-        outcome.skipped = "gone"
-    elif visit.schedule_version != version:
-        outcome.skipped = "moved"
-    elif visit.status != VisitStatus.SCHEDULED:
-        outcome.skipped = str(visit.status)
-    elif visit.window_end <= utc_now():
+        return "gone"
+    if visit.schedule_version != version:
+        return "moved"
+    if visit.status != VisitStatus.SCHEDULED:
+        return str(visit.status)
+    if visit.window_end <= now:
         # Late (the worker was down, the queue long) but the visit is still ahead or under way:
         # the reminder still helps; once the window is over it no longer does.
-        outcome.skipped = "over"
-    if outcome.skipped:
-        logger.info("reminder %s: nothing to do (%s)", job_id, outcome.skipped)
-        return outcome
-    assert visit is not None
-    context = await visit_context(visit)
-    outgoing = await _volunteers_told(context, context.volunteers, message_kind)
-    if visit.household_response != HouseholdResponse.DECLINED:
-        outgoing = await to_household(context.household, _household_message(context, message_kind)) + outgoing
-    outcome.written = await write_notices(
-        outgoing, kind=message_kind, visit_id=visit.id, dedupe_prefix=job_id
+        return "over"
+    return ""
+
+
+async def write_reminders(due: list[DueReminder]) -> list[ReminderOutcome]:
+    """Write the messages of many reminders at once (call inside a transaction): the visits, their
+    requests, households, partners, volunteers and recipients are read in a few queries, and every
+    message is one row of one insert that keeps rows written before (its dedupe key is the reminder's
+    job id plus the recipient), so a batch written twice writes each message once. A reminder whose
+    visit moved, was cancelled or is over writes nothing. Returns an outcome per reminder, in order."""
+    now = utc_now()
+    visits = {visit.id: visit for visit in await Visit.filter(id__in={item.visit_id for item in due})}
+    outcomes = [
+        ReminderOutcome(skipped=_skipped(visits.get(item.visit_id), item.version, now)) for item in due
+    ]
+    for item, outcome in zip(due, outcomes, strict=True):
+        if outcome.skipped:
+            logger.info("reminder %s: nothing to do (%s)", item.job_id, outcome.skipped)
+    contexts = await visit_contexts(
+        [visits[item.visit_id] for item, outcome in zip(due, outcomes, strict=True) if not outcome.skipped]
     )
-    # From here a crash leaves pending rows that a rerun (or the notification sweep) delivers; rows
-    # already sent are not sent again.
-    outcome.sent = await deliver_all(outcome.written)
-    return outcome
+    recipients = await recipients_of(
+        [context.household for context in contexts.values()],
+        [volunteer for context in contexts.values() for volunteer in context.volunteers],
+    )
+    notices: list[KeyedNotice] = []
+    spans: list[tuple[int, int]] = []
+    for item, outcome in zip(due, outcomes, strict=True):
+        first = len(notices)
+        if not outcome.skipped:
+            context = contexts[item.visit_id]
+            message_kind = f"reminder_{ReminderKind(item.kind)}"
+            outgoing = [
+                message
+                for volunteer in context.volunteers
+                for message in recipients.volunteer(volunteer, _volunteer_message(context, message_kind))
+            ]
+            if context.visit.household_response != HouseholdResponse.DECLINED:
+                outgoing = (
+                    recipients.household(context.household, _household_message(context, message_kind))
+                    + outgoing
+                )
+            notices += [
+                KeyedNotice(
+                    message,
+                    message_kind,
+                    f"{item.job_id}:{message.key}",
+                    item.visit_id,
+                    context.visit.window_start,
+                )
+                for message in outgoing
+            ]
+        spans.append((first, len(notices)))
+    written = await write_keyed_notices(notices)
+    for outcome, (first, last) in zip(outcomes, spans, strict=True):
+        outcome.written = list(dict.fromkeys(written[notice.key] for notice in notices[first:last]))
+    return outcomes
+
+
+@dataclass
+class ReminderSweep:
+    reminders: int = 0
+    batches: int = 0
+    written: int = 0
+    sent: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "reminders": self.reminders,
+            "batches": self.batches,
+            "written": self.written,
+            "sent": self.sent,
+        }
+
+
+async def send_due_reminders(batch: int | None = None, seconds: float = SWEEP_SECONDS) -> ReminderSweep:
+    """The reminder sweep (a cron every few seconds, on every worker): take the planned reminders
+    whose time has come, `batch` at a time, write their messages and mark them done in one
+    transaction, then deliver those messages in batches; until none is due or `seconds` have passed.
+    Then deliver the reminder messages a killed sweep left behind (written but never handed over, or
+    handed over under a lease that ran out).
+
+    Killed before a batch's commit, the sweep leaves its reminders due (the next sweep takes them);
+    after it, pending messages (taken by `deliver_waiting`); in the gateway call, messages under a
+    lease (taken again when it runs out, under the same idempotency key). Nothing is lost, and the
+    gateway gets each message once."""
+    batch = batch or reminder_batch_size()
+    sweep = ReminderSweep()
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        taken: list[int] = []
+        try:
+            async with in_transaction():
+                jobs = await outbox.take_due_jobs(REMINDER_JOB, batch)
+                taken = [job.id for job in jobs]
+                outcomes = await write_reminders([DueReminder(*job.args) for job in jobs])
+                await outbox.mark_done(jobs)
+        except Exception as error:
+            if not taken:
+                raise
+            # One reminder that cannot be written must not hold up the others: this batch again,
+            # one reminder a transaction; the one that fails waits and is tried again later.
+            logger.warning("reminder batch failed, writing it one by one: %s", type(error).__name__)
+            jobs, outcomes = await _write_one_by_one(taken)
+        if not taken:
+            break
+        written = [notification_id for outcome in outcomes for notification_id in outcome.written]
+        sweep.reminders += len(jobs)
+        sweep.batches += 1
+        sweep.written += len(written)
+        sweep.sent += await deliver_batch(written)
+        if len(taken) < batch:
+            break
+    sweep.sent += await deliver_waiting(
+        REMINDER_KINDS, seconds=max(1.0, seconds - (time.monotonic() - started))
+    )
+    return sweep
+
+
+async def _write_one_by_one(job_ids: list[int]) -> tuple[list[OutboxJob], list[ReminderOutcome]]:
+    done: list[OutboxJob] = []
+    outcomes: list[ReminderOutcome] = []
+    for job_id in job_ids:
+        try:
+            async with in_transaction():
+                jobs = await outbox.take_due_jobs(REMINDER_JOB, 1, only=job_id)
+                if not jobs:
+                    continue
+                [outcome] = await write_reminders([DueReminder(*jobs[0].args)])
+                await outbox.mark_done(jobs)
+        except Exception as error:
+            logger.warning("reminder job %s failed: %s", job_id, type(error).__name__)
+            await outbox.postpone(job_id, error)
+            continue
+        done += jobs
+        outcomes.append(outcome)
+    return done, outcomes

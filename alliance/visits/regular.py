@@ -25,8 +25,9 @@ from alliance.core.timeutil import LOCAL_TZ, utc_now
 from alliance.households.models import Flag, Household
 from alliance.matching.claims import InvalidTransition
 from alliance.notifications.notifications import coordinators_over, to_users, write_notices
+from alliance.targets.tallies import count_regular_visit
 from alliance.visits.cards import verify_card
-from alliance.visits.checkins import _client_key, _coordinate, checkin_radius_m
+from alliance.visits.checkins import _client_key, _coordinate, household_checkin_radius_m
 from alliance.visits.dayplan import DayPlan, Stop, plan_route
 from alliance.visits.models import RegularDue, RegularRisk, RegularVisit, RiskCheck, VisitRhythm
 from alliance.visits.service_records import OPEN_RISK_LEVELS, parse_record
@@ -390,7 +391,7 @@ async def check_in_by_gps(
         if household.location_precision == LocationPrecision.REGION:
             note = "household placed at its region's centre only"
         else:
-            needs_review = distance > checkin_radius_m()
+            needs_review = distance > await household_checkin_radius_m(household)
             note = f"{round(distance)} m from the household" if needs_review else ""
     return await _begin(
         principal,
@@ -494,6 +495,9 @@ async def check_out(
                     )
                 else:
                     outcome.resolved.append(before.id)
+        # One person-time of the REGULAR_VISIT project, counted with the check-out it counts (the
+        # guarded update above ends a visit once, so a repeated check-out never counts twice).
+        await count_regular_visit(now, household.region_id, region_path)  # type: ignore[attr-defined]
         # The household is seen: its worklist rows move on (the cron recomputes the rhythm).
         for due in await RegularDue.filter(household_id=household.id):
             await RegularDue.filter(id=due.id).update(

@@ -14,11 +14,13 @@ from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
 from alliance.core.models import Region, User
 from alliance.core.password_resets import issue_reset_link
+from alliance.core.timeutil import utc_now
+from alliance.events.partner_lifecycle import LifecycleOutcome, change_partner_status
 from alliance.households.reference import rules_by_flag, set_flag_need_rules
+from alliance.matching.claims import lift_claims_pause
 from alliance.notifications.notifications import delivery_job_id
 from alliance.partners.applications import request_changes
 from alliance.partners.review import next_statuses, partner_history, partners_for_review
-from alliance.visits.partner_lifecycle import LifecycleOutcome, change_partner_status
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import is_htmx
@@ -65,6 +67,8 @@ async def _partner_page(
             **(extra or {}),
             "history": await partner_history(principal, partner.id),
             "next_statuses": next_statuses(partner),
+            "claims_paused": partner.claims_paused_until is not None
+            and partner.claims_paused_until > utc_now(),
             "errors": errors or {},
             "message": take_flash(request),
         },
@@ -113,13 +117,14 @@ def _status_message(outcome: LifecycleOutcome) -> str:
     status = outcome.partner.status
     if status in (PartnerStatus.SUSPENDED, PartnerStatus.CLOSED):
         return _(
-            "{name} is now {status}: {released} claims went back to the board, {cancelled} visits were "
-            "called off and their households told."
+            "{name} is now {status}: {released} claims went back to the board, {cancelled} visits and "
+            "{events} events were called off and their households told."
         ).format(
             name=outcome.partner.name,
             status=label(status),
             released=len(outcome.released_request_ids),
             cancelled=len(outcome.cancelled_visit_ids),
+            events=len(outcome.cancelled_event_ids),
         )
     return _("{name} is now {status}.").format(name=outcome.partner.name, status=label(status))
 
@@ -171,6 +176,26 @@ async def partner_admin_link(request: Request) -> Response:
     return response
 
 
+async def partner_claims_resume(request: Request) -> Response:
+    """Lift a claim-churn pause early, with a reason (the coordinator checked with the organisation)."""
+    principal = await require_principal(request)
+    require(principal, Action.REVIEW_PARTNERS)
+    partner_id = request.path_params["partner_id"]
+    form = await request.form()
+    try:
+        partner, job_ids = await lift_claims_pause(principal, partner_id, str(form.get("resume_reason", "")))
+    except InvalidInput as invalid:
+        return await _partner_page(
+            request, partner_id, {"resume_reason": " ".join(invalid.errors.values())}, 422
+        )
+    await relay_outbox(request.app, job_ids)
+    return go(
+        request,
+        f"/admin/partners/{partner_id}",
+        _("{name} may claim requests again; its staff are told.").format(name=partner.name),
+    )
+
+
 async def need_rules(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.EDIT_NEED_RULES)
@@ -193,6 +218,12 @@ routes = [
     Route("/admin/partners", partners, methods=["GET"], name="admin_partners"),
     Route("/admin/partners/{partner_id:int}", partner_page, methods=["GET"], name="admin_partner"),
     Route("/admin/partners/{partner_id:int}/status", partner_status, methods=["POST"], name="partner_status"),
+    Route(
+        "/admin/partners/{partner_id:int}/claims-resume",
+        partner_claims_resume,
+        methods=["POST"],
+        name="partner_claims_resume",
+    ),
     Route(
         "/admin/partners/{partner_id:int}/changes", partner_changes, methods=["POST"], name="partner_changes"
     ),

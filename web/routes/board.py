@@ -3,7 +3,6 @@ in place, the claims it holds, transfers; a coordinator's requests with assign, 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -294,7 +293,6 @@ async def transfer(request: Request) -> Response:
             principal,
             request.path_params["request_id"],
             str(form.get("reason", "")),
-            answer_within=_answer_within(request),
         )
     except (InvalidInput, InvalidTransition) as refused:
         return await _refused(request, refused, "transfer_reason")
@@ -302,10 +300,6 @@ async def transfer(request: Request) -> Response:
     return await _after_change(
         request, _("Asked. The holder has until {due} to answer.").format(due=_due(outcome))
     )
-
-
-def _answer_within(request: Request) -> timedelta:
-    return timedelta(hours=request.app.state.settings.transfer_auto_approve_hours)
 
 
 def _due(outcome: TransferOutcome) -> str:

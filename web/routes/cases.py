@@ -9,7 +9,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from alliance.cases.assessments import ASSESSMENT_CLOSE_REASONS, AssessmentForm, add_case_note, assess_need
+from alliance.cases.eligibility import checks_of_household
 from alliance.cases.household_actions import ask_for_help, decline_help, report_change, verify_change
+from alliance.cases.household_edit import (
+    EditForm,
+    edit_household,
+    editable_household,
+    field_names,
+    pending_change,
+)
 from alliance.cases.offline import (
     OfflineForm,
     PossibleDuplicates,
@@ -19,6 +27,7 @@ from alliance.cases.offline import (
 )
 from alliance.cases.timeline import case_timeline
 from alliance.core.access import Action, get_visible, require
+from alliance.core.audit import viewed
 from alliance.core.codes import (
     Accessibility,
     CaseNoteKind,
@@ -31,6 +40,7 @@ from alliance.core.codes import (
 )
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
+from alliance.core.privacy import mask_phone
 from alliance.households.geocoding import geocode_job_id
 from alliance.matching.matching import match_job_id
 from web.auth import client_address, require_principal
@@ -157,6 +167,7 @@ async def _case_page(
             "errors": errors or {},
             "failed_form": form,
             "act_base": f"/households/{household_id}/case",
+            "eligibility_checks": await checks_of_household(timeline.household.id),
             "message": take_flash(request),
             **_CHOICES,
         },
@@ -260,6 +271,67 @@ async def verify(request: Request) -> Response:
     return go(request, f"/households/{change.household_id}/case", _("The change is marked verified."))  # type: ignore[attr-defined]
 
 
+def _change_id(value: object) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+async def edit(request: Request) -> Response:
+    """Edit a household's details; with change_id, apply a reported change and mark it verified."""
+    principal = await require_principal(request)
+    household_id = request.path_params["household_id"]
+    household = await editable_household(principal, household_id)
+    errors: dict[str, str] = {}
+    status_code = 200
+    if request.method == "POST":
+        submitted = await request.form()
+        form = EditForm(
+            phone=str(submitted.get("phone", "")),
+            change_phone=submitted.get("change_phone") == "1",
+            address=str(submitted.get("address", "")),
+            region_code=str(submitted.get("region_code", "")).strip(),
+            accessibility=[str(value) for value in submitted.getlist("accessibility")],
+            contact_preference=str(submitted.get("contact_preference", "")),
+            member_count=str(submitted.get("member_count", "")),
+            change_id=_change_id(submitted.get("change_id")),
+        )
+        try:
+            outcome = await edit_household(principal, household_id, form, client_address(request))
+        except InvalidInput as invalid:
+            errors, status_code = invalid.errors, 422
+        else:
+            if outcome.job_ids:
+                await relay_outbox(request.app, outcome.job_ids)
+            message = (
+                _("Saved: {fields}.").format(fields=field_names(outcome.changed))
+                if outcome.changed
+                else _("Nothing changed.")
+            )
+            if outcome.change is not None:
+                message += " " + _("The change is marked verified.")
+            return go(request, f"/households/{household_id}/case", message)
+    else:
+        form = EditForm.of(household)
+        form.change_phone = request.query_params.get("change_phone") == "1"
+        form.change_id = _change_id(request.query_params.get("change_id"))
+    change = await pending_change(principal, household, form.change_id)
+    await viewed(principal, "household.edit_view", households=[household.id], address=client_address(request))
+    return render(
+        request,
+        "cases/edit_household.html",
+        {
+            "household": household,
+            "form": form,
+            "errors": errors,
+            "change": change,
+            "phone_masked": mask_phone(household.phone),
+            "regions": await regions_for_registration(principal),
+            **_CHOICES,
+        },
+        status_code=status_code,
+    )
+
+
 async def _own_act(request: Request, form_name: str, act) -> Response:  # noqa: ANN001
     """The household's own action from /my-household; errors re-render its form page."""
     principal = await require_principal(request)
@@ -328,6 +400,7 @@ routes = [
         methods=["POST"],
         name="case_decline",
     ),
+    Route("/households/{household_id:int}/edit", edit, methods=["GET", "POST"], name="household_edit"),
     Route("/case/changes/{change_id:int}/verify", verify, methods=["POST"], name="case_verify_change"),
     Route("/my-household/act", own_act_page, methods=["GET"], name="own_act"),
     Route("/my-household/help", own_help, methods=["POST"], name="own_help"),

@@ -15,21 +15,23 @@ from alliance.core.codes import TargetMetric
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
-from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
 from alliance.events import outcomes
+from alliance.notifications.outbox import add_job
 from alliance.partners.models import Project
-from alliance.targets import cockpit, progress, scopes, targets
+from alliance.targets import cockpit, cockpit_snapshots, progress, scopes, targets
 from alliance.targets.models import Target, TargetChange
-from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household, unserved_households
+from alliance.targets.unserved import DEFAULT_UNSERVED_DAYS, escalate_household
 from web.auth import client_address, require_principal
 from web.charts import Bar, bar_chart, line_chart
 from web.htmx_hooks import is_htmx
+from web.jobs import relay_outbox
 from web.params import int_param
 from web.redirects import safe_referer
 from web.routes.exports import start_export
 from web.templating import render
 
-MAX_UNSERVED_SHOWN = 200
+MAX_UNSERVED_SHOWN = cockpit_snapshots.UNSERVED_KEPT
 
 
 def _year(request: Request) -> int:
@@ -116,11 +118,12 @@ async def cockpit_page(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     year = _year(request)
-    report = await cockpit.cockpit(
-        scope, year, unserved_days=_days(request), unserved_limit=10, cache=_cache(request)
-    )
+    days = _days(request)
+    report = await cockpit.cockpit(scope, year, unserved_days=days, unserved_limit=10, cache=_cache(request))
+    await _ask_for_figures(request, report.refresh_due, scope, year, days)
     context = {
         "report": report,
+        "figures_as_of": _as_of(report.figures_as_of),
         "summary": _summary(report),
         "trail": await scopes.region_breadcrumb(principal, scope),
         "query": _query(scope, year),
@@ -136,12 +139,26 @@ async def cockpit_page(request: Request) -> Response:
         principal,
         "cockpit.view",
         households=[
-            *(row.id for row in report.unserved.rows),
+            *(row.id for row in (report.unserved.rows if report.unserved else [])),
             *(row.household_id for row in (context["hires"].rows if context["hires"] else [])),
         ],
         address=client_address(request),
     )
     return render(request, "cockpit/cockpit.html", context, block="body")
+
+
+async def _ask_for_figures(request: Request, due: bool, scope: scopes.Scope, year: int, days: int) -> None:
+    """No snapshot of the scope yet, or a stale one: a worker is asked for one (once per ten minutes:
+    the job id is the scope's), and the page says the figures are being prepared or how old they are."""
+    if not due:
+        return
+    job_id = cockpit_snapshots.snapshot_job_id(scope.region_code, year, days)
+    await add_job("refresh_cockpit", scope.region_code or "", year, days, job_id=job_id)
+    await relay_outbox(request.app, [job_id])
+
+
+def _as_of(moment: datetime | None) -> datetime | None:
+    return aware(moment).astimezone(LOCAL_TZ) if moment is not None else None
 
 
 def _cache(request: Request) -> cockpit.FigureCache:
@@ -160,17 +177,26 @@ async def unserved_page(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     days = _days(request)
-    unserved = await unserved_households(scope, days, limit=MAX_UNSERVED_SHOWN)
+    year = _year(request)
+    kept = await cockpit_snapshots.snapshot_figures(scope, year, days, MAX_UNSERVED_SHOWN)
+    await _ask_for_figures(request, kept is None or kept.stale, scope, year, days)
+    unserved = kept.unserved if kept else None
     await audit.viewed(
         principal,
         "unserved.list_view",
-        households=[row.id for row in unserved.rows],
+        households=[row.id for row in (unserved.rows if unserved else [])],
         address=client_address(request),
     )
     return render(
         request,
         "cockpit/unserved.html",
-        {"scope": scope, "unserved": unserved, "days": days, "query": _query(scope, _year(request))},
+        {
+            "scope": scope,
+            "unserved": unserved,
+            "days": days,
+            "query": _query(scope, year),
+            "figures_as_of": _as_of(kept.computed_at if kept else None),
+        },
     )
 
 
@@ -216,10 +242,11 @@ async def monthly_report(request: Request) -> Response:
     default_month = now.month if now.year == year else 12
     month = int_param(request.query_params, "month", default_month, maximum=12)
     report = await cockpit.cockpit(scope, year, unserved_limit=20, cache=_cache(request))
+    await _ask_for_figures(request, report.refresh_due, scope, year, DEFAULT_UNSERVED_DAYS)
     await audit.viewed(
         principal,
         "report.view",
-        households=[row.id for row in report.unserved.rows],
+        households=[row.id for row in (report.unserved.rows if report.unserved else [])],
         address=client_address(request),
     )
     return render(
@@ -227,6 +254,7 @@ async def monthly_report(request: Request) -> Response:
         "cockpit/report.html",
         {
             "report": report,
+            "figures_as_of": _as_of(report.figures_as_of),
             "month": month,
             "month_row": report.months[month - 1],
             "month_projects": await progress.by_project(scope, year, month),

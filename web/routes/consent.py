@@ -1,5 +1,6 @@
-"""Verification and consent (alliance/households/consent.py, alliance/visits/consent_effects.py) and
-the region policy that decides whether verification comes before matching."""
+"""Verification and consent (alliance/households/consent.py, alliance/visits/consent_effects.py); the
+region policy that decides whether verification comes before matching is one of the region settings
+(web/routes/region_settings.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alliance.core.access import Action, require, visible
 from alliance.core.codes import ConsentScope
 from alliance.core.i18n import gettext as _
-from alliance.households import consent
 from alliance.visits import consent_effects
 from alliance.visits.consent_effects import ConsentOutcome
 from web.auth import client_address, require_principal
-from web.flash import go, take_flash
+from web.flash import go
 from web.jobs import enqueue_quietly, relay_outbox
-from web.templating import render
 
 
 async def _after_commit(request: Request, outcome: ConsentOutcome) -> None:
@@ -71,36 +69,6 @@ async def own_consent(request: Request) -> Response:
     return await _record(request, principal.household_id or 0, "/my-household#consent")
 
 
-async def region_policy(request: Request) -> Response:
-    principal = await require_principal(request)
-    require(principal, Action.SET_REGION_POLICY)
-    regions = (
-        await visible(principal, Action.SET_REGION_POLICY)
-        .filter(level__in=["city", "district", "town", "community"])
-        .order_by("path")
-        .limit(500)
-    )
-    effective = await consent.verification_required(region.path for region in regions)
-    return render(
-        request,
-        "admin/region_policy.html",
-        {"regions": regions, "effective": effective, "flash": take_flash(request)},
-    )
-
-
-async def region_policy_save(request: Request) -> Response:
-    principal = await require_principal(request)
-    form = await request.form()
-    choice = str(form.get("verification_required", ""))
-    value = {"yes": True, "no": False}.get(choice)
-    region, offered = await consent_effects.set_verification_required(
-        principal, str(form.get("region", "")), value, client_address(request)
-    )
-    if offered:
-        await enqueue_quietly(request.app, "match_requests_job", offered)
-    return go(request, "/admin/region-policy", _("Policy saved for {region}.").format(region=region.name))
-
-
 SCOPES = list(ConsentScope)
 
 routes = [
@@ -109,6 +77,4 @@ routes = [
         "/households/{household_id:int}/consent", staff_consent, methods=["POST"], name="household_consent"
     ),
     Route("/my-household/consent", own_consent, methods=["POST"], name="own_consent"),
-    Route("/admin/region-policy", region_policy, methods=["GET"], name="region_policy"),
-    Route("/admin/region-policy", region_policy_save, methods=["POST"], name="region_policy_save"),
 ]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,13 +24,14 @@ from web.params import page_param
 from web.templating import render
 
 
-def _filters(request: Request) -> HouseholdFilters:
-    params = request.query_params
+def _filters(params: Mapping[str, str], *, searching: bool) -> HouseholdFilters:
     return HouseholdFilters(
         region_code=params.get("region", "").strip(),
         flag=params.get("flag", "") if params.get("flag", "") in FlagCode.__members__ else "",
         need=params.get("need", "") if params.get("need", "") in NeedCode.__members__ else "",
-        search=params.get("q", "").strip()[:64],
+        # A search term (a name, a phone, an ID number) is a question about a person: it comes only
+        # in a POST body, so it never lands in an address, a proxy's log or the browser's history.
+        search=str(params.get("q", "")).strip()[:64] if searching else "",
         page=page_param(params),
     )
 
@@ -36,7 +39,11 @@ def _filters(request: Request) -> HouseholdFilters:
 async def households(request: Request) -> Response:
     principal = await require_principal(request)
     require(principal, Action.VIEW_HOUSEHOLDS)
-    filters = _filters(request)
+    if request.method == "POST":
+        form = await request.form()
+        filters = _filters({name: str(value) for name, value in form.items()}, searching=True)
+    else:
+        filters = _filters(request.query_params, searching=False)
     result = await list_households(principal, filters)
     if filters.search:
         # Every search is kept, found or not (a search by ID number or phone is a question about a
@@ -87,6 +94,6 @@ async def household(request: Request) -> Response:
 
 
 routes = [
-    Route("/households", households, methods=["GET"], name="households"),
+    Route("/households", households, methods=["GET", "POST"], name="households"),
     Route("/households/{household_id:int}", household, methods=["GET"], name="household"),
 ]

@@ -22,7 +22,7 @@ from alliance.events.forms import EventForm
 from alliance.events.models import EventSession, Registration
 from alliance.visits.cards import CardRefused
 from alliance.visits.links import LinkExpired, LinkInvalid
-from web.auth import client_address, require_principal
+from web.auth import client_address, current_principal, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import relay_outbox
@@ -352,6 +352,8 @@ async def session_scan(request: Request) -> Response:
 async def _link_page(
     request: Request, *, errors: dict[str, str] | None = None, message: str = ""
 ) -> Response:
+    # The link works without signing in; a signed-in household (or worker) keeps its navigation.
+    await current_principal(request)
     token = request.path_params["token"]
     try:
         view = await registrations.event_for_link(request.app.state.settings.secret_key, token)

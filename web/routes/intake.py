@@ -13,10 +13,10 @@ from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.households.duplicates import dismiss_duplicate, merge_duplicate, possible_duplicates
 from alliance.households.intake_conflicts import accept_conflict, pending_conflicts, reject_conflict
-from alliance.households.intake_history import batch_detail, batch_for, intake_history
+from alliance.households.intake_history import batch_detail, batch_for, batch_progress, intake_history
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
-from web.htmx_hooks import is_htmx
+from web.htmx_hooks import hx_refresh, is_htmx
 from web.params import page_param
 from web.routes.exports import start_export
 from web.templating import render
@@ -47,6 +47,16 @@ async def batch(request: Request) -> Response:
             address=client_address(request),
         )
     return render(request, "intake/batch.html", {"detail": detail}, block="rejected")
+
+
+async def progress(request: Request) -> Response:
+    """Polled by a running batch's page; once the batch has ended, the page reloads with its counts."""
+    principal = await require_principal(request)
+    require(principal, Action.VIEW_INTAKE)
+    found = await batch_progress(principal, request.path_params["batch_id"])
+    if not found.running:
+        return hx_refresh(request, f"/intake/batches/{found.batch_id}")
+    return render(request, "intake/_progress.html", {"progress": found})
 
 
 async def rejected_csv(request: Request) -> Response:
@@ -137,6 +147,7 @@ async def conflict_reject(request: Request) -> Response:
 routes = [
     Route("/intake", history, methods=["GET"], name="intake_history"),
     Route("/intake/batches/{batch_id:int}", batch, methods=["GET"], name="intake_batch"),
+    Route("/intake/batches/{batch_id:int}/progress", progress, methods=["GET"], name="intake_batch_progress"),
     Route(
         "/intake/batches/{batch_id:int}/rejected.csv",
         rejected_csv,

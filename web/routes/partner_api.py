@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from alliance.cases.eligibility import EligibilityLimited, check_by_id_number
 from alliance.core import audit
 from alliance.core.access import Action, Principal, allows, lifecycle_refusal, require
+from alliance.core.codes import EligibilityChannel
 from alliance.core.errors import InvalidInput, NotFound, PermissionDenied
 from alliance.core.i18n import gettext as _
 from alliance.core.timeutil import utc_now
@@ -38,6 +40,8 @@ from web.api_contracts import partner_document
 from web.api_models import (
     ClaimBody,
     ClaimResult,
+    EligibilityAnswer,
+    EligibilityBody,
     ReleaseBody,
     ReleaseResult,
     RequestPath,
@@ -241,6 +245,49 @@ async def api_release(request: Request) -> Response:
     return answer(ReleaseResult(request_id=released.id, status=str(released.status)))
 
 
+async def api_eligibility(request: Request) -> Response:
+    """Whether a person qualifies for one of the partner's offerings: yes/no, condition, until when."""
+    principal = await _token_principal(request)
+    if principal is None:
+        return _unauthorized(request)
+    if not allows(principal, Action.CHECK_ELIGIBILITY):
+        # A pending, suspended or closed partner's check is refused, and the refusal kept.
+        await _api_refused(request, principal, PermissionDenied(Action.CHECK_ELIGIBILITY))
+        return _refusal(request, principal)
+    body = validated_json(EligibilityBody, await request.body())
+    try:
+        checked = await check_by_id_number(
+            principal, body.offering_id, body.id_number, EligibilityChannel.API, client_address(request)
+        )
+    except InvalidInput as refused:
+        return _domain_invalid(request, refused, "body")
+    except NotFound as missing:
+        await _api_refused(request, principal, missing)
+        return problem(
+            request, 404, "offering_not_found", _("Not one of your organisation's active offerings.")
+        )
+    except EligibilityLimited as limited:
+        return problem(
+            request,
+            429,
+            "eligibility_rate_limited",
+            limited.message,
+            retry_after=limited.retry_after_seconds,
+            headers={"Retry-After": str(limited.retry_after_seconds)},
+        )
+    return answer(
+        EligibilityAnswer(
+            eligible=checked.eligible,
+            result=str(checked.result),
+            condition=checked.condition,
+            valid_until=checked.valid_until,
+            offering_id=checked.offering_id,
+            checked_at=checked.checked_at,
+            check_id=checked.check_id,
+        )
+    )
+
+
 async def api_document(request: Request) -> Response:
     """This API's OpenAPI 3.1 document."""
     return JSONResponse(partner_document())
@@ -298,5 +345,11 @@ routes = [
         _limited(api_release),
         methods=["POST"],
         name="api_partner_release",
+    ),
+    Route(
+        "/api/v1/partner/eligibility",
+        _limited(api_eligibility),
+        methods=["POST"],
+        name="api_partner_eligibility",
     ),
 ]

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alliance.cases.eligibility import checks_of_household
 from alliance.core import audit
 from alliance.core.access import Action, get_visible
 from alliance.core.codes import ConsentScope
@@ -98,6 +99,7 @@ async def household_home(request: Request) -> Response:
             "flash": flash,
             "consent_records": await consent_history(household.id),
             "scopes": list(ConsentScope),
+            "eligibility_checks": await checks_of_household(household.id),
         },
     )
 

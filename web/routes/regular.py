@@ -14,7 +14,7 @@ from alliance.core.codes import RiskAspect, RiskLevel
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.matching.claims import InvalidTransition
-from alliance.visits import regular
+from alliance.visits import partner_worklist, regular
 from alliance.visits.cards import CardRefused
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
@@ -159,7 +159,15 @@ async def rhythm_save(request: Request) -> Response:
     return go(request, "/regular-visits/rhythm", _("Visiting rhythm saved."))
 
 
+async def partner_visits(request: Request) -> Response:
+    """A responsible partner's households whose regular visit is due or overdue (to coordinate)."""
+    principal = await require_principal(request)
+    rows = await partner_worklist.partner_regular_visits(principal, address=client_address(request))
+    return render(request, "regular/partner_list.html", {"rows": rows})
+
+
 routes = [
+    Route("/partner/regular-visits", partner_visits, methods=["GET"], name="partner_regular_visits"),
     Route("/regular-visits", my_visits, methods=["GET"], name="regular_visits"),
     Route("/regular-visits/rhythm", rhythm_view, methods=["GET"], name="visit_rhythm"),
     Route("/regular-visits/rhythm", rhythm_save, methods=["POST"], name="visit_rhythm_save"),

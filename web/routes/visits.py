@@ -22,7 +22,7 @@ from alliance.visits.links import LinkExpired, LinkInvalid
 from alliance.visits.scheduling import ScheduleError, VisitOutcome
 from alliance.visits.volunteer_calendar import volunteer_calendar
 from alliance.visits.windows import local_window
-from web.auth import client_address, require_principal
+from web.auth import client_address, current_principal, require_principal
 from web.flash import go, take_flash
 from web.htmx_hooks import hx_retarget, is_htmx
 from web.jobs import enqueue_quietly, relay_outbox
@@ -269,6 +269,8 @@ async def cancel(request: Request) -> Response:
 async def _link_page(
     request: Request, *, errors: dict[str, str] | None = None, message: str = ""
 ) -> Response:
+    # The link works without signing in; a signed-in household (or worker) keeps its navigation.
+    await current_principal(request)
     secret = request.app.state.settings.secret_key
     token = request.path_params["token"]
     try:

@@ -1,10 +1,11 @@
 """What a partner's lifecycle does to its work. Suspending or closing a partner calls off its
-scheduled visits (household and volunteers told) and gives its open claims back to the board, each
-with its history and an audit entry; reinstating gives its powers back (what was released stays
-released). The powers themselves are decided in `alliance/core/access.py`.
+scheduled visits (household and volunteers told), cancels its events that have not ended (every
+registered or waiting household told) and gives its open claims back to the board, each with its
+history and an audit entry; reinstating gives its powers back (what was released or cancelled stays
+so). The powers themselves are decided in `alliance/core/access.py`.
 
-It lives in `visits`, the highest area it reaches: it uses the partner's review (`partners`), the
-claims (`matching`) and the visits' own scheduling."""
+It lives in `events`, the highest area it reaches: it uses the partner's review (`partners`), the
+claims (`matching`), the visits' own scheduling and the events' own cancellation."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Principal
 from alliance.core.audit import record
 from alliance.core.codes import PartnerStatus, RequestStatus, VisitStatus
+from alliance.core.timeutil import utc_now
+from alliance.events.codes import EventStatus
+from alliance.events.models import Event
+from alliance.events.publishing import call_off_event
 from alliance.matching.claims import TransitionKind, return_to_pool, transition_reason
 from alliance.matching.models import ServiceRequest
 from alliance.partners.models import Partner
@@ -37,6 +42,7 @@ class LifecycleOutcome:
     # Outbox jobs (visit notices to households and volunteers): relay them after the commit.
     job_ids: list[str] = field(default_factory=list)
     cancelled_visit_ids: list[int] = field(default_factory=list)
+    cancelled_event_ids: list[int] = field(default_factory=list)
     # Back on the board: re-match them (enqueue `match_requests_job`).
     released_request_ids: list[int] = field(default_factory=list)
 
@@ -72,6 +78,19 @@ async def _withdraw_work(
         called_off = await call_off_visit(principal, visit, reason)
         outcome.job_ids += called_off.job_ids
         outcome.cancelled_visit_ids.append(visit.id)
+    # Events not yet over are cancelled through the events' own service (every household told).
+    upcoming = (
+        await Event.filter(
+            partner_id=partner.id, status=EventStatus.PUBLISHED, sessions__ends_at__gt=utc_now()
+        )
+        .distinct()
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for event_id in upcoming:
+        cancelled = await call_off_event(principal, event_id, reason or str(status))
+        outcome.job_ids += cancelled.job_ids
+        outcome.cancelled_event_ids.append(event_id)
     held = await ServiceRequest.filter(claimed_by_id=partner.id, status__in=RELEASED_ON_WITHDRAWAL).order_by(
         "id"
     )
