@@ -88,8 +88,8 @@ async def test_backup_restores_every_row_into_a_fresh_database_and_over_a_change
 ):
     await build_two_sides()
     if not servers.database_url.startswith("sqlite"):
-        # The audit trail's year partitions go and come back with their table (migration 0038).
-        await partitions.ensure_ahead()
+        # The year partitions go and come back with their tables (migrations 0038, 0042).
+        await partitions.ensure_all_ahead()
     original = await _counts(servers.database_url)
     assert original["household"] == 2 and original["app_user"] == 13
 

@@ -1,18 +1,25 @@
-"""The audit trail by year on PostgreSQL (migration 0038, alliance/core/partitions.py): entries land in
-their year's partition, a year made late takes its rows out of the default partition, the oldest past
-year can be taken off, and the hash chain of what stays still verifies."""
+"""The audit trail and the notifications by year on PostgreSQL (migrations 0038 and 0042,
+alliance/core/partitions.py): rows land in their year's partition, a year made late takes its rows out
+of the default partition, the oldest past year can be taken off, the hash chain of what stays still
+verifies, and a keyed message is written once across the years."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pytest
 from tortoise import Tortoise
+from tortoise.transactions import in_transaction
 
 from alliance.core import audit, partitions
+from alliance.core.codes import NotificationChannel, NotificationStatus
 from alliance.core.errors import InvalidInput
 from alliance.core.models import AuditArchive, AuditEntry
 from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.notifications.delivery import claim_batch
+from alliance.notifications.models import Notification, NotificationKey
+from alliance.notifications.notifications import KeyedNotice, Outgoing, write_keyed_notices
 from tests.conftest import BACKEND
 
 THIS_YEAR = utc_now().astimezone(LOCAL_TZ).year
@@ -29,7 +36,9 @@ async def no_year_tables():
     """Year tables outlive the suite's wipe (it deletes rows): every test starts with none."""
 
     async def drop() -> None:
-        for row in await _sql("SELECT tablename FROM pg_tables WHERE tablename ~ '^audit_entry_y[0-9]{4}$'"):
+        for row in await _sql(
+            "SELECT tablename FROM pg_tables WHERE tablename ~ '^(audit_entry|notification)_y[0-9]{4}$'"
+        ):
             await _sql(f'DROP TABLE "{row["tablename"]}"')
 
     await drop()
@@ -72,7 +81,7 @@ async def test_years_get_their_partitions_and_the_oldest_comes_off_with_the_chai
     assert (await audit.verify()).ok
 
     # Only the oldest past year comes off, and never the current one.
-    with pytest.raises(InvalidInput, match="older entries are still attached"):
+    with pytest.raises(InvalidInput, match="older rows are still attached"):
         await partitions.detach(OLD, by="test")
     with pytest.raises(InvalidInput, match="only a past year"):
         await partitions.detach(THIS_YEAR, by="test")
@@ -104,3 +113,73 @@ async def test_sqlite_keeps_one_table_and_says_so():
         await partitions.partitions()
     with pytest.raises(partitions.NotPartitioned):
         await partitions.ensure(THIS_YEAR)
+
+
+def _keyed(key: str, body: str) -> KeyedNotice:
+    outgoing = Outgoing(NotificationChannel.SMS, "zh_CN", body, "13800000000", key="sms")
+    return KeyedNotice(outgoing, "reminder_24h", key)
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="partitions are PostgreSQL's")
+async def test_notifications_go_by_year_a_keyed_message_is_written_once_across_years_and_old_years_come_off(
+    no_year_tables,
+):
+    old_key = (await write_keyed_notices([_keyed("visit:1:24h", "old reminder")]))["visit:1:24h"]
+    # Written on 31 December last year, 23:30 Shanghai time (15:30 UTC): last year's message.
+    await Notification.filter(id=old_key).update(created_at=datetime(OLD, 12, 31, 23, 30, tzinfo=LOCAL_TZ))
+    await Notification.create(channel=NotificationChannel.IN_APP, body="this year's", kind="transfer")
+    tables = partitions.NOTIFICATIONS
+    assert [(p.name, p.rows) for p in await partitions.partitions(tables)] == [("notification_default", 2)]
+
+    assert await partitions.ensure(OLD, tables) is True
+    made = await partitions.ensure_all_ahead()
+    assert {f"notification_y{THIS_YEAR}", f"notification_y{THIS_YEAR + 1}"} <= set(made)
+    assert [(p.year, p.rows) for p in await partitions.partitions(tables)] == [
+        (OLD, 1),
+        (THIS_YEAR, 1),
+        (THIS_YEAR + 1, 0),
+        (None, 0),
+    ]
+
+    # The same reminder written again this year (a job run twice) is not written a second time: the
+    # key holds across the partitions. A new key is written, into this year's partition.
+    again = await write_keyed_notices([_keyed("visit:1:24h", "again"), _keyed("visit:2:24h", "new")])
+    assert again["visit:1:24h"] == old_key
+    assert await Notification.filter(dedupe_key="visit:1:24h").count() == 1
+    assert (await _sql(f"SELECT count(*) AS n FROM notification_y{THIS_YEAR}"))[0]["n"] == 2
+    # Delivery claims and updates rows of any year as before.
+    [claimed] = await claim_batch(10, ids=[old_key])
+    assert claimed.status == NotificationStatus.SENDING
+
+    # A year whose messages still wait to be sent stays; once sent, it comes off with its keys.
+    with pytest.raises(InvalidInput, match="1 messages of that year still wait to be sent"):
+        await partitions.detach_notifications(OLD)
+    with pytest.raises(InvalidInput, match="only a past year"):
+        await partitions.detach_notifications(THIS_YEAR)
+    await Notification.filter(id=old_key).update(status=NotificationStatus.SENT)
+    gone = await partitions.detach_notifications(OLD)
+    assert (gone.table_name, gone.rows, gone.keys_forgotten) == (f"notification_y{OLD}", 1, 1)
+    assert await Notification.filter(id=old_key).count() == 0
+    assert (await _sql(f"SELECT body FROM notification_y{OLD}")) == [{"body": "old reminder"}]
+    assert set(await NotificationKey.all().values_list("key", flat=True)) == {"visit:2:24h"}
+
+
+async def test_two_runs_writing_the_same_keyed_messages_at_once_write_each_once():
+    """Two jobs (or two workers) writing the same reminders side by side, each in its transaction:
+    every key ends with one message, and both runs get the same ids."""
+    notices = [_keyed(f"visit:{number}:2h", f"reminder {number}") for number in range(40)]
+
+    async def run() -> dict[str, int]:
+        async with in_transaction():
+            return await write_keyed_notices(notices)
+
+    first, second = await asyncio.gather(run(), run())
+    assert first == second and len(first) == 40
+    assert await Notification.filter(kind="reminder_24h").count() == 40
+    assert await NotificationKey.all().count() == 40
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="the SQLite answer")
+async def test_sqlite_keeps_the_notifications_whole_and_says_so():
+    with pytest.raises(partitions.NotPartitioned, match="PostgreSQL only"):
+        await partitions.detach_notifications(THIS_YEAR - 1)

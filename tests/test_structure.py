@@ -37,9 +37,9 @@ async def _scratch_database(servers, tmp_path: Path, label: str) -> str:
     return with_database(servers.database_url, name)
 
 
-# The audit trail's year partitions are made by `alliance migrate` and the worker as the years come
-# (alliance/core/partitions.py), not by the chain: the suite's database may hold some.
-_YEAR_PARTITION = re.compile(r"audit_entry_y\d{4}")
+# The year partitions (audit trail, notifications) are made by `alliance migrate` and the worker as
+# the years come (alliance/core/partitions.py), not by the chain: the suite's database may hold some.
+_YEAR_PARTITION = re.compile(r"(audit_entry|notification)_y\d{4}")
 _NAMED_NOT_NULL = re.compile(r"CONSTRAINT \S+_not_null NOT NULL")
 
 

@@ -32,14 +32,14 @@ def _ensure_redis() -> Any:
 def cmd_migrate(_args: argparse.Namespace) -> int:
     from alliance.core import partitions
 
-    async def work() -> list[int]:
+    async def work() -> list[str]:
         try:
-            return await partitions.ensure_ahead()
+            return await partitions.ensure_all_ahead()
         except partitions.NotPartitioned:
             return []
 
     made = run_db(work)
-    print("database is up to date" + (f"; audit partitions made for {made}" if made else ""))
+    print("database is up to date" + (f"; partitions made: {', '.join(made)}" if made else ""))
     return 0
 
 

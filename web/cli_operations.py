@@ -54,15 +54,22 @@ def register_checks(commands: Any) -> None:
     verify.add_argument("--json", action="store_true", help="print exactly one JSON object")
     audit.set_defaults(func=cmd_audit)
 
-    parts = commands.add_parser("partitions", help="the audit trail's yearly partitions (PostgreSQL)")
+    parts = commands.add_parser(
+        "partitions", help="the yearly partitions of the audit trail and the notifications (PostgreSQL)"
+    )
     part_actions = parts.add_subparsers(dest="action", required=True)
-    part_actions.add_parser("list", help="the attached partitions and their rows")
-    ensure = part_actions.add_parser("ensure", help="add the current and next year's partitions, or --year's")
+    part_actions.add_parser("list", help="the attached partitions of each table and their rows")
+    ensure = part_actions.add_parser(
+        "ensure", help="add the current and next year's partitions of each table, or --year's"
+    )
     ensure.add_argument("--year", type=int, help="one year only")
     detach = part_actions.add_parser(
-        "detach", help="take the oldest past year off the audit trail (kept as a plain table; audited)"
+        "detach", help="take a table's oldest past year off (kept as a plain table; audited)"
     )
     detach.add_argument("year", type=int)
+    detach.add_argument(
+        "--table", choices=["audit", "notifications"], default="audit", help="which table (default: audit)"
+    )
     parts.set_defaults(func=cmd_partitions)
 
     keys = commands.add_parser("keys", help="the keys that encrypt ID numbers and phones at rest")
@@ -282,7 +289,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_partitions(args: argparse.Namespace) -> int:
-    """`partitions list|ensure [--year Y]|detach YEAR`: the audit trail's yearly partitions."""
+    """`partitions list|ensure [--year Y]|detach YEAR [--table audit|notifications]`: the yearly
+    partitions of the audit trail and the notifications."""
     from alliance.core import partitions
     from alliance.core.audit import record
     from alliance.core.errors import InvalidInput
@@ -290,23 +298,43 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     async def work() -> int:
         try:
             if args.action == "list":
-                for partition in await partitions.partitions():
-                    label = partition.year if partition.year is not None else "default"
-                    print(f"{partition.name:24} {label!s:8} {partition.rows:>12,} rows")
+                for table in partitions.TABLES.values():
+                    for partition in await partitions.partitions(table):
+                        label = partition.year if partition.year is not None else "default"
+                        print(f"{partition.name:24} {label!s:8} {partition.rows:>12,} rows")
                 return 0
             if args.action == "ensure":
                 if args.year:
-                    made = [args.year] if await partitions.ensure(args.year) else []
+                    made = [
+                        table.partition_name(args.year)
+                        for table in partitions.TABLES.values()
+                        if await partitions.ensure(args.year, table)
+                    ]
                 else:
-                    made = await partitions.ensure_ahead()
-                print(
-                    "made: " + (", ".join(partitions.partition_name(year) for year in made) or "none needed")
-                )
+                    made = await partitions.ensure_all_ahead()
+                print("made: " + (", ".join(made) or "none needed"))
                 return 0
-            archive = await partitions.detach(args.year, by="operator")
+            if args.table == "notifications":
+                gone = await partitions.detach_notifications(args.year)
+            else:
+                archive = await partitions.detach(args.year, by="operator")
         except (InvalidInput, partitions.NotPartitioned) as error:
             print(f"partitions: {error}", file=sys.stderr)
             return 2
+        if args.table == "notifications":
+            await record(
+                None,
+                "notifications.year_detached",
+                "notification",
+                gone.year,
+                {"table": gone.table_name, "rows": gone.rows, "keys_forgotten": gone.keys_forgotten},
+            )
+            print(
+                f"detached {gone.table_name}: {gone.rows:,} messages, {gone.keys_forgotten:,} dedupe keys "
+                f"forgotten; dump it (pg_dump --table={gone.table_name}) and keep the file, then "
+                f"DROP TABLE {gone.table_name}"
+            )
+            return 0
         await record(
             None,
             "audit.year_detached",

@@ -317,13 +317,14 @@ async def apply_retention_job(_ctx: dict[str, Any]) -> dict[str, int]:
     return asdict(await retention.apply_retention())
 
 
-async def ensure_audit_partitions(_ctx: dict[str, Any]) -> list[int]:
-    """The audit trail's partitions for this and next year (PostgreSQL; alliance/core/partitions.py),
-    so no entry waits in the default partition; the years made now. SQLite has none to make."""
+async def ensure_year_partitions(_ctx: dict[str, Any]) -> list[str]:
+    """The partitions of the audit trail and the notifications for this and next year (PostgreSQL;
+    alliance/core/partitions.py), so no row waits in a default partition; the partitions made now.
+    SQLite has none to make."""
     from alliance.core import partitions
 
     try:
-        return await partitions.ensure_ahead()
+        return await partitions.ensure_all_ahead()
     except partitions.NotPartitioned:
         return []
 

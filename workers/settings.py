@@ -25,7 +25,7 @@ from workers.jobs import (
     deliver_notification_batch,
     deliver_notifications,
     deliver_webhook,
-    ensure_audit_partitions,
+    ensure_year_partitions,
     escalate_unclaimed_requests,
     forget_old_login_records,
     geocode_intake_batch,
@@ -189,9 +189,9 @@ CRON_JOBS = [
     cron_job(observed(send_daily_digest), hour={23}, minute={30}, second={0}, unique=True, timeout=1200),
     # Data retention at 03:40 Asia/Shanghai (19:40 UTC), after the nightly re-match.
     cron_job(observed(apply_retention_job), hour={19}, minute={40}, second={0}, unique=True, timeout=1200),
-    # The audit trail's partitions for this and next year (PostgreSQL), at 03:55 Asia/Shanghai and at start.
+    # The year partitions (audit trail, notifications) for this and next year (PostgreSQL), at 03:55 Asia/Shanghai and at start.
     cron_job(
-        observed(ensure_audit_partitions),
+        observed(ensure_year_partitions),
         hour={19},
         minute={55},
         second={0},

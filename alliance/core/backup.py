@@ -150,10 +150,11 @@ def backup_kind(path: Path) -> str:
 
 
 # pg_restore --clean drops each partition's primary key before its table, which PostgreSQL refuses
-# (the key is inherited from the partitioned table's): the audit trail's year partitions (migration
-# 0038, alliance/core/partitions.py) lose theirs with their table instead.
+# (the key is inherited from the partitioned table's): the year partitions of the audit trail and the
+# notifications (migrations 0038 and 0042, alliance/core/partitions.py) lose theirs with their table.
 _INHERITED_KEY_DROP = re.compile(
-    rb"^ALTER TABLE IF EXISTS ONLY public\.audit_entry_(default|y\d{4}) DROP CONSTRAINT IF EXISTS \S+;$"
+    rb"^ALTER TABLE IF EXISTS ONLY public\.(audit_entry|notification)_(default|y\d{4}) "
+    rb"DROP CONSTRAINT IF EXISTS \S+;$"
 )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from alliance.core.codes import NotificationChannel, Role
@@ -14,6 +13,7 @@ from alliance.core.i18n import gettext as _
 from alliance.core.models import User
 from alliance.core.timeutil import LOCAL_TZ, to_local, utc_now
 from alliance.notifications.models import Notification
+from alliance.notifications.notifications import claim_keys
 from alliance.partners import webhooks
 
 
@@ -49,7 +49,11 @@ async def notify_partners_of_new_matches(
                 count,
             ).format(count=count)
             subject = _("New matches in your area")
-        try:
+        # The key and the message commit together; a key a concurrent run took means this person
+        # was told today already.
+        async with in_transaction():
+            if not await claim_keys([keys[user_id]]):
+                continue
             notification = await Notification.create(
                 user_id=user_id,
                 channel=NotificationChannel.IN_APP,
@@ -59,8 +63,6 @@ async def notify_partners_of_new_matches(
                 body=body,
                 dedupe_key=keys[user_id],
             )
-        except IntegrityError:
-            continue  # a concurrent run told this person today already
         created.append(notification.id)
     return created
 

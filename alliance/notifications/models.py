@@ -45,6 +45,19 @@ class Notification(Model):
         indexes = (("status", "created_at"), ("user_id", "created_at"), ("user_id", "channel", "read_at"))
 
 
+class NotificationKey(Model):
+    # The dedupe keys of keyed notifications, unique across all time: a reminder or a daily notice is
+    # written once, whatever the year. `notification.dedupe_key` cannot be unique on PostgreSQL, where
+    # the notifications are partitioned by year (migration 0042): the writers claim the key here first
+    # (alliance/notifications/notifications.py, `claim_keys`) and write the message only if they got it.
+
+    key = fields.CharField(max_length=128, primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "notification_key"
+
+
 class Task(Model):
     # Work for one person, in their inbox (alliance/notifications/tasks.py): about one object
     # (subject type + id), due at a time. The text is rendered at display from `kind` and `params`,

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
 from alliance.core.access import Action, Principal, visible
 from alliance.core.codes import (
@@ -439,8 +441,9 @@ class KeyedNotice:
 
 
 async def write_keyed_notices(notices: list[KeyedNotice]) -> dict[str, int]:
-    """Write many keyed messages at once (call inside the job's transaction): one insert that keeps
-    the rows written before, and one read of the ids. Returns each dedupe key's row id."""
+    """Write many keyed messages at once (inside the job's transaction): a claim of their keys, one
+    insert of the messages whose keys were free (those written before stay as they are), and one
+    read of the ids. Returns each dedupe key's row id."""
     if not notices:
         return {}
     by_visit: dict[int | None, list[KeyedNotice]] = {}
@@ -451,23 +454,53 @@ async def write_keyed_notices(notices: list[KeyedNotice]) -> dict[str, int]:
         await _open_call_tasks(
             [notice.outgoing for notice in relayed], visit_id, starts_at=relayed[0].visit_starts_at
         )
-    keys = [notice.key for notice in notices]
     ids: dict[str, int] = {}
     for start in range(0, len(notices), 500):
         chunk = notices[start : start + 500]
-        await Notification.bulk_create(
-            [
-                Notification(**_fields(notice.outgoing, notice.kind, notice.visit_id, key))
-                for notice, key in zip(chunk, keys[start : start + 500], strict=True)
-            ],
-            ignore_conflicts=True,
-        )
-        ids.update(
-            await Notification.filter(dedupe_key__in=keys[start : start + 500]).values_list(
-                "dedupe_key", "id"
-            )
-        )
+        keys = list(dict.fromkeys(notice.key for notice in chunk))
+        # Keys and messages commit together (a savepoint in the caller's transaction): a key is
+        # never taken without its message.
+        async with in_transaction():
+            ours = await claim_keys(keys)
+            fresh = []
+            for notice in chunk:
+                if notice.key in ours:
+                    ours.discard(notice.key)  # the first message under a key is the one written
+                    fresh.append(
+                        Notification(**_fields(notice.outgoing, notice.kind, notice.visit_id, notice.key))
+                    )
+            if fresh:
+                await Notification.bulk_create(fresh)
+        ids.update(await Notification.filter(dedupe_key__in=keys).values_list("dedupe_key", "id"))
     return ids
+
+
+async def claim_keys(keys: list[str]) -> set[str]:
+    """Claim these dedupe keys for messages about to be written (inside the transaction that writes
+    them): the ones nobody had claimed, now ours. A key is claimed once across all time and all
+    years (`NotificationKey`); a concurrent claim of the same key waits for the first to commit
+    and then gets nothing, and a rolled back claim frees its keys."""
+    if not keys:
+        return set()
+    connection = Tortoise.get_connection("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    now = utc_now()
+    claimed: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        if postgres:
+            rows = ", ".join(f"(${number + 2}, $1)" for number in range(len(chunk)))
+            values: list = [now, *chunk]
+        else:
+            rows = ", ".join(["(?, ?)"] * len(chunk))
+            values = [value for key in chunk for value in (key, now)]
+        found = await connection.execute_query_dict(
+            f'INSERT INTO "notification_key" ("key", "created_at") VALUES {rows} '
+            'ON CONFLICT DO NOTHING RETURNING "key"',
+            values,
+        )
+        claimed.update(row["key"] for row in found)
+    return claimed
 
 
 # A worker should have called before this much of the time left to the visit is gone.

@@ -808,7 +808,8 @@ CREATE TABLE public.notification (
     recipient character varying(160) NOT NULL,
     visit_id integer,
     lease_until timestamp with time zone
-);
+)
+PARTITION BY RANGE (created_at);
 CREATE SEQUENCE public.notification_id_seq
     START WITH 1
     INCREMENT BY 1
@@ -816,6 +817,30 @@ CREATE SEQUENCE public.notification_id_seq
     NO MAXVALUE
     CACHE 1;
 ALTER SEQUENCE public.notification_id_seq OWNED BY public.notification.id;
+CREATE TABLE public.notification_default (
+    id bigint DEFAULT nextval('public.notification_id_seq'::regclass) NOT NULL,
+    channel character varying(8) NOT NULL,
+    language character varying(8) NOT NULL,
+    subject character varying(255) NOT NULL,
+    body text NOT NULL,
+    status character varying(8) NOT NULL,
+    dedupe_key character varying(128),
+    attempts smallint NOT NULL,
+    error character varying(255) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    sent_at timestamp with time zone,
+    read_at timestamp with time zone,
+    household_id integer,
+    user_id integer,
+    kind character varying(32) NOT NULL,
+    recipient character varying(160) NOT NULL,
+    visit_id integer,
+    lease_until timestamp with time zone
+);
+CREATE TABLE public.notification_key (
+    key character varying(128) NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
 CREATE TABLE public.offering (
     id integer NOT NULL,
     title character varying(128) NOT NULL,
@@ -1526,6 +1551,7 @@ CREATE SEQUENCE public.webhook_endpoint_id_seq
     CACHE 1;
 ALTER SEQUENCE public.webhook_endpoint_id_seq OWNED BY public.webhook_endpoint.id;
 ALTER TABLE ONLY public.audit_entry ATTACH PARTITION public.audit_entry_default DEFAULT;
+ALTER TABLE ONLY public.notification ATTACH PARTITION public.notification_default DEFAULT;
 ALTER TABLE ONLY public.allocation_proposal ALTER COLUMN id SET DEFAULT nextval('public.allocation_proposal_id_seq'::regclass);
 ALTER TABLE ONLY public.app_user ALTER COLUMN id SET DEFAULT nextval('public.app_user_id_seq'::regclass);
 ALTER TABLE ONLY public.attendance ALTER COLUMN id SET DEFAULT nextval('public.attendance_id_seq'::regclass);
@@ -1601,42 +1627,43 @@ ALTER TABLE ONLY public.volunteer_signup_link ALTER COLUMN id SET DEFAULT nextva
 ALTER TABLE ONLY public.volunteer_time_off ALTER COLUMN id SET DEFAULT nextval('public.volunteer_time_off_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_delivery ALTER COLUMN id SET DEFAULT nextval('public.webhook_delivery_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_endpoint ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoint_id_seq'::regclass);
-INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-04 22:31:35.592832+00');
-INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-04 22:31:35.980061+00');
-INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-04 22:31:36.90224+00');
-INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-04 22:31:37.028544+00');
-INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-04 22:31:37.855474+00');
-INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-04 22:31:39.005565+00');
-INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-04 22:31:39.236317+00');
-INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-04 22:31:40.920021+00');
-INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-04 22:31:41.135376+00');
-INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-04 22:31:42.071769+00');
-INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-04 22:31:42.290961+00');
-INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-04 22:31:43.136232+00');
-INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-04 22:31:43.183843+00');
-INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-04 22:31:44.156064+00');
-INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-04 22:31:44.587349+00');
-INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-04 22:31:44.872779+00');
-INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-04 22:31:46.775583+00');
-INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-04 22:31:47.268628+00');
-INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-04 22:31:47.416614+00');
-INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-04 22:31:47.880191+00');
-INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-04 22:31:48.132322+00');
-INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-04 22:31:49.430128+00');
-INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-04 22:31:51.782523+00');
-INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-04 22:31:53.283946+00');
-INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-04 22:31:53.523851+00');
-INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-04 22:31:54.650748+00');
-INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-04 22:31:55.498291+00');
-INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-04 22:31:56.465065+00');
-INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-04 22:31:56.787809+00');
-INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-04 22:31:57.054714+00');
-INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-04 22:31:57.558347+00');
-INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-04 22:31:57.806313+00');
-INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-04 22:31:58.023137+00');
-INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-04 22:31:58.092799+00');
-INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-04 22:31:58.361746+00');
-INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-04 22:31:58.624454+00');
+INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 00:31:24.009317+00');
+INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 00:31:25.291011+00');
+INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 00:31:28.288845+00');
+INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 00:31:28.903117+00');
+INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 00:31:31.538868+00');
+INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 00:31:34.140759+00');
+INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 00:31:34.63793+00');
+INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 00:31:39.569099+00');
+INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 00:31:40.334249+00');
+INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 00:31:43.088502+00');
+INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 00:31:43.127264+00');
+INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 00:31:45.432823+00');
+INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 00:31:45.584729+00');
+INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 00:31:48.469128+00');
+INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 00:31:49.212646+00');
+INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 00:31:50.569015+00');
+INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 00:31:57.48521+00');
+INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 00:31:58.356755+00');
+INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 00:31:58.456625+00');
+INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 00:31:59.330806+00');
+INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 00:31:59.92474+00');
+INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 00:32:02.154187+00');
+INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 00:32:06.091904+00');
+INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 00:32:09.613865+00');
+INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 00:32:09.937523+00');
+INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 00:32:11.03072+00');
+INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 00:32:11.880199+00');
+INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 00:32:12.849005+00');
+INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 00:32:13.114279+00');
+INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 00:32:13.334078+00');
+INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 00:32:13.70848+00');
+INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 00:32:13.894678+00');
+INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 00:32:14.086682+00');
+INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 00:32:14.143028+00');
+INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 00:32:14.36399+00');
+INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 00:32:14.607041+00');
+INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0042_notification_partitions', '2026-12-05 00:32:14.881029+00');
 SELECT pg_catalog.setval('public.allocation_proposal_id_seq', 1, false);
 SELECT pg_catalog.setval('public.app_user_id_seq', 1, false);
 SELECT pg_catalog.setval('public.attendance_id_seq', 1, false);
@@ -1701,7 +1728,7 @@ SELECT pg_catalog.setval('public.supervision_snapshot_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_change_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_id_seq', 1, false);
 SELECT pg_catalog.setval('public.task_id_seq', 1, false);
-SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 36, true);
+SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 37, true);
 SELECT pg_catalog.setval('public.transfer_request_id_seq', 1, false);
 SELECT pg_catalog.setval('public.user_session_id_seq', 1, false);
 SELECT pg_catalog.setval('public.visit_id_seq', 1, false);
@@ -1827,9 +1854,11 @@ ALTER TABLE ONLY public.need_category
 ALTER TABLE ONLY public.needs_assessment
     ADD CONSTRAINT needs_assessment_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.notification
-    ADD CONSTRAINT notification_dedupe_key_key UNIQUE (dedupe_key);
-ALTER TABLE ONLY public.notification
-    ADD CONSTRAINT notification_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT notification_pkey PRIMARY KEY (id, created_at);
+ALTER TABLE ONLY public.notification_default
+    ADD CONSTRAINT notification_default_pkey PRIMARY KEY (id, created_at);
+ALTER TABLE ONLY public.notification_key
+    ADD CONSTRAINT notification_key_pkey PRIMARY KEY (key);
 ALTER TABLE ONLY public.offering_month
     ADD CONSTRAINT offering_month_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.offering
@@ -2012,9 +2041,11 @@ CREATE INDEX idx_login_attem_address_07a4d8 ON public.login_attempt USING btree 
 CREATE INDEX idx_login_attem_usernam_f387b6 ON public.login_attempt USING btree (username, at);
 CREATE INDEX idx_login_throt_touched_cfd482 ON public.login_throttle USING btree (touched_at);
 CREATE INDEX idx_needs_asses_househo_ef1b60 ON public.needs_assessment USING btree (household_id, created_at);
-CREATE INDEX idx_notificatio_status_5b3cdf ON public.notification USING btree (status, created_at);
-CREATE INDEX idx_notificatio_user_id_7b776a ON public.notification USING btree (user_id, channel, read_at);
-CREATE INDEX idx_notificatio_user_id_f2b653 ON public.notification USING btree (user_id, created_at);
+CREATE INDEX idx_notificatio_created_085a7c ON public.notification_key USING btree (created_at);
+CREATE INDEX idx_notificatio_dedupe_key ON ONLY public.notification USING btree (dedupe_key);
+CREATE INDEX idx_notificatio_status_5b3cdf ON ONLY public.notification USING btree (status, created_at);
+CREATE INDEX idx_notificatio_user_id_7b776a ON ONLY public.notification USING btree (user_id, channel, read_at);
+CREATE INDEX idx_notificatio_user_id_f2b653 ON ONLY public.notification USING btree (user_id, created_at);
 CREATE INDEX idx_offering_need_id_25468b ON public.offering USING btree (need_id, active);
 CREATE INDEX idx_partner_status_34b86f ON public.partner USING btree (status);
 CREATE INDEX idx_proposal_it_partner_906c38 ON public.proposal_item USING btree (partner_id, status);
@@ -2044,6 +2075,10 @@ CREATE INDEX idx_volunteer_b_volunte_a2a633 ON public.volunteer_booking USING bt
 CREATE INDEX idx_volunteer_t_volunte_a4810b ON public.volunteer_time_off USING btree (volunteer_id, last_day);
 CREATE INDEX idx_webhook_del_endpoin_62c3f9 ON public.webhook_delivery USING btree (endpoint_id, id);
 CREATE INDEX idx_webhook_del_state_70521b ON public.webhook_delivery USING btree (state, next_attempt_at);
+CREATE INDEX notification_default_dedupe_key_idx ON public.notification_default USING btree (dedupe_key);
+CREATE INDEX notification_default_status_created_at_idx ON public.notification_default USING btree (status, created_at);
+CREATE INDEX notification_default_user_id_channel_read_at_idx ON public.notification_default USING btree (user_id, channel, read_at);
+CREATE INDEX notification_default_user_id_created_at_idx ON public.notification_default USING btree (user_id, created_at);
 CREATE UNIQUE INDEX uidx_offering_re_offerin_ed9342 ON public.offering_region USING btree (offering_id, region_id);
 CREATE UNIQUE INDEX uidx_partner_ser_partner_199c48 ON public.partner_service_region USING btree (partner_id, region_id);
 CREATE UNIQUE INDEX uidx_volunteer_p_volunte_5e2d07 ON public.volunteer_partner USING btree (volunteer_id, partner_id);
@@ -2054,6 +2089,11 @@ ALTER INDEX public.idx_audit_entry_househo_c6d125 ATTACH PARTITION public.audit_
 ALTER INDEX public.idx_audit_entry_object__ec873f ATTACH PARTITION public.audit_entry_default_object_type_object_id_idx;
 ALTER INDEX public.audit_entry_pkey ATTACH PARTITION public.audit_entry_default_pkey;
 ALTER INDEX public.idx_audit_entry_region__b97f66 ATTACH PARTITION public.audit_entry_default_region_path_at_idx;
+ALTER INDEX public.idx_notificatio_dedupe_key ATTACH PARTITION public.notification_default_dedupe_key_idx;
+ALTER INDEX public.notification_pkey ATTACH PARTITION public.notification_default_pkey;
+ALTER INDEX public.idx_notificatio_status_5b3cdf ATTACH PARTITION public.notification_default_status_created_at_idx;
+ALTER INDEX public.idx_notificatio_user_id_7b776a ATTACH PARTITION public.notification_default_user_id_channel_read_at_idx;
+ALTER INDEX public.idx_notificatio_user_id_f2b653 ATTACH PARTITION public.notification_default_user_id_created_at_idx;
 CREATE TRIGGER audit_entry_append_only BEFORE DELETE OR UPDATE ON public.audit_entry FOR EACH ROW EXECUTE FUNCTION public.alliance_audit_append_only();
 CREATE TRIGGER audit_entry_default_no_truncate BEFORE TRUNCATE ON public.audit_entry_default FOR EACH STATEMENT EXECUTE FUNCTION public.alliance_audit_append_only();
 CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON public.audit_entry FOR EACH STATEMENT EXECUTE FUNCTION public.alliance_audit_append_only();
@@ -2205,11 +2245,11 @@ ALTER TABLE ONLY public.needs_assessment
     ADD CONSTRAINT needs_assessment_household_id_fkey FOREIGN KEY (household_id) REFERENCES public.household(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.needs_assessment
     ADD CONSTRAINT needs_assessment_request_id_fkey FOREIGN KEY (request_id) REFERENCES public.service_request(id) ON DELETE SET NULL;
-ALTER TABLE ONLY public.notification
+ALTER TABLE public.notification
     ADD CONSTRAINT notification_household_id_fkey FOREIGN KEY (household_id) REFERENCES public.household(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.notification
+ALTER TABLE public.notification
     ADD CONSTRAINT notification_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.app_user(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.notification
+ALTER TABLE public.notification
     ADD CONSTRAINT notification_visit_id_fkey FOREIGN KEY (visit_id) REFERENCES public.visit(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.offering_month
     ADD CONSTRAINT offering_month_offering_id_fkey FOREIGN KEY (offering_id) REFERENCES public.offering(id) ON DELETE CASCADE;

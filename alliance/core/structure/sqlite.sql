@@ -431,6 +431,10 @@ CREATE TABLE "notification" (
     "household_id" INT REFERENCES "household" ("id") ON DELETE CASCADE,
     "user_id" INT REFERENCES "app_user" ("id") ON DELETE CASCADE
 , "kind" VARCHAR(32) NOT NULL, "recipient" VARCHAR(64) NOT NULL, "visit_id" INT REFERENCES "visit" ("id") ON DELETE SET NULL, "lease_until" TIMESTAMP);
+CREATE TABLE "notification_key" (
+    "key" VARCHAR(128) NOT NULL  PRIMARY KEY,
+    "created_at" TIMESTAMP NOT NULL
+);
 CREATE TABLE "offering" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "title" VARCHAR(128) NOT NULL,
@@ -708,42 +712,43 @@ CREATE TABLE "tortoise_migrations" (
     "applied_at" TIMESTAMP NOT NULL,
     CONSTRAINT "uid_tortoise_mi_app_3803a5" UNIQUE ("app", "name")
 );
-INSERT INTO "tortoise_migrations" VALUES(1,'models','0001_initial','2026-12-04 22:31:18.370579+00:00');
-INSERT INTO "tortoise_migrations" VALUES(2,'models','0002_intake','2026-12-04 22:31:18.664750+00:00');
-INSERT INTO "tortoise_migrations" VALUES(3,'models','0003_matching','2026-12-04 22:31:19.230157+00:00');
-INSERT INTO "tortoise_migrations" VALUES(4,'models','0004_intake_phone_address','2026-12-04 22:31:19.264043+00:00');
-INSERT INTO "tortoise_migrations" VALUES(5,'models','0005_scheduling','2026-12-04 22:31:19.874286+00:00');
-INSERT INTO "tortoise_migrations" VALUES(6,'models','0006_check_in','2026-12-04 22:31:20.816142+00:00');
-INSERT INTO "tortoise_migrations" VALUES(7,'models','0007_tallies','2026-12-04 22:31:20.966264+00:00');
-INSERT INTO "tortoise_migrations" VALUES(8,'models','0008_events','2026-12-04 22:31:22.096676+00:00');
-INSERT INTO "tortoise_migrations" VALUES(9,'models','0009_lookup_indexes','2026-12-04 22:31:22.278620+00:00');
-INSERT INTO "tortoise_migrations" VALUES(10,'models','0010_board_index','2026-12-04 22:31:22.956324+00:00');
-INSERT INTO "tortoise_migrations" VALUES(11,'models','0011_phone_address_index','2026-12-04 22:31:23.104500+00:00');
-INSERT INTO "tortoise_migrations" VALUES(12,'models','0012_allocation_job','2026-12-04 22:31:23.713476+00:00');
-INSERT INTO "tortoise_migrations" VALUES(13,'models','0013_lifecycle','2026-12-04 22:31:23.765092+00:00');
-INSERT INTO "tortoise_migrations" VALUES(14,'models','0014_privacy','2026-12-04 22:31:24.513011+00:00');
-INSERT INTO "tortoise_migrations" VALUES(15,'models','0015_sessions','2026-12-04 22:31:24.774204+00:00');
-INSERT INTO "tortoise_migrations" VALUES(16,'models','0016_delivery','2026-12-04 22:31:25.128129+00:00');
-INSERT INTO "tortoise_migrations" VALUES(17,'models','0017_audit','2026-12-04 22:31:26.426354+00:00');
-INSERT INTO "tortoise_migrations" VALUES(18,'models','0018_hardening','2026-12-04 22:31:26.790737+00:00');
-INSERT INTO "tortoise_migrations" VALUES(19,'models','0019_board_changes','2026-12-04 22:31:26.821874+00:00');
-INSERT INTO "tortoise_migrations" VALUES(20,'models','0020_projects','2026-12-04 22:31:27.247776+00:00');
-INSERT INTO "tortoise_migrations" VALUES(21,'models','0021_webhooks','2026-12-04 22:31:27.431315+00:00');
-INSERT INTO "tortoise_migrations" VALUES(22,'models','0022_onboard','2026-12-04 22:31:28.353535+00:00');
-INSERT INTO "tortoise_migrations" VALUES(23,'models','0023_inbox','2026-12-04 22:31:30.012030+00:00');
-INSERT INTO "tortoise_migrations" VALUES(24,'models','0024_encryption','2026-12-04 22:31:31.073215+00:00');
-INSERT INTO "tortoise_migrations" VALUES(25,'models','0025_exports','2026-12-04 22:31:31.249537+00:00');
-INSERT INTO "tortoise_migrations" VALUES(26,'models','0026_volunteers','2026-12-04 22:31:32.072079+00:00');
-INSERT INTO "tortoise_migrations" VALUES(27,'models','0027_casework','2026-12-04 22:31:32.729378+00:00');
-INSERT INTO "tortoise_migrations" VALUES(28,'models','0028_regular','2026-12-04 22:31:33.287128+00:00');
-INSERT INTO "tortoise_migrations" VALUES(29,'models','0029_region_settings','2026-12-04 22:31:33.612503+00:00');
-INSERT INTO "tortoise_migrations" VALUES(30,'models','0030_eligibility','2026-12-04 22:31:33.794432+00:00');
-INSERT INTO "tortoise_migrations" VALUES(31,'models','0031_promises','2026-12-04 22:31:34.169660+00:00');
-INSERT INTO "tortoise_migrations" VALUES(32,'models','0032_supervision','2026-12-04 22:31:34.216749+00:00');
-INSERT INTO "tortoise_migrations" VALUES(33,'models','0033_calendar_days','2026-12-04 22:31:34.397181+00:00');
-INSERT INTO "tortoise_migrations" VALUES(34,'models','0034_cockpit_snapshot','2026-12-04 22:31:34.450658+00:00');
-INSERT INTO "tortoise_migrations" VALUES(35,'models','0036_reminder_batches','2026-12-04 22:31:34.658031+00:00');
-INSERT INTO "tortoise_migrations" VALUES(36,'models','0038_audit_partitions','2026-12-04 22:31:34.820205+00:00');
+INSERT INTO "tortoise_migrations" VALUES(1,'models','0001_initial','2026-12-05 00:30:28.261759+00:00');
+INSERT INTO "tortoise_migrations" VALUES(2,'models','0002_intake','2026-12-05 00:30:28.668929+00:00');
+INSERT INTO "tortoise_migrations" VALUES(3,'models','0003_matching','2026-12-05 00:30:29.755952+00:00');
+INSERT INTO "tortoise_migrations" VALUES(4,'models','0004_intake_phone_address','2026-12-05 00:30:29.836436+00:00');
+INSERT INTO "tortoise_migrations" VALUES(5,'models','0005_scheduling','2026-12-05 00:30:31.126135+00:00');
+INSERT INTO "tortoise_migrations" VALUES(6,'models','0006_check_in','2026-12-05 00:30:32.998251+00:00');
+INSERT INTO "tortoise_migrations" VALUES(7,'models','0007_tallies','2026-12-05 00:30:33.273600+00:00');
+INSERT INTO "tortoise_migrations" VALUES(8,'models','0008_events','2026-12-05 00:30:36.197173+00:00');
+INSERT INTO "tortoise_migrations" VALUES(9,'models','0009_lookup_indexes','2026-12-05 00:30:36.720306+00:00');
+INSERT INTO "tortoise_migrations" VALUES(10,'models','0010_board_index','2026-12-05 00:30:38.515268+00:00');
+INSERT INTO "tortoise_migrations" VALUES(11,'models','0011_phone_address_index','2026-12-05 00:30:38.912721+00:00');
+INSERT INTO "tortoise_migrations" VALUES(12,'models','0012_allocation_job','2026-12-05 00:30:40.515057+00:00');
+INSERT INTO "tortoise_migrations" VALUES(13,'models','0013_lifecycle','2026-12-05 00:30:40.583369+00:00');
+INSERT INTO "tortoise_migrations" VALUES(14,'models','0014_privacy','2026-12-05 00:30:43.432103+00:00');
+INSERT INTO "tortoise_migrations" VALUES(15,'models','0015_sessions','2026-12-05 00:30:44.277580+00:00');
+INSERT INTO "tortoise_migrations" VALUES(16,'models','0016_delivery','2026-12-05 00:30:45.030512+00:00');
+INSERT INTO "tortoise_migrations" VALUES(17,'models','0017_audit','2026-12-05 00:30:50.314100+00:00');
+INSERT INTO "tortoise_migrations" VALUES(18,'models','0018_hardening','2026-12-05 00:30:51.560353+00:00');
+INSERT INTO "tortoise_migrations" VALUES(19,'models','0019_board_changes','2026-12-05 00:30:51.632445+00:00');
+INSERT INTO "tortoise_migrations" VALUES(20,'models','0020_projects','2026-12-05 00:30:54.200915+00:00');
+INSERT INTO "tortoise_migrations" VALUES(21,'models','0021_webhooks','2026-12-05 00:30:55.199670+00:00');
+INSERT INTO "tortoise_migrations" VALUES(22,'models','0022_onboard','2026-12-05 00:30:58.701754+00:00');
+INSERT INTO "tortoise_migrations" VALUES(23,'models','0023_inbox','2026-12-05 00:31:05.856516+00:00');
+INSERT INTO "tortoise_migrations" VALUES(24,'models','0024_encryption','2026-12-05 00:31:08.640345+00:00');
+INSERT INTO "tortoise_migrations" VALUES(25,'models','0025_exports','2026-12-05 00:31:09.092915+00:00');
+INSERT INTO "tortoise_migrations" VALUES(26,'models','0026_volunteers','2026-12-05 00:31:10.893024+00:00');
+INSERT INTO "tortoise_migrations" VALUES(27,'models','0027_casework','2026-12-05 00:31:13.010674+00:00');
+INSERT INTO "tortoise_migrations" VALUES(28,'models','0028_regular','2026-12-05 00:31:14.369031+00:00');
+INSERT INTO "tortoise_migrations" VALUES(29,'models','0029_region_settings','2026-12-05 00:31:15.678348+00:00');
+INSERT INTO "tortoise_migrations" VALUES(30,'models','0030_eligibility','2026-12-05 00:31:16.396663+00:00');
+INSERT INTO "tortoise_migrations" VALUES(31,'models','0031_promises','2026-12-05 00:31:17.916925+00:00');
+INSERT INTO "tortoise_migrations" VALUES(32,'models','0032_supervision','2026-12-05 00:31:18.008812+00:00');
+INSERT INTO "tortoise_migrations" VALUES(33,'models','0033_calendar_days','2026-12-05 00:31:18.764826+00:00');
+INSERT INTO "tortoise_migrations" VALUES(34,'models','0034_cockpit_snapshot','2026-12-05 00:31:18.943048+00:00');
+INSERT INTO "tortoise_migrations" VALUES(35,'models','0036_reminder_batches','2026-12-05 00:31:19.648383+00:00');
+INSERT INTO "tortoise_migrations" VALUES(36,'models','0038_audit_partitions','2026-12-05 00:31:20.349386+00:00');
+INSERT INTO "tortoise_migrations" VALUES(37,'models','0042_notification_partitions','2026-12-05 00:31:20.931268+00:00');
 CREATE TABLE "transfer_request" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "reason" VARCHAR(255) NOT NULL,
@@ -935,8 +940,9 @@ CREATE INDEX "idx_eligibility_househo_e9abd8" ON "eligibility_check" ("household
 CREATE INDEX "idx_eligibility_partner_b1406b" ON "eligibility_check" ("partner_id", "at");
 CREATE INDEX "idx_delivery_ta_year_b17fe8" ON "delivery_tally" ("year", "region_path");
 CREATE INDEX "idx_job_outbox_job_nam_f89991" ON "job_outbox" ("job_name", "status", "defer_until");
+CREATE INDEX "idx_notificatio_created_085a7c" ON "notification_key" ("created_at");
 DELETE FROM "sqlite_sequence";
-INSERT INTO "sqlite_sequence" VALUES('tortoise_migrations',36);
+INSERT INTO "sqlite_sequence" VALUES('tortoise_migrations',37);
 INSERT INTO "sqlite_sequence" VALUES('request_match',0);
 INSERT INTO "sqlite_sequence" VALUES('delivery_tally',0);
 COMMIT;
