@@ -10,7 +10,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.expressions import Subquery
 from tortoise.functions import Count, Min
@@ -26,6 +26,8 @@ from alliance.targets.scopes import Scope
 from alliance.targets.unserved import NeverServed, RankedHousehold, never_served, rank_waiting
 from alliance.visits.models import ServiceRecord, Visit
 
+T = TypeVar("T")
+
 # Counts kept per region path, in this order (the open requests by age first, as AGE_BUCKETS).
 OPEN_TOTAL, WITHOUT_CANDIDATE, CLAIMS_WAITING, VISITS_MISSED = range(len(AGE_BUCKETS), len(AGE_BUCKETS) + 4)
 
@@ -35,12 +37,18 @@ class Pass:
     """What one pass read for the subtree at `region_path`."""
 
     region_path: str
-    counts: dict[str, list[int]] = field(default_factory=dict)  # region path → counts, as above
-    served_days: list[tuple[str, float]] = field(default_factory=list)  # (path, days flag → service)
-    never_served: list[NeverServed] = field(default_factory=list)
+    # By region path (the households' communities): the counts as above; per household first served
+    # in the year, the days from its first flag to that service; the households never served.
+    counts: dict[str, list[int]] = field(default_factory=dict)
+    served_days: dict[str, list[float]] = field(default_factory=dict)
+    never_served: dict[str, list[NeverServed]] = field(default_factory=dict)
 
     def covers(self, scope: Scope) -> bool:
         return scope.region_path.startswith(self.region_path)
+
+    def regions_in(self, scope: Scope, rows: dict[str, list[T]]) -> list[T]:
+        # A scope looks at its communities' rows only: the scopes of a refresh cost their own size.
+        return [row for path, found in rows.items() if path.startswith(scope.region_path) for row in found]
 
 
 def common_path(scopes: list[Scope]) -> str:
@@ -90,8 +98,10 @@ async def read_pass(region_path: str, year: int, now: datetime) -> Pass:
         ):
             counts[path or ""][position] += int(number)
     found.counts = dict(counts)
-    found.served_days = await _served_days(region_path, year)
-    found.never_served = await never_served(region_path)
+    for path, days in await _served_days(region_path, year):
+        found.served_days.setdefault(path, []).append(days)
+    for household in await never_served(region_path):
+        found.never_served.setdefault(household.region_path, []).append(household)
     return found
 
 
@@ -155,7 +165,7 @@ def operational_of(found: Pass, scope: Scope) -> Operational:
     for path, row in found.counts.items():
         if path.startswith(scope.region_path):
             total = [mine + theirs for mine, theirs in zip(total, row, strict=True)]
-    days = [value for path, value in found.served_days if path.startswith(scope.region_path)]
+    days = found.regions_in(scope, found.served_days)
     return Operational(
         open_by_age=[
             (age_bucket_label(low, high), total[position]) for position, (low, high) in enumerate(AGE_BUCKETS)
@@ -172,5 +182,4 @@ def operational_of(found: Pass, scope: Scope) -> Operational:
 def unserved_of(
     found: Pass, scope: Scope, days: int, now: datetime, limit: int | None
 ) -> tuple[int, list[RankedHousehold]]:
-    mine = [row for row in found.never_served if row.region_path.startswith(scope.region_path)]
-    return rank_waiting(mine, days, now, limit)
+    return rank_waiting(found.regions_in(scope, found.never_served), days, now, limit)
