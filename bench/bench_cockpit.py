@@ -2,7 +2,7 @@
 page requested by 10 concurrent clients from the real app (`alliance serve`, a subprocess).
 
     .venv/bin/python bench/bench_cockpit.py [--visits 1000000] [--clients 10] [--requests 40]
-        [--keep] [--database NAME] [--url URL]
+        [--keep] [--database NAME] [--url URL] [--no-direct] [--statements]
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL names a server (a scratch database is created in
 it and dropped after); without either an embedded PostgreSQL is started.
@@ -20,10 +20,15 @@ it and dropped after); without either an embedded PostgreSQL is started.
    - with no snapshot yet: the first round of `--clients` clients at once (the page says the figures
      are being prepared and queues their job: it never computes them);
    - the cron's refresh (alliance.targets.cockpit_snapshots.refresh_snapshots, in this process):
-     seconds per scope, what a worker spends in the background;
+     one pass over the requests, visits and flags for every scope (alliance/targets/cockpit_pass.py),
+     then each scope's own part; what a worker spends in the background;
+   - database round trips per page (every statement asyncpg sends, BEGIN and COMMIT included), the
+     app in this process;
    - with the snapshots: the first round (cold: a fresh web process) and then `--requests` per
      client, all clients at once: p50 / p95 / max.
    The load average and core count are printed beside each figure (the machine is shared).
+4. the exports as the worker writes them: rows, seconds (and to the first batch), peak memory; the
+   promises CSV for the district only (it classifies every request of the year).
 
 Goal (issue 20, item 4): p95 <= 300 ms at 10 clients for a city and a province view, cold pages
 included. Printed, not asserted.
