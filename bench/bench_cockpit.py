@@ -2,7 +2,7 @@
 page requested by 10 concurrent clients from the real app (`alliance serve`, a subprocess).
 
     .venv/bin/python bench/bench_cockpit.py [--visits 1000000] [--clients 10] [--requests 40]
-        [--keep] [--database NAME] [--url URL]
+        [--keep] [--database NAME] [--url URL] [--no-direct] [--statements]
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL names a server (a scratch database is created in
 it and dropped after); without either an embedded PostgreSQL is started.
@@ -20,10 +20,15 @@ it and dropped after); without either an embedded PostgreSQL is started.
    - with no snapshot yet: the first round of `--clients` clients at once (the page says the figures
      are being prepared and queues their job: it never computes them);
    - the cron's refresh (alliance.targets.cockpit_snapshots.refresh_snapshots, in this process):
-     seconds per scope, what a worker spends in the background;
+     one pass over the requests, visits and flags for every scope (alliance/targets/cockpit_pass.py),
+     then each scope's own part; what a worker spends in the background;
+   - database round trips per page (every statement asyncpg sends, BEGIN and COMMIT included), the
+     app in this process;
    - with the snapshots: the first round (cold: a fresh web process) and then `--requests` per
      client, all clients at once: p50 / p95 / max.
    The load average and core count are printed beside each figure (the machine is shared).
+4. the exports as the worker writes them: rows, seconds (and to the first batch), peak memory; the
+   promises CSV for the district only (it classifies every request of the year).
 
 Goal (issue 20, item 4): p95 <= 300 ms at 10 clients for a city and a province view, cold pages
 included. Printed, not asserted.
@@ -480,9 +485,18 @@ async def measure_all(url: str, workdir: Path, args: argparse.Namespace) -> None
     started = time.perf_counter()
     durations = await refresh_like_the_cron(url)
     print(
-        f"  the cron's refresh of {len(durations)} scopes: {time.perf_counter() - started:.1f} s "
-        f"({', '.join(f'{code} {ms / 1000:.1f} s' for code, ms in durations)})"
+        f"  the cron's refresh of {len(durations)} scopes: {time.perf_counter() - started:.1f} s, one pass "
+        f"over the requests, visits and flags for all of them, then per scope its own part "
+        f"({', '.join(f'{code} {ms / 1000:.1f} s' for code, ms in durations)}; {_machine()})"
     )
+    for username, viewing in VIEWERS:
+        first, then, statements = await round_trips(url, workdir, username, "/cockpit")
+        print(
+            f"  /cockpit, {viewing}: database round trips per page {then} "
+            f"(a fresh process's first page {first}, with the tallies it reads in the background)"
+        )
+        if args.statements:
+            print("\n".join(f"      {statement}" for statement in statements))
     # 3. With snapshots: a fresh web process, its first round (cold), then the kept pages.
     server, base = start_server(url, workdir)
     try:
@@ -508,6 +522,64 @@ async def measure_all(url: str, workdir: Path, args: argparse.Namespace) -> None
     await export_memory(url)
 
 
+async def round_trips(url: str, workdir: Path, username: str, path: str) -> tuple[int, int, list[str]]:
+    """Database round trips of one request of `path` by `username`, the app in this process (every
+    statement asyncpg sends, BEGIN and COMMIT included): (a fresh app's first request with the read of
+    the tallies it starts in the background, the next request alone, the next one's statements)."""
+    import asyncpg
+    import httpx
+
+    from web.app import create_app
+
+    sent: list[str] = []
+    originals = {}
+    for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+        originals[name] = getattr(asyncpg.Connection, name)
+
+        def counted(self, query, *args, _name=name, **kwargs):
+            sent.append(" ".join(str(query).split())[:110])
+            return originals[_name](self, query, *args, **kwargs)
+
+        setattr(asyncpg.Connection, name, counted)
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        "SECRET_KEY": "bench-cockpit-secret-key-0123456789",
+        "ALLIANCE_DATA_DIR": str(workdir / "data"),
+        "ALLIANCE_LANGUAGE": "zh_CN",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        app = create_app(manage_database=True)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                page = await client.get("/login")
+                token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                await client.post(
+                    "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+                )
+                counts = []
+                for _round in range(2):
+                    sent.clear()
+                    response = await client.get(path)
+                    assert response.status_code == 200, response.status_code
+                    cache = getattr(app.state, "cockpit_cache", None)
+                    refreshing = list(cache._refreshing.values()) if cache is not None else []
+                    await asyncio.gather(*refreshing)  # the tallies a fresh process reads behind
+                    counts.append(len(sent))
+                return counts[0], counts[1], list(sent)
+    finally:
+        for name, original in originals.items():
+            setattr(asyncpg.Connection, name, original)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 async def export_memory(url: str) -> None:
     """The district's and the city's exports as the worker writes them (each kind's batch iterator,
     alliance/core/exports.py): rows, and the peak of memory allocated meanwhile (tracemalloc), which
@@ -524,18 +596,20 @@ async def export_memory(url: str) -> None:
         year = datetime.now(UTC).astimezone(LOCAL_TZ).year
         for username in ("coord.district", "coord.city"):
             principal = await principal_for(await User.get(username=username))
-            # (The promises CSV computes the whole promise report first: minutes at a million visits.)
-            for name in ("unserved_needs_csv", "cockpit_csv"):
+            # The promises CSV classifies every request of the year (one grouped query): the district's only.
+            names = ("unserved_needs_csv", "cockpit_csv")
+            for name in names + (("promises_csv",) if username == "coord.district" else ()):
                 kind = exports.kind_of(name)
                 tracemalloc.start()
-                started, rows = time.perf_counter(), 0
+                started, rows, first = time.perf_counter(), 0, None
                 async for batch in kind.batches(principal, {"year": year, "region": principal.region_code}):
+                    first = first if first is not None else time.perf_counter() - started
                     rows += len(batch)
                 peak = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
                 print(
-                    f"  export {name} as {username}: {rows:,} rows in {time.perf_counter() - started:.1f} s, "
-                    f"peak memory allocated {peak / 1e6:.1f} MB"
+                    f"  export {name} as {username}: {rows:,} rows in {time.perf_counter() - started:.1f} s "
+                    f"(first batch after {first or 0:.1f} s), peak memory allocated {peak / 1e6:.1f} MB ({_machine()})"
                 )
     finally:
         await Tortoise.close_connections()
@@ -565,6 +639,7 @@ async def main() -> None:
         action="store_true",
         help="skip timing the direct computation (the cron's refresh times it)",
     )
+    parser.add_argument("--statements", action="store_true", help="print the statements of a page")
     args = parser.parse_args()
     embedded = None
     with tempfile.TemporaryDirectory(prefix="alliance-bench-cockpit-") as directory:

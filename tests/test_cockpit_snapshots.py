@@ -187,3 +187,30 @@ async def test_the_snapshot_keeps_the_tallies_in_both_languages():
             assert tallies["figures"] == direct.figures and tallies["partners"] == direct.partners
             assert tallies["projects"] == direct.projects and tallies["months"] == direct.months
             assert tallies["regions"] == direct.regions
+
+
+async def test_the_crons_one_pass_gives_every_scope_what_its_own_computation_gives():
+    """The cron reads the requests, visits and flags once and adds each community's counts up the
+    region tree; every scope's figures equal the direct per-scope computation."""
+    world, left, (first, second) = await _world()
+    right = world.visits.claims.right
+    # Open work in both districts, so the per-region counts differ between the scopes.
+    await _flagged(right, "3", ["LOW_INCOME"], days_ago=40)
+    await cockpit_snapshots.refresh_snapshots()
+    for code in ("", left.district, right.district):
+        scope = await scopes.scope_of_region(code or None)
+        kept = await cockpit_snapshots.snapshot_figures(scope, this_year(), DEFAULT_UNSERVED_DAYS, None)
+        direct = await unserved_households(scope, limit=None)
+        assert kept is not None
+        assert kept.operational == await operational_figures(scope, this_year())
+        assert kept.unserved.total == direct.total
+        assert [row.id for row in kept.unserved.rows] == [row.id for row in direct.rows]
+    whole = await cockpit_snapshots.snapshot_figures(
+        await scopes.scope_of_region(None), this_year(), DEFAULT_UNSERVED_DAYS, None
+    )
+    in_left = await cockpit_snapshots.snapshot_figures(
+        await scopes.scope_of_region(left.district), this_year(), DEFAULT_UNSERVED_DAYS, None
+    )
+    assert {first.id, second.id} <= {row.id for row in in_left.unserved.rows}
+    assert whole.unserved.total > in_left.unserved.total
+    assert whole.operational.open_total >= in_left.operational.open_total

@@ -150,6 +150,9 @@ async def test_promises_kept_or_late_across_a_weekend_and_inherited_from_the_dis
         (open_late.id, "contact"),
         (open_late.id, "service"),
     }
+    # The export's rows (the breakdowns without the late list) are the page's.
+    breakdowns = await promises.promise_breakdowns(await scope_of_region("330300"), 2026, now)
+    assert promises.promise_export_rows(breakdowns) == promises.promise_export_rows(again)
 
 
 async def test_the_pages_show_the_promises_and_save_the_region_settings(client):

@@ -131,15 +131,19 @@ class Draft:
         )
 
 
-async def _lock_head(connection: BaseDBAsyncClient) -> AuditChainHead:
-    # A write first: on SQLite it takes the write lock at once (waiting for another writer) instead
-    # of reading and then failing to upgrade a stale read; it also makes the head on a new database.
-    await connection.execute_query(
-        'INSERT INTO "audit_chain_head" ("id", "last_hash", "entries") VALUES (1, \''
+async def _lock_head(connection: BaseDBAsyncClient) -> tuple[str, int]:
+    """The head's (last hash, entries), locked until the transaction ends, in one round trip: an
+    upsert makes the head on a new database and locks the row (PostgreSQL) or takes the write lock at
+    once (SQLite: waiting for another writer instead of reading and then failing to upgrade)."""
+    rows = await connection.execute_query_dict(
+        'INSERT INTO "audit_chain_head" ("id", "last_hash", "entries") VALUES ('
+        + str(HEAD_ID)
+        + ", '"
         + GENESIS
-        + '\', 0) ON CONFLICT ("id") DO NOTHING'
+        + '\', 0) ON CONFLICT ("id") DO UPDATE SET "entries" = "audit_chain_head"."entries" '
+        'RETURNING "last_hash", "entries"'
     )
-    return await AuditChainHead.select_for_update().using_db(connection).get(id=HEAD_ID)
+    return str(rows[0]["last_hash"]), int(rows[0]["entries"])
 
 
 async def chain(connection: BaseDBAsyncClient, drafts: Sequence[Draft]) -> None:
@@ -147,8 +151,7 @@ async def chain(connection: BaseDBAsyncClient, drafts: Sequence[Draft]) -> None:
     them, in this order, right after: the head stays locked until that transaction ends."""
     if not drafts:
         return
-    head = await _lock_head(connection)
-    last = head.last_hash
+    last, entries = await _lock_head(connection)
     for draft in drafts:
         draft.details = _plain(draft.details)
         draft.prev_hash = last
@@ -156,7 +159,7 @@ async def chain(connection: BaseDBAsyncClient, drafts: Sequence[Draft]) -> None:
     await (
         AuditChainHead.filter(id=HEAD_ID)
         .using_db(connection)
-        .update(last_hash=last, entries=head.entries + len(drafts))
+        .update(last_hash=last, entries=entries + len(drafts))
     )
 
 

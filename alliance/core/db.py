@@ -150,7 +150,15 @@ def _connection_config(database_url: str) -> dict[str, Any]:
     if connection["engine"].endswith("asyncpg"):
         connection["credentials"].setdefault("minsize", 1)
         connection["credentials"].setdefault("maxsize", 10)
+        connection["credentials"].setdefault("reset", _reset_released_connection)
     return connection
+
+
+async def _reset_released_connection(connection: Any) -> None:
+    """asyncpg's default reset sends "pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL" on
+    every release: a round trip per query outside a transaction, half of a page's. Alliance keeps no
+    session state (no advisory locks, LISTEN, cursors WITH HOLD, or SET other than SET LOCAL). A
+    transaction a cancelled request left open is still rolled back: asyncpg does that before this."""
 
 
 def tortoise_config(database_url: str, read_url: str | None = None) -> dict[str, Any]:

@@ -68,6 +68,10 @@ async def region_breadcrumb(principal: Principal, scope: Scope) -> list[tuple[st
     codes = _codes(scope.region_path)
     own = principal.region_path or "/"
     trail = [code for position, code in enumerate(codes) if _path_of(codes[: position + 1]).startswith(own)]
+    if trail == [scope.region_code]:  # the viewer's own region (or the whole alliance): names known
+        return [(scope.region_code, scope.region_name)]
+    if not trail:
+        return []
     names = {
         code: _region_name(name, name_en)
         for code, name, name_en in await Region.filter(code__in=trail).values_list("code", "name", "name_en")

@@ -134,19 +134,36 @@ async def rank_unserved(
 ) -> tuple[int, list[RankedHousehold]]:
     """How many households wait, and the first `limit` of them in order (all with None). This is the
     slow part: every active flag of the scope's households never served."""
-    # One pass: every active flag of the scope's households with no completed visit, with what the
-    # ranking needs (size, accessibility); names and requests are read for the rows shown only.
+    return rank_waiting(await never_served(scope.region_path), days, now, limit)
+
+
+@dataclass(frozen=True)
+class NeverServed:
+    """A flagged household with no completed visit: what the ranking needs, and its region's path
+    (the worker ranks every scope of one pass from the same rows)."""
+
+    id: int
+    region_path: str
+    first_flag_at: datetime
+    flags: list[str]
+    member_count: int
+    accessibility: list[str]
+
+
+async def never_served(region_path: str) -> list[NeverServed]:
+    """Every household of the subtree at `region_path` ("" for all) with an active flag and no
+    completed visit, in one pass; names and requests are read for the rows shown only."""
     first_flag: dict[int, datetime] = {}
     flags: dict[int, list[str]] = defaultdict(list)
-    facts: dict[int, tuple[int, list[str]]] = {}
+    facts: dict[int, tuple[int, list[str], str]] = {}
     for row in await _rows(
         'SELECT h.id AS "id", h.member_count AS "members", h.accessibility AS "accessibility", '
-        'f.code AS "code", f.detected_at AS "detected_at" FROM household h '
-        "JOIN flag f ON f.household_id = h.id "
-        "WHERE f.active AND h.region_id IN (SELECT code FROM region WHERE path LIKE {p1}) "
+        'r.path AS "path", f.code AS "code", f.detected_at AS "detected_at" FROM household h '
+        "JOIN region r ON r.code = h.region_id JOIN flag f ON f.household_id = h.id "
+        "WHERE f.active AND r.path LIKE {p1} "
         "AND NOT EXISTS (SELECT 1 FROM service_request sr JOIN visit v ON v.request_id = sr.id "
         "WHERE sr.household_id = h.id AND v.status = 'completed')",
-        [scope.region_path + "%"],
+        [region_path + "%"],
     ):
         household_id = row["id"]
         detected = aware(row["detected_at"])
@@ -154,27 +171,43 @@ async def rank_unserved(
             first_flag[household_id] = detected
         flags[household_id].append(str(row["code"]))
         if household_id not in facts:
-            facts[household_id] = (row["members"], _json_list(row["accessibility"]))
-    cutoff = now - timedelta(days=days)
-    waiting = {household_id: first for household_id, first in first_flag.items() if first <= cutoff}
-    priority = {
-        household_id: request_priority(flags[household_id], facts[household_id][1], facts[household_id][0])
-        for household_id in waiting
-    }
-    ranked = sorted(
-        waiting, key=lambda household_id: (-priority[household_id], waiting[household_id], household_id)
-    )
-    shown = ranked if limit is None else ranked[:limit]
-    return len(waiting), [
-        RankedHousehold(
+            facts[household_id] = (row["members"], _json_list(row["accessibility"]), str(row["path"]))
+    return [
+        NeverServed(
             id=household_id,
-            first_flag_at=waiting[household_id],
-            priority=priority[household_id],
+            region_path=facts[household_id][2],
+            first_flag_at=first,
             flags=sorted(flags[household_id]),
             member_count=facts[household_id][0],
             accessibility=facts[household_id][1],
         )
-        for household_id in shown
+        for household_id, first in first_flag.items()
+    ]
+
+
+def rank_waiting(
+    households: list[NeverServed], days: int, now: datetime, limit: int | None
+) -> tuple[int, list[RankedHousehold]]:
+    """Those whose first flag is `days` or more old, the most vulnerable first (request_priority of
+    flags, accessibility and size), then the longest waiting: (how many, the first `limit`)."""
+    cutoff = now - timedelta(days=days)
+    waiting = [household for household in households if household.first_flag_at <= cutoff]
+    priority = {
+        household.id: request_priority(household.flags, household.accessibility, household.member_count)
+        for household in waiting
+    }
+    waiting.sort(key=lambda household: (-priority[household.id], household.first_flag_at, household.id))
+    shown = waiting if limit is None else waiting[:limit]
+    return len(waiting), [
+        RankedHousehold(
+            id=household.id,
+            first_flag_at=household.first_flag_at,
+            priority=priority[household.id],
+            flags=household.flags,
+            member_count=household.member_count,
+            accessibility=household.accessibility,
+        )
+        for household in shown
     ]
 
 
