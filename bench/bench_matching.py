@@ -479,7 +479,7 @@ async def _churn(partner_id: int, request_ids: list[int], stop: asyncio.Event, p
     from alliance.matching.claims import claim_request, release_claim
 
     os.environ["ALLIANCE_CHURN_RELEASES"] = "1000000000"  # the churn rule would pause it at once
-    user = await create_user(
+    user = await User.get_or_none(username="bench.churner") or await create_user(
         "bench.churner", BOARD_PASSWORD, Role.DISPATCHER, partner_id=partner_id, display_name="churn"
     )
     principal = await principal_for(await User.get(id=user.id))
@@ -545,10 +545,22 @@ async def board_figures(url: str) -> None:
         [first, partner_id],
     )
     churner, churned = shared[0]["partner_id"], sorted(shared[0]["ids"])
-    for title, keep, churn in (
-        ("as served", "60", False),
-        (f"as served, another partner claiming and releasing {CHURN_PER_SECOND}/s", "60", True),
-        ("kept page off", "0", False),
+    # The filtered page: the partner's most matched need within 10 km (a dispatcher narrowing the
+    # board to what its volunteers can reach), its first page.
+    [top] = await connection.execute_query_dict(
+        'SELECT r."need_id" AS "need", COUNT(*) AS "matches" FROM "request_match" m '
+        'JOIN "service_request" r ON r."id" = m."request_id" WHERE m."partner_id" = $1 '
+        'GROUP BY r."need_id" ORDER BY COUNT(*) DESC LIMIT 1',
+        [partner_id],
+    )
+    filtered = f"/board?need={top['need']}&distance=10"
+    churning_title = f"another partner claiming and releasing {CHURN_PER_SECOND}/s"
+    for title, path, keep, churn in (
+        ("as served", "/board", "60", False),
+        (f"as served, {churning_title}", "/board", "60", True),
+        (f"filtered {filtered}, as served", filtered, "60", False),
+        (f"filtered {filtered}, as served, {churning_title}", filtered, "60", True),
+        ("kept page off", "/board", "0", False),
     ):
         with tempfile.TemporaryDirectory(prefix="alliance-bench-board-") as directory:
             server, base = _load.start_server(
@@ -575,7 +587,7 @@ async def board_figures(url: str) -> None:
                     base,
                     BOARD_USER,
                     BOARD_PASSWORD,
-                    "/board",
+                    path,
                     clients=BOARD_CLIENTS,
                     requests=BOARD_REQUESTS,
                     check=lambda status, body: status == 200 and b'id="request-' in body,
@@ -591,7 +603,7 @@ async def board_figures(url: str) -> None:
                 _load.stop_server(server)
         p95 = figures["p95"] * 1000
         print(
-            f"board first page (/board, {title}) as a dispatcher of partner {partner_id} ({matches:,} matches), "
+            f"board first page ({title}) as a dispatcher of partner {partner_id} ({matches:,} matches), "
             f"alliance serve --workers 2: {BOARD_CLIENTS} clients x {BOARD_REQUESTS} requests: "
             f"p50 {figures['p50'] * 1000:.0f} ms, p95 {p95:.0f} ms, max {figures['max'] * 1000:.0f} ms, "
             f"{figures['per_second']:.0f} pages/s; warm-up round max {figures['cold_max'] * 1000:.0f} ms"

@@ -206,3 +206,17 @@ async def test_the_cron_writes_snapshots_and_the_page_shows_them_in_scope(app, a
     async with _client(app) as client:
         await login(client, left.users["community_worker"].username)
         assert (await client.get("/cockpit/supervision")).status_code in (403, 404)
+
+
+def test_the_waiting_requests_index_covers_exactly_the_active_statuses():
+    """The unserved lists' partial indexes (migration 0040) must hold every request still waiting and
+    no other: a status added to the active ones without them would walk millions of rows again."""
+    import importlib
+    import re
+
+    from alliance.core.codes import ACTIVE_REQUEST_STATUSES
+
+    migration = importlib.import_module("alliance.migrations.0040_active_request_indexes")
+    assert set(re.findall(r"'(\w+)'", migration.WAITING)) == {
+        status.value for status in ACTIVE_REQUEST_STATUSES
+    }

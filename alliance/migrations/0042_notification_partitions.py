@@ -79,7 +79,7 @@ async def refuse_unpartitioning(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0038_audit_partitions")]
+    dependencies = [("models", "0040_active_request_indexes")]
 
     initial = False
 
