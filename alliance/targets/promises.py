@@ -247,7 +247,7 @@ def _classified_sql(dialect: str) -> str:
         )
 
     return (
-        f"WITH b AS ({base}), c AS (SELECT b.*, {state('contacted_at', 'contact_days')} AS contact, "
+        f"WITH b AS MATERIALIZED ({base}), c AS (SELECT b.*, {state('contacted_at', 'contact_days')} AS contact, "
         f"{state('served_at', 'service_days')} AS service FROM b) "
     )
 
