@@ -18,9 +18,10 @@ from alliance.core.timeutil import LOCAL_TZ
 from alliance.households.models import Household
 from alliance.matching.claims import InvalidTransition
 from alliance.matching.models import RequestTransition, ServiceRequest
+from alliance.notifications.models import OutboxJob
 from alliance.targets import promises
 from alliance.targets.cockpit import cockpit, report_json
-from alliance.targets.models import DeliveryTally
+from alliance.targets.models import DeliveryTally, PromiseSnapshot
 from alliance.targets.scopes import scope_of_region
 from alliance.targets.tallies import REGULAR_VISIT_PROJECT, recount
 from alliance.visits import regular
@@ -153,16 +154,38 @@ async def test_promises_kept_or_late_across_a_weekend_and_inherited_from_the_dis
     # The export's rows (the breakdowns without the late list) are the page's.
     breakdowns = await promises.promise_breakdowns(await scope_of_region("330300"), 2026, now)
     assert promises.promise_export_rows(breakdowns) == promises.promise_export_rows(again)
+    # The page reads what the worker kept: the same breakdowns and late rows as the direct report.
+    city = await scope_of_region("330300")
+    snapshot = await promises.write_snapshot(city, 2026, now)
+    kept = await promises.report_from_snapshot(city, 2026, await promises.snapshot_of(city, 2026))
+    assert snapshot.figures["today"] and promises.promise_export_rows(kept) == promises.promise_export_rows(
+        again
+    )
+    assert kept.late == again.late and kept.more_late == again.more_late
 
 
-async def test_the_pages_show_the_promises_and_save_the_region_settings(client):
+async def test_the_pages_show_the_promises_and_save_the_region_settings(client, arq_worker):
     left, _right, _admin = await build_two_sides()
     await _request(left.household, "HOME_CARE", _utc(6), left.partner.id, claimed=_utc(12))
     await login(client, left.users["coordinator"].username)
     cockpit_page = await client.get("/cockpit")
     assert "/cockpit/promises" in cockpit_page.text
+    # No request classifies a year of requests: the first viewer asks a worker, once.
+    first = await client.get("/cockpit/promises?year=2026")
+    assert first.status_code == 200 and "being prepared" in first.text and "Late requests" not in first.text
+    await client.get("/cockpit/promises?year=2026")
+    assert await OutboxJob.filter(job_name="refresh_promises").count() == 1
+    await arq_worker.main()  # the real worker writes the snapshot
+    assert arq_worker.jobs_failed == 0
     page = await client.get("/cockpit/promises?year=2026")
     assert page.status_code == 200 and "Late requests" in page.text and "/requests/" in page.text
+    assert "Figures as of" in page.text
+    # A stale snapshot is shown with its time and asked for again.
+    await PromiseSnapshot.all().update(computed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    await OutboxJob.filter(job_name="refresh_promises").delete()  # the first job's row, done
+    stale = await client.get("/cockpit/promises?year=2026")
+    assert "Late requests" in stale.text and "2026-01-01" in stale.text
+    assert await OutboxJob.filter(job_name="refresh_promises").count() == 1
     refused = await client.post(
         "/cockpit/promises/settings", data={"HOME_CARE_contact": "300", "csrf_token": session_csrf(client)}
     )

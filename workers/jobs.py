@@ -272,6 +272,14 @@ async def refresh_supervision(ctx: dict[str, Any], region_code: str | None = Non
     return await supervision.refresh_snapshots(region_code)
 
 
+async def refresh_promises(
+    ctx: dict[str, Any], region_code: str | None = None, year: int | None = None
+) -> dict[str, int]:
+    # The promises page's figures (alliance/targets/promises.py): this year's of every viewed scope,
+    # or one scope and year ("" for the whole alliance) that a viewer found missing or stale.
+    return await promises.refresh_snapshots(region_code, year)
+
+
 async def refresh_cockpit(
     ctx: dict[str, Any], region_code: str | None = None, year: int | None = None, days: int | None = None
 ) -> dict[str, int]:

@@ -38,6 +38,7 @@ from workers.jobs import (
     match_requests_job,
     prune_board_changes,
     refresh_cockpit,
+    refresh_promises,
     refresh_regular_visits,
     refresh_supervision,
     relay_outbox,
@@ -142,6 +143,8 @@ FUNCTIONS = [
     job(observed(mark_missed_visits), timeout=100),
     job(observed(refresh_supervision), timeout=600),
     job(observed(refresh_cockpit), timeout=600),
+    # A city's year of requests at ten million visits: a few minutes (docs/scale.md).
+    job(observed(refresh_promises), timeout=1200),
     job(observed(send_daily_digest), timeout=100),
     job(observed(casework_sweep), timeout=100),
     job(observed(invite_event_households), timeout=100),
@@ -180,6 +183,8 @@ CRON_JOBS = [
     # The cockpit's operational figures and unserved list per viewed scope (cockpit_snapshots.py);
     # a run longer than five minutes makes the next one wait (unique).
     cron_job(observed(refresh_cockpit), minute=set(range(1, 60, 5)), second={20}, unique=True, timeout=1200),
+    # The promises page's figures of the viewed scopes, this year, every half hour.
+    cron_job(observed(refresh_promises), minute={12, 42}, second={30}, unique=True, timeout=1800),
     cron_job(
         observed(mark_missed_visits), minute=set(range(2, 60, 10)), second={40}, unique=True, timeout=600
     ),

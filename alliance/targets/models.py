@@ -141,6 +141,23 @@ class CockpitSnapshot(Model):
         unique_together = (("region_code", "year", "days"),)
 
 
+class PromiseSnapshot(Model):
+    # The promises page's figures for one scope and year (alliance/targets/promises.py): the requests
+    # classified and grouped by community, partner and need, and the oldest late ones, written by an
+    # arq job so no request classifies a year of requests. `region_code` is "" for the whole alliance.
+
+    id = fields.IntField(primary_key=True)
+    region_code = fields.CharField(max_length=12)
+    year = fields.SmallIntField()
+    computed_at = fields.DatetimeField()
+    duration_ms = fields.IntField(default=0)
+    figures = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "promise_snapshot"
+        unique_together = (("region_code", "year"),)
+
+
 class ResponsePromise(Model):
     # A region's response promise for one need: first contact and service within so many working days
     # (alliance/targets/promises.py). A region without its own row takes its nearest ancestor's, else

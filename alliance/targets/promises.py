@@ -10,9 +10,10 @@ SQL statement (SQLite and PostgreSQL), never a loop over requests in Python.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -20,17 +21,17 @@ from tortoise.transactions import in_transaction
 from alliance.core import exports
 from alliance.core.access import Action, Principal, require, visible
 from alliance.core.audit import record
-from alliance.core.codes import NeedCode
+from alliance.core.codes import NeedCode, Role
 from alliance.core.errors import InvalidInput, NotFound
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
-from alliance.core.models import Region
-from alliance.core.timeutil import LOCAL_TZ, utc_now
+from alliance.core.models import Region, User
+from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
 from alliance.partners.models import Partner
 from alliance.targets.holidays import WorkingCalendar, working_calendar
-from alliance.targets.models import ResponsePromise
+from alliance.targets.models import PromiseSnapshot, ResponsePromise
 from alliance.targets.progress import _connection, _rows
-from alliance.targets.scopes import Scope, _codes, _region_name, scope_for
+from alliance.targets.scopes import Scope, _codes, _region_name, scope_for, scope_of_region
 
 DEFAULT_FIRST_CONTACT_DAYS = 3
 DEFAULT_SERVICE_DAYS = 15
@@ -350,11 +351,33 @@ class PromiseBreakdowns:
     by_need: list[PromiseRow]
 
 
+async def _grouped_rows(scope: Scope, year: int, now: datetime) -> list[dict[str, Any]]:
+    """The classification of the scope's requests, grouped by community, partner and need: plain
+    values (what the snapshot keeps)."""
+    return [
+        {
+            "region_path": str(row["region_path"]),
+            "partner_id": int(row["partner_id"]) if row["partner_id"] else None,
+            "need": str(row["need"]),
+            **{
+                f"{kind}_{state}": int(row[f"{kind}_{state}"] or 0)
+                for kind in ("contact", "service")
+                for state in (ON_TIME, MET_LATE, OPEN_LATE, PENDING)
+            },
+        }
+        for row in await _grouped(scope, year, now, ("region_path", "partner_id", "need"))
+    ]
+
+
 async def promise_breakdowns(scope: Scope, year: int, now: datetime | None = None) -> PromiseBreakdowns:
     """The total and the breakdowns by region, partner and need: one classification of the scope's
     requests, grouped by community, partner and need and added up here (the counts are additive;
     classifying once per breakdown took four times as long)."""
-    now = now or utc_now()
+    return await _assemble(scope, await _grouped_rows(scope, year, now or utc_now()))
+
+
+async def _assemble(scope: Scope, grouped: list[dict[str, Any]]) -> PromiseBreakdowns:
+    """The breakdowns from the grouped rows, with the names in the reader's language."""
     # Regions: one level below the scope, rolled up from the communities' rows.
     children = (
         await Region.filter(parent_id=scope.region_code)
@@ -375,7 +398,7 @@ async def promise_breakdowns(scope: Scope, year: int, now: datetime | None = Non
     total = PromiseRow("", scope.region_name)
     partners: dict[Any, PromiseRow] = {}
     needs: dict[str, PromiseRow] = {}
-    for row in await _grouped(scope, year, now, ("region_path", "partner_id", "need")):
+    for row in grouped:
         contact, service = _kept(row, "contact"), _kept(row, "service")
         into = [total, partners.setdefault(row["partner_id"], PromiseRow(str(row["partner_id"] or ""), ""))]
         into.append(needs.setdefault(str(row["need"]), PromiseRow(str(row["need"]), label(str(row["need"])))))
@@ -422,7 +445,15 @@ async def late_requests(
 ) -> tuple[list[LateRow], bool]:
     """The requests that broke a promise (open and late, or met late), oldest first; one row per
     promise broken. The second value says whether more than `limit` were found."""
-    now = now or utc_now()
+    rows, more, today = await _late_rows(scope, year, now or utc_now(), limit)
+    return await _late_assemble(rows, today), more
+
+
+async def _late_rows(
+    scope: Scope, year: int, now: datetime, limit: int
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """The late requests as plain values (what the snapshot keeps), whether there are more, and
+    today's working-day number they were counted against."""
     dialect = _connection().capabilities.dialect
     today = working_day_number(now.astimezone(LOCAL_TZ).date(), await working_calendar())
     late_states = f"('{MET_LATE}', '{OPEN_LATE}')"
@@ -437,8 +468,31 @@ async def late_requests(
         f'ORDER BY c."created_at", c."id" LIMIT {int(limit) + 1}',
         await _params(scope, year, now),
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    plain = [
+        {
+            **{key: row[key] for key in ("contact", "service", "need", "region_path")},
+            **{
+                key: int(row[key]) if row[key] is not None else None
+                for key in (
+                    "id",
+                    "household_id",
+                    "partner_id",
+                    "created_day",
+                    "contact_days",
+                    "service_days",
+                    "contacted_day",
+                    "served_day",
+                )
+            },
+            "created_at": _moment(row["created_at"]).isoformat(),
+        }
+        for row in rows[:limit]
+    ]
+    return plain, len(rows) > limit, today
+
+
+async def _late_assemble(rows: list[dict[str, Any]], today: int) -> list[LateRow]:
+    """One row per promise broken, with the community's and the partner's names."""
     paths = {str(row["region_path"]) for row in rows}
     community = {path: _codes(path)[-1] for path in paths if _codes(path)}
     names = {
@@ -476,7 +530,92 @@ async def late_requests(
                     promised_days=int(row[days_column]),
                 )
             )
-    return found, more
+    return found
+
+
+# --- the snapshot the page and the exports read (a worker writes it) ---------------------------------
+
+# A snapshot older than this is shown with its time and computed again; the cron renews the viewed
+# scopes' current year every half hour.
+SNAPSHOT_STALE = timedelta(minutes=45)
+
+
+async def write_snapshot(scope: Scope, year: int, now: datetime | None = None) -> PromiseSnapshot:
+    """Classify the scope's requests of the year and keep the grouped counts and the oldest late
+    requests (the worker's part: minutes for a city at ten million visits)."""
+    started = time.monotonic()
+    now = now or utc_now()
+    grouped = await _grouped_rows(scope, year, now)
+    late, more, today = await _late_rows(scope, year, now, MAX_LATE_SHOWN)
+    fields = {
+        "computed_at": now,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "figures": {"grouped": grouped, "late": late, "more_late": more, "today": today},
+    }
+    key = scope.region_code or ""
+    if not await PromiseSnapshot.filter(region_code=key, year=year).update(**fields):
+        await PromiseSnapshot.create(region_code=key, year=year, **fields)
+    return await PromiseSnapshot.get(region_code=key, year=year)
+
+
+async def snapshot_of(scope: Scope, year: int) -> PromiseSnapshot | None:
+    return await PromiseSnapshot.get_or_none(region_code=scope.region_code or "", year=year)
+
+
+async def report_from_snapshot(scope: Scope, year: int, snapshot: PromiseSnapshot) -> PromiseReport:
+    """The page's report from a snapshot, the names in the reader's language."""
+    figures = snapshot.figures
+    found = await _assemble(scope, figures["grouped"])
+    return PromiseReport(
+        scope=scope,
+        year=year,
+        total=found.total,
+        by_region=found.by_region,
+        by_partner=found.by_partner,
+        by_need=found.by_need,
+        late=await _late_assemble(figures["late"], int(figures["today"])),
+        more_late=bool(figures["more_late"]),
+    )
+
+
+def is_stale(snapshot: PromiseSnapshot, now: datetime | None = None) -> bool:
+    return (now or utc_now()) - aware(snapshot.computed_at) > SNAPSHOT_STALE
+
+
+def snapshot_job_id(region_code: str | None, year: int, now: datetime | None = None) -> str:
+    # One job per scope, year and ten minutes: viewers of a scope without a fresh snapshot share it.
+    moment = now or utc_now()
+    return f"promises:{region_code or 'alliance'}:{year}:{moment:%Y%m%d%H}{moment.minute // 10}"
+
+
+async def refresh_snapshots(
+    region_code: str | None = None, year: int | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """The cron's part: this year's snapshot of every scope someone looks at (each coordinator's
+    region, the whole alliance, any scope with a snapshot this year), or of one scope and year when
+    a viewer found it missing or stale."""
+    now = now or utc_now()
+    year = year or now.astimezone(LOCAL_TZ).year
+    if region_code is not None:
+        codes = {region_code}
+    else:
+        codes = {""} | set(await PromiseSnapshot.filter(year=year).values_list("region_code", flat=True))
+        codes |= {
+            str(code)
+            for code in await User.filter(
+                role=Role.COORDINATOR, is_active=True, region_id__isnull=False
+            ).values_list("region_id", flat=True)
+        }
+    written = 0
+    for code in sorted(codes):
+        try:
+            scope = await scope_of_region(code or None)
+        except NotFound:  # a region removed since: its snapshots go
+            await PromiseSnapshot.filter(region_code=code).delete()
+            continue
+        await write_snapshot(scope, year, now)
+        written += 1
+    return {"snapshots": written}
 
 
 def _moment(value: object) -> datetime:
@@ -541,8 +680,14 @@ async def _export_count(principal: Principal, params: dict[str, Any]) -> int:
 
 
 async def _export_batches(principal: Principal, params: dict[str, Any]) -> AsyncIterator[list[Any]]:
-    # The breakdowns only (one classification of the requests), not the page's list of late requests.
-    found = await promise_breakdowns(await _export_scope(principal, params), int(params["year"]))
+    # The breakdowns only, not the page's list of late requests: from the scope's snapshot when a
+    # fresh one is there (what the page shows), else one classification of the requests.
+    scope, year = await _export_scope(principal, params), int(params["year"])
+    snapshot = await snapshot_of(scope, year)
+    if snapshot is not None and not is_stale(snapshot):
+        found: PromiseBreakdowns = await _assemble(scope, snapshot.figures["grouped"])
+    else:
+        found = await promise_breakdowns(scope, year)
     rows = promise_export_rows(found)
     for start in range(0, len(rows), exports.BATCH_ROWS):
         yield rows[start : start + exports.BATCH_ROWS]

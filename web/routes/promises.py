@@ -12,9 +12,12 @@ from alliance.core.access import Action, require
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
+from alliance.core.timeutil import LOCAL_TZ, aware
+from alliance.notifications.outbox import add_job
 from alliance.targets import promises, scopes
 from web.auth import client_address, require_principal
 from web.flash import go, take_flash
+from web.jobs import relay_outbox
 from web.routes.cockpit import _query, _scope, _year
 from web.routes.exports import start_export
 from web.templating import render
@@ -25,11 +28,18 @@ async def promises_page(request: Request) -> Response:
     require(principal, Action.VIEW_TARGETS)
     scope = await _scope(request, principal)
     year = _year(request)
-    report = await promises.promise_report(scope, year)
+    # The figures come from the scope's snapshot; none yet or a stale one: a worker is asked for it
+    # (one job per scope and ten minutes) and the page says so, or how old its figures are.
+    snapshot = await promises.snapshot_of(scope, year)
+    if snapshot is None or promises.is_stale(snapshot):
+        job_id = promises.snapshot_job_id(scope.region_code, year)
+        await add_job("refresh_promises", scope.region_code or "", year, job_id=job_id)
+        await relay_outbox(request.app, [job_id])
+    report = await promises.report_from_snapshot(scope, year, snapshot) if snapshot else None
     await audit.viewed(
         principal,
         "promises.view",
-        households=sorted({row.household_id for row in report.late}),
+        households=sorted({row.household_id for row in report.late}) if report else [],
         address=client_address(request),
     )
     return render(
@@ -37,6 +47,8 @@ async def promises_page(request: Request) -> Response:
         "cockpit/promises.html",
         {
             "report": report,
+            "scope": scope,
+            "figures_as_of": aware(snapshot.computed_at).astimezone(LOCAL_TZ) if snapshot else None,
             "trail": await scopes.region_breadcrumb(principal, scope),
             "query": _query(scope, year),
             "year": year,

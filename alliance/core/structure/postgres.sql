@@ -984,6 +984,22 @@ CREATE SEQUENCE public.project_partner_id_seq
     NO MAXVALUE
     CACHE 1;
 ALTER SEQUENCE public.project_partner_id_seq OWNED BY public.project_partner.id;
+CREATE TABLE public.promise_snapshot (
+    id integer NOT NULL,
+    region_code character varying(12) NOT NULL,
+    year smallint NOT NULL,
+    computed_at timestamp with time zone NOT NULL,
+    duration_ms integer NOT NULL,
+    figures jsonb NOT NULL
+);
+CREATE SEQUENCE public.promise_snapshot_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE public.promise_snapshot_id_seq OWNED BY public.promise_snapshot.id;
 CREATE TABLE public.proposal_item (
     id integer NOT NULL,
     distance_km double precision,
@@ -1599,6 +1615,7 @@ ALTER TABLE ONLY public.partner_token ALTER COLUMN id SET DEFAULT nextval('publi
 ALTER TABLE ONLY public.password_reset ALTER COLUMN id SET DEFAULT nextval('public.password_reset_id_seq'::regclass);
 ALTER TABLE ONLY public.project ALTER COLUMN id SET DEFAULT nextval('public.project_id_seq'::regclass);
 ALTER TABLE ONLY public.project_partner ALTER COLUMN id SET DEFAULT nextval('public.project_partner_id_seq'::regclass);
+ALTER TABLE ONLY public.promise_snapshot ALTER COLUMN id SET DEFAULT nextval('public.promise_snapshot_id_seq'::regclass);
 ALTER TABLE ONLY public.proposal_item ALTER COLUMN id SET DEFAULT nextval('public.proposal_item_id_seq'::regclass);
 ALTER TABLE ONLY public.referral ALTER COLUMN id SET DEFAULT nextval('public.referral_id_seq'::regclass);
 ALTER TABLE ONLY public.registration ALTER COLUMN id SET DEFAULT nextval('public.registration_id_seq'::regclass);
@@ -1627,44 +1644,45 @@ ALTER TABLE ONLY public.volunteer_signup_link ALTER COLUMN id SET DEFAULT nextva
 ALTER TABLE ONLY public.volunteer_time_off ALTER COLUMN id SET DEFAULT nextval('public.volunteer_time_off_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_delivery ALTER COLUMN id SET DEFAULT nextval('public.webhook_delivery_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_endpoint ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoint_id_seq'::regclass);
-INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 01:22:47.166909+00');
-INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 01:22:47.467582+00');
-INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 01:22:48.086277+00');
-INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 01:22:48.115269+00');
-INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 01:22:48.67169+00');
-INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 01:22:49.484437+00');
-INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 01:22:49.622051+00');
-INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 01:22:50.721752+00');
-INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 01:22:50.8718+00');
-INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 01:22:51.389287+00');
-INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 01:22:51.407777+00');
-INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 01:22:51.827805+00');
-INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 01:22:51.935588+00');
-INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 01:22:52.510112+00');
-INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 01:22:52.720341+00');
-INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 01:22:52.961274+00');
-INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 01:22:53.99796+00');
-INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 01:22:54.398266+00');
-INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 01:22:54.429274+00');
-INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 01:22:54.732377+00');
-INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 01:22:54.97869+00');
-INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 01:22:55.744246+00');
-INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 01:22:57.090653+00');
-INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 01:22:57.988902+00');
-INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 01:22:58.119087+00');
-INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 01:22:58.697873+00');
-INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 01:22:59.30858+00');
-INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 01:22:59.78591+00');
-INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 01:23:00.082346+00');
-INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 01:23:00.148444+00');
-INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 01:23:00.546633+00');
-INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 01:23:00.594496+00');
-INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 01:23:00.764384+00');
-INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 01:23:00.816339+00');
-INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 01:23:00.99466+00');
-INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 01:23:01.172018+00');
-INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 01:23:01.276283+00');
-INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 01:23:01.443418+00');
+INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 01:29:16.095094+00');
+INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 01:29:16.423237+00');
+INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 01:29:17.007421+00');
+INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 01:29:17.038584+00');
+INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 01:29:17.694425+00');
+INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 01:29:18.574519+00');
+INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 01:29:18.725512+00');
+INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 01:29:19.832341+00');
+INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 01:29:19.998343+00');
+INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 01:29:20.595944+00');
+INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 01:29:20.615614+00');
+INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 01:29:21.164591+00');
+INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 01:29:21.20059+00');
+INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 01:29:21.782331+00');
+INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 01:29:22.102138+00');
+INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 01:29:22.270862+00');
+INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 01:29:23.3716+00');
+INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 01:29:23.681533+00');
+INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 01:29:23.71336+00');
+INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 01:29:24.096208+00');
+INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 01:29:24.259298+00');
+INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 01:29:25.166605+00');
+INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 01:29:26.561777+00');
+INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 01:29:27.496308+00');
+INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 01:29:27.548894+00');
+INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 01:29:28.122508+00');
+INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 01:29:28.731382+00');
+INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 01:29:29.219836+00');
+INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 01:29:29.481541+00');
+INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 01:29:29.633724+00');
+INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 01:29:29.955196+00');
+INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 01:29:30.079838+00');
+INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 01:29:30.149482+00');
+INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 01:29:30.287677+00');
+INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 01:29:30.456372+00');
+INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 01:29:30.646503+00');
+INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 01:29:30.680399+00');
+INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 01:29:30.869299+00');
+INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 01:29:31.007868+00');
 SELECT pg_catalog.setval('public.allocation_proposal_id_seq', 1, false);
 SELECT pg_catalog.setval('public.app_user_id_seq', 1, false);
 SELECT pg_catalog.setval('public.attendance_id_seq', 1, false);
@@ -1712,6 +1730,7 @@ SELECT pg_catalog.setval('public.partner_token_id_seq', 1, false);
 SELECT pg_catalog.setval('public.password_reset_id_seq', 1, false);
 SELECT pg_catalog.setval('public.project_id_seq', 1, false);
 SELECT pg_catalog.setval('public.project_partner_id_seq', 1, false);
+SELECT pg_catalog.setval('public.promise_snapshot_id_seq', 1, false);
 SELECT pg_catalog.setval('public.proposal_item_id_seq', 1, false);
 SELECT pg_catalog.setval('public.referral_id_seq', 1, false);
 SELECT pg_catalog.setval('public.registration_id_seq', 1, false);
@@ -1729,7 +1748,7 @@ SELECT pg_catalog.setval('public.supervision_snapshot_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_change_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_id_seq', 1, false);
 SELECT pg_catalog.setval('public.task_id_seq', 1, false);
-SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 38, true);
+SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 39, true);
 SELECT pg_catalog.setval('public.transfer_request_id_seq', 1, false);
 SELECT pg_catalog.setval('public.user_session_id_seq', 1, false);
 SELECT pg_catalog.setval('public.visit_id_seq', 1, false);
@@ -1880,6 +1899,8 @@ ALTER TABLE ONLY public.project_partner
     ADD CONSTRAINT project_partner_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.project
     ADD CONSTRAINT project_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.promise_snapshot
+    ADD CONSTRAINT promise_snapshot_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.proposal_item
     ADD CONSTRAINT proposal_item_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.referral
@@ -1956,6 +1977,8 @@ ALTER TABLE ONLY public.project_partner
     ADD CONSTRAINT uid_project_par_project_97cc92 UNIQUE (project_id, partner_id);
 ALTER TABLE ONLY public.project
     ADD CONSTRAINT uid_project_year_c398a1 UNIQUE (year, code);
+ALTER TABLE ONLY public.promise_snapshot
+    ADD CONSTRAINT uid_promise_sna_region__f5bd3e UNIQUE (region_code, year);
 ALTER TABLE ONLY public.registration
     ADD CONSTRAINT uid_registratio_event_i_31983f UNIQUE (event_id, household_id);
 ALTER TABLE ONLY public.regular_due

@@ -516,6 +516,15 @@ CREATE TABLE "project_partner" (
     "project_id" INT NOT NULL REFERENCES "project" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_project_par_project_97cc92" UNIQUE ("project_id", "partner_id")
 );
+CREATE TABLE "promise_snapshot" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "region_code" VARCHAR(12) NOT NULL,
+    "year" SMALLINT NOT NULL,
+    "computed_at" TIMESTAMP NOT NULL,
+    "duration_ms" INT NOT NULL,
+    "figures" JSON NOT NULL,
+    CONSTRAINT "uid_promise_sna_region__f5bd3e" UNIQUE ("region_code", "year")
+);
 CREATE TABLE "proposal_item" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "distance_km" REAL,
@@ -712,44 +721,45 @@ CREATE TABLE "tortoise_migrations" (
     "applied_at" TIMESTAMP NOT NULL,
     CONSTRAINT "uid_tortoise_mi_app_3803a5" UNIQUE ("app", "name")
 );
-INSERT INTO "tortoise_migrations" VALUES(1,'models','0001_initial','2026-12-05 01:22:35.167536+00:00');
-INSERT INTO "tortoise_migrations" VALUES(2,'models','0002_intake','2026-12-05 01:22:35.383134+00:00');
-INSERT INTO "tortoise_migrations" VALUES(3,'models','0003_matching','2026-12-05 01:22:35.817636+00:00');
-INSERT INTO "tortoise_migrations" VALUES(4,'models','0004_intake_phone_address','2026-12-05 01:22:35.841005+00:00');
-INSERT INTO "tortoise_migrations" VALUES(5,'models','0005_scheduling','2026-12-05 01:22:36.275727+00:00');
-INSERT INTO "tortoise_migrations" VALUES(6,'models','0006_check_in','2026-12-05 01:22:36.927566+00:00');
-INSERT INTO "tortoise_migrations" VALUES(7,'models','0007_tallies','2026-12-05 01:22:37.040245+00:00');
-INSERT INTO "tortoise_migrations" VALUES(8,'models','0008_events','2026-12-05 01:22:37.904696+00:00');
-INSERT INTO "tortoise_migrations" VALUES(9,'models','0009_lookup_indexes','2026-12-05 01:22:38.021109+00:00');
-INSERT INTO "tortoise_migrations" VALUES(10,'models','0010_board_index','2026-12-05 01:22:38.456657+00:00');
-INSERT INTO "tortoise_migrations" VALUES(11,'models','0011_phone_address_index','2026-12-05 01:22:38.532084+00:00');
-INSERT INTO "tortoise_migrations" VALUES(12,'models','0012_allocation_job','2026-12-05 01:22:38.893928+00:00');
-INSERT INTO "tortoise_migrations" VALUES(13,'models','0013_lifecycle','2026-12-05 01:22:38.925701+00:00');
-INSERT INTO "tortoise_migrations" VALUES(14,'models','0014_privacy','2026-12-05 01:22:39.423815+00:00');
-INSERT INTO "tortoise_migrations" VALUES(15,'models','0015_sessions','2026-12-05 01:22:39.651592+00:00');
-INSERT INTO "tortoise_migrations" VALUES(16,'models','0016_delivery','2026-12-05 01:22:39.805381+00:00');
-INSERT INTO "tortoise_migrations" VALUES(17,'models','0017_audit','2026-12-05 01:22:40.653156+00:00');
-INSERT INTO "tortoise_migrations" VALUES(18,'models','0018_hardening','2026-12-05 01:22:40.922540+00:00');
-INSERT INTO "tortoise_migrations" VALUES(19,'models','0019_board_changes','2026-12-05 01:22:40.945918+00:00');
-INSERT INTO "tortoise_migrations" VALUES(20,'models','0020_projects','2026-12-05 01:22:41.247562+00:00');
-INSERT INTO "tortoise_migrations" VALUES(21,'models','0021_webhooks','2026-12-05 01:22:41.377515+00:00');
-INSERT INTO "tortoise_migrations" VALUES(22,'models','0022_onboard','2026-12-05 01:22:42.041884+00:00');
-INSERT INTO "tortoise_migrations" VALUES(23,'models','0023_inbox','2026-12-05 01:22:43.165267+00:00');
-INSERT INTO "tortoise_migrations" VALUES(24,'models','0024_encryption','2026-12-05 01:22:43.828246+00:00');
-INSERT INTO "tortoise_migrations" VALUES(25,'models','0025_exports','2026-12-05 01:22:43.944146+00:00');
-INSERT INTO "tortoise_migrations" VALUES(26,'models','0026_volunteers','2026-12-05 01:22:44.413888+00:00');
-INSERT INTO "tortoise_migrations" VALUES(27,'models','0027_casework','2026-12-05 01:22:44.833311+00:00');
-INSERT INTO "tortoise_migrations" VALUES(28,'models','0028_regular','2026-12-05 01:22:45.233486+00:00');
-INSERT INTO "tortoise_migrations" VALUES(29,'models','0029_region_settings','2026-12-05 01:22:45.460292+00:00');
-INSERT INTO "tortoise_migrations" VALUES(30,'models','0030_eligibility','2026-12-05 01:22:45.594657+00:00');
-INSERT INTO "tortoise_migrations" VALUES(31,'models','0031_promises','2026-12-05 01:22:45.879274+00:00');
-INSERT INTO "tortoise_migrations" VALUES(32,'models','0032_supervision','2026-12-05 01:22:45.913412+00:00');
-INSERT INTO "tortoise_migrations" VALUES(33,'models','0033_calendar_days','2026-12-05 01:22:46.047769+00:00');
-INSERT INTO "tortoise_migrations" VALUES(34,'models','0034_cockpit_snapshot','2026-12-05 01:22:46.086730+00:00');
-INSERT INTO "tortoise_migrations" VALUES(35,'models','0036_reminder_batches','2026-12-05 01:22:46.234147+00:00');
-INSERT INTO "tortoise_migrations" VALUES(36,'models','0038_audit_partitions','2026-12-05 01:22:46.365185+00:00');
-INSERT INTO "tortoise_migrations" VALUES(37,'models','0040_active_request_indexes','2026-12-05 01:22:46.459020+00:00');
-INSERT INTO "tortoise_migrations" VALUES(38,'models','0042_notification_partitions','2026-12-05 01:22:46.525396+00:00');
+INSERT INTO "tortoise_migrations" VALUES(1,'models','0001_initial','2026-12-05 01:29:01.172593+00:00');
+INSERT INTO "tortoise_migrations" VALUES(2,'models','0002_intake','2026-12-05 01:29:01.445820+00:00');
+INSERT INTO "tortoise_migrations" VALUES(3,'models','0003_matching','2026-12-05 01:29:01.959438+00:00');
+INSERT INTO "tortoise_migrations" VALUES(4,'models','0004_intake_phone_address','2026-12-05 01:29:01.985605+00:00');
+INSERT INTO "tortoise_migrations" VALUES(5,'models','0005_scheduling','2026-12-05 01:29:02.544319+00:00');
+INSERT INTO "tortoise_migrations" VALUES(6,'models','0006_check_in','2026-12-05 01:29:03.354088+00:00');
+INSERT INTO "tortoise_migrations" VALUES(7,'models','0007_tallies','2026-12-05 01:29:03.504854+00:00');
+INSERT INTO "tortoise_migrations" VALUES(8,'models','0008_events','2026-12-05 01:29:04.548930+00:00');
+INSERT INTO "tortoise_migrations" VALUES(9,'models','0009_lookup_indexes','2026-12-05 01:29:04.694888+00:00');
+INSERT INTO "tortoise_migrations" VALUES(10,'models','0010_board_index','2026-12-05 01:29:05.173886+00:00');
+INSERT INTO "tortoise_migrations" VALUES(11,'models','0011_phone_address_index','2026-12-05 01:29:05.271611+00:00');
+INSERT INTO "tortoise_migrations" VALUES(12,'models','0012_allocation_job','2026-12-05 01:29:05.707948+00:00');
+INSERT INTO "tortoise_migrations" VALUES(13,'models','0013_lifecycle','2026-12-05 01:29:05.744222+00:00');
+INSERT INTO "tortoise_migrations" VALUES(14,'models','0014_privacy','2026-12-05 01:29:06.328395+00:00');
+INSERT INTO "tortoise_migrations" VALUES(15,'models','0015_sessions','2026-12-05 01:29:06.597519+00:00');
+INSERT INTO "tortoise_migrations" VALUES(16,'models','0016_delivery','2026-12-05 01:29:06.782234+00:00');
+INSERT INTO "tortoise_migrations" VALUES(17,'models','0017_audit','2026-12-05 01:29:07.836334+00:00');
+INSERT INTO "tortoise_migrations" VALUES(18,'models','0018_hardening','2026-12-05 01:29:08.166578+00:00');
+INSERT INTO "tortoise_migrations" VALUES(19,'models','0019_board_changes','2026-12-05 01:29:08.191694+00:00');
+INSERT INTO "tortoise_migrations" VALUES(20,'models','0020_projects','2026-12-05 01:29:08.620575+00:00');
+INSERT INTO "tortoise_migrations" VALUES(21,'models','0021_webhooks','2026-12-05 01:29:08.807867+00:00');
+INSERT INTO "tortoise_migrations" VALUES(22,'models','0022_onboard','2026-12-05 01:29:09.697914+00:00');
+INSERT INTO "tortoise_migrations" VALUES(23,'models','0023_inbox','2026-12-05 01:29:11.130263+00:00');
+INSERT INTO "tortoise_migrations" VALUES(24,'models','0024_encryption','2026-12-05 01:29:12.009066+00:00');
+INSERT INTO "tortoise_migrations" VALUES(25,'models','0025_exports','2026-12-05 01:29:12.152311+00:00');
+INSERT INTO "tortoise_migrations" VALUES(26,'models','0026_volunteers','2026-12-05 01:29:12.826789+00:00');
+INSERT INTO "tortoise_migrations" VALUES(27,'models','0027_casework','2026-12-05 01:29:13.389802+00:00');
+INSERT INTO "tortoise_migrations" VALUES(28,'models','0028_regular','2026-12-05 01:29:13.840199+00:00');
+INSERT INTO "tortoise_migrations" VALUES(29,'models','0029_region_settings','2026-12-05 01:29:14.107746+00:00');
+INSERT INTO "tortoise_migrations" VALUES(30,'models','0030_eligibility','2026-12-05 01:29:14.270527+00:00');
+INSERT INTO "tortoise_migrations" VALUES(31,'models','0031_promises','2026-12-05 01:29:14.618597+00:00');
+INSERT INTO "tortoise_migrations" VALUES(32,'models','0032_supervision','2026-12-05 01:29:14.654606+00:00');
+INSERT INTO "tortoise_migrations" VALUES(33,'models','0033_calendar_days','2026-12-05 01:29:14.795993+00:00');
+INSERT INTO "tortoise_migrations" VALUES(34,'models','0034_cockpit_snapshot','2026-12-05 01:29:14.836693+00:00');
+INSERT INTO "tortoise_migrations" VALUES(35,'models','0036_reminder_batches','2026-12-05 01:29:14.986189+00:00');
+INSERT INTO "tortoise_migrations" VALUES(36,'models','0038_audit_partitions','2026-12-05 01:29:15.123533+00:00');
+INSERT INTO "tortoise_migrations" VALUES(37,'models','0040_active_request_indexes','2026-12-05 01:29:15.222450+00:00');
+INSERT INTO "tortoise_migrations" VALUES(38,'models','0042_notification_partitions','2026-12-05 01:29:15.290626+00:00');
+INSERT INTO "tortoise_migrations" VALUES(39,'models','0043_promise_snapshot','2026-12-05 01:29:15.416017+00:00');
 CREATE TABLE "transfer_request" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "reason" VARCHAR(255) NOT NULL,
@@ -945,7 +955,7 @@ CREATE INDEX "service_request_waiting_id" ON "service_request" ("id") WHERE stat
 CREATE INDEX "service_request_waiting_age" ON "service_request" ("created_at", "id") WHERE status IN ('claimed', 'in_service', 'open', 'scheduled');
 CREATE INDEX "idx_notificatio_created_085a7c" ON "notification_key" ("created_at");
 DELETE FROM "sqlite_sequence";
-INSERT INTO "sqlite_sequence" VALUES('tortoise_migrations',38);
+INSERT INTO "sqlite_sequence" VALUES('tortoise_migrations',39);
 INSERT INTO "sqlite_sequence" VALUES('request_match',0);
 INSERT INTO "sqlite_sequence" VALUES('delivery_tally',0);
 COMMIT;
