@@ -94,12 +94,20 @@ async def log_in(context, username: str):
     if not CHECKED_LOGIN:  # the same page for every role: axe once
         await check_page(page, "/login")
         CHECKED_LOGIN.append(True)
+    # The page's autofocus puts the cursor in the username field (a keyboard user starts typing
+    # there); wait for it, since keys typed before it lands are lost on a busy machine.
+    await page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
     await page.keyboard.type(username)
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")
     await page.wait_for_load_state("load")
-    await page.wait_for_url(lambda url: "/login" not in url)
+    try:
+        await page.wait_for_url(lambda url: "/login" not in url)
+    except Exception as error:  # say why the login page stayed
+        said = await page.locator("#login-error").all_inner_texts()
+        typed = await page.input_value("#username")
+        raise AssertionError(f"{username} stayed on /login: {said}, username field {typed!r}") from error
     return page
 
 
