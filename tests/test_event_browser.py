@@ -26,7 +26,7 @@ async def test_the_household_registers_through_its_link_with_the_keyboard_on_a_p
     else:
         raise AssertionError("the register button is not reachable with Tab")
     await page.keyboard.press("Enter")
-    await page.get_by_text("You are registered.").wait_for()
+    await page.get_by_text("You are registered.").first.wait_for()  # (also announced in #messages)
     assert (await Registration.get(household_id=household.id)).status == "registered"
     assert await _fits_the_screen(page)
     assert page.problems == [], page.problems
@@ -51,6 +51,6 @@ async def test_the_attendance_list_fits_a_phone_and_ticks_with_htmx(phone):  # n
     assert await _fits_the_screen(page)
     await page.get_by_label("到场户").check()
     await page.get_by_role("button", name="Save ticked attendance").click()
-    await page.get_by_text("Attendance recorded: 1.").wait_for()
+    await page.get_by_text("Attendance recorded: 1.").first.wait_for()  # (also announced in #messages)
     assert await _fits_the_screen(page)
     assert page.problems == [], page.problems

@@ -277,7 +277,7 @@ async def test_every_role_walks_its_journey_on_a_phone_by_keyboard(browser):
     await tab_to(house, button("Yes, come at this time"), "confirm the visit")
     async with house.expect_navigation():
         await house.keyboard.press("Enter")
-    await house.get_by_text("Thank you. We will come at that time.").wait_for()
+    await house.get_by_text("Thank you. We will come at that time.").first.wait_for()
     await check_page(house, "visit confirmed")
 
     # The volunteer checks in at the door (GPS at the household) and out, by keyboard.
@@ -297,7 +297,7 @@ async def test_every_role_walks_its_journey_on_a_phone_by_keyboard(browser):
     )
     await tab_to(page, button("Check in here (use my position)"), "check in")
     await page.keyboard.press("Enter")
-    await page.get_by_text("Checked in at").wait_for()
+    await page.get_by_text("Checked in at").first.wait_for()
     await check_page(page, "door page, checked in")
     await tab_to(page, "e => e.id === 'service'", "service delivered")
     await page.keyboard.type("Cleaned the kitchen, cooked lunch")

@@ -56,7 +56,7 @@ async def test_the_household_confirms_through_its_link_with_the_keyboard_on_a_ph
     else:
         raise AssertionError("the confirm button is not reachable with Tab")
     await page.keyboard.press("Enter")
-    await page.get_by_text("We will come at that time").wait_for()
+    await page.get_by_text("We will come at that time").first.wait_for()
     assert (await Visit.get(id=visit.id)).household_response == "confirmed"
     assert await _fits_the_screen(page)
     assert page.problems == [], page.problems
