@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from geopy.distance import geodesic
@@ -475,6 +476,137 @@ async def test_full_rematch_swaps_in_a_table_readers_never_miss():
     assert stamped == 0
 
 
+async def _busy_city(requests: int = 240) -> list[ServiceRequest]:
+    """Enough requests for the area search (AREA_SEARCH_FROM), offerings by radius, by region and
+    asking for flags, some households without a point."""
+    await build_city()
+    partners = [await make_partner(f"整表服务社{index}") for index in range(4)]
+    await make_offering(partners[0], base=point_at(1), radius_km=15)
+    await make_offering(partners[0], base=point_at(8, 180), radius_km=12)
+    await make_offering(partners[1], regions=(LUCHENG,))
+    await make_offering(
+        partners[2], base=point_at(3, 45), radius_km=20, eligibility=("DISABILITY", "LOW_INCOME")
+    )
+    await make_offering(partners[3], regions=(CITY,), eligibility=("ELDERLY_ALONE",))
+    rng = random.Random(11)
+    made = []
+    for number in range(requests):
+        point = None if number % 20 == 0 else point_at(rng.uniform(0, 12), rng.uniform(0, 360))
+        flags = tuple(rng.sample(["ELDERLY_ALONE", "DISABILITY", "LOW_INCOME"], rng.randint(0, 2)))
+        made.append(
+            await make_request(
+                point=point, flags=flags, priority=rng.randint(0, 100), age_days=rng.randint(0, 100)
+            )
+        )
+    return made
+
+
+def _freeze_matching_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores grow with the days a request waits: runs compared row for row share one clock."""
+    from alliance.matching import matching
+
+    now = utc_now()
+    monkeypatch.setattr(matching, "utc_now", lambda: now)
+
+
+async def _stored_matches() -> list[tuple[Any, ...]]:
+    rows = await Match.all().values_list(
+        "request_id", "offering_id", "partner_id", "score", "distance_km", "reasons", "partner_best"
+    )
+    return sorted(rows, key=lambda row: (row[0], row[1]))
+
+
+@pytest.mark.skipif(
+    os.environ.get("ALLIANCE_TEST_BACKEND") != "postgres",
+    reason="the full re-match swaps tables on PostgreSQL only",
+)
+async def test_a_full_rematch_stores_what_matching_the_same_requests_a_chunk_at_a_time_stores(monkeypatch):
+    """The full re-match writes binary COPY data from two connections into a side table; matching the
+    same requests in chunks writes rows through asyncpg's own COPY: the same matches, reasons and ids
+    that run on from the sequence."""
+    requests = await _busy_city()
+    _freeze_matching_clock(monkeypatch)
+    await match_all(notify=False)
+    whole = await _stored_matches()
+    assert len(whole) > 500 and any(row[4] is None for row in whole)
+    assert any(any(reason["code"] == "eligible" for reason in row[5]) for row in whole)
+    assert any(any(reason["code"] == "region" for reason in row[5]) for row in whole)
+    ids = await Match.all().values_list("id", flat=True)
+    assert len(set(ids)) == len(ids)
+    await match_requests([request.id for request in requests], notify=False)
+    assert await _stored_matches() == whole
+    assert min(await Match.all().values_list("id", flat=True)) > max(ids)  # the sequence moved past them
+    connection = Tortoise.get_connection("default")
+    assert await connection.execute_query_dict("SELECT to_regclass('request_match_next') AS side") == [
+        {"side": None}
+    ]
+
+
+_KILLED_REMATCH = """
+import asyncio, os, sys, time
+from alliance.core import db
+from alliance.matching import match_copy, match_storage
+from alliance.matching.matching import match_all
+
+match_storage.COPY_BATCH = 1
+encode = match_copy.CopyEncoder.encode
+
+def slow_encode(self, tiles):
+    if self.next_id > self.first_id + 30:  # some rows are in the side table: tell, and wait to die
+        open(sys.argv[1], "w").close()
+        time.sleep(60)
+    return encode(self, tiles)
+
+match_copy.CopyEncoder.encode = slow_encode
+
+async def main():
+    await db.connect(os.environ["DATABASE_URL"])
+    await match_all(notify=False)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(
+    os.environ.get("ALLIANCE_TEST_BACKEND") != "postgres",
+    reason="the full re-match swaps tables on PostgreSQL only",
+)
+async def test_a_full_rematch_killed_while_copying_leaves_the_old_matches_and_the_next_run_finishes(
+    servers, tmp_path, monkeypatch
+):
+    """SIGKILL in the middle of the COPY: readers still have every old match, the half-filled side
+    table is dropped by the next run, which stores the same matches again."""
+    await _busy_city()
+    _freeze_matching_clock(monkeypatch)
+    await match_all(notify=False)
+    before = await _stored_matches()
+    marker = tmp_path / "copying"
+    environment = dict(os.environ, DATABASE_URL=servers.database_url, LOG_LEVEL="warning")
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_REMATCH, str(marker)], env=environment)
+    try:
+        for _ in range(600):
+            if marker.exists() or process.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert marker.exists(), "the run never reached its COPY"
+        connection = Tortoise.get_connection("default")
+        # The side table is there, its rows not yet committed.
+        assert await connection.execute_query_dict("SELECT to_regclass('request_match_next') AS side") != [
+            {"side": None}
+        ]
+        process.kill()
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert await _stored_matches() == before
+    await match_all(notify=False)
+    assert await _stored_matches() == before
+    assert await connection.execute_query_dict("SELECT to_regclass('request_match_next') AS side") == [
+        {"side": None}
+    ]
+
+
 async def test_a_partner_with_two_offerings_for_a_need_lists_the_request_once_with_its_best():
     await build_city()
     partner = await make_partner("双点服务社")
@@ -521,11 +653,10 @@ async def test_requests_matched_by_another_run_during_a_full_rematch_keep_their_
     assert unmatched == []
 
 
-async def test_the_area_search_finds_what_the_one_by_one_search_finds():
-    """A full re-match scores requests area by area as arrays (area_candidates.py): the same
-    candidates, scores, distances, reasons and order as the per-request search, on a random city."""
-    from alliance.matching.candidates import MAX_MATCHES_PER_REQUEST, OfferingCandidate, RequestCase
-    from alliance.matching.match_storage import AREA_SEARCH_FROM, MatchRun, _Matcher
+def _random_city() -> tuple[Any, list[Any], Any, Any]:
+    """An offering index of 300 offerings and 3,000 requests on a random city (a radius edge decided
+    by geopy included): the index, the requests, the time and the edge offering."""
+    from alliance.matching.candidates import OfferingCandidate, RequestCase
 
     rng = random.Random(7)
     needs, flags = ["HOME_CARE", "MEALS", "REPAIRS"], ["ELDERLY_ALONE", "DISABILITY", "LOW_INCOME", "CHILD"]
@@ -577,6 +708,16 @@ async def test_the_area_search_finds_what_the_one_by_one_search_finds():
             )
         )
 
+    return index, requests, now, edge
+
+
+async def test_the_area_search_finds_what_the_one_by_one_search_finds():
+    """A full re-match scores requests area by area as arrays (area_candidates.py): the same
+    candidates, scores, distances, reasons and order as the per-request search, on a random city."""
+    from alliance.matching.candidates import MAX_MATCHES_PER_REQUEST
+    from alliance.matching.match_storage import AREA_SEARCH_FROM, MatchRun, _Matcher
+
+    index, requests, now, edge = _random_city()
     run_one, run_area = MatchRun(), MatchRun()
     one, by_area = _Matcher(index, now, run_one), _Matcher(index, now, run_area)
     one_by_one = {request.id: one.rows(request) for request in requests}
@@ -588,6 +729,34 @@ async def test_the_area_search_finds_what_the_one_by_one_search_finds():
     assert sum(map(len, found.values())) > 10_000  # a real test: most requests have candidates
     assert max(map(len, found.values())) == MAX_MATCHES_PER_REQUEST  # the best kept where more qualify
     assert edge.id not in {row[1] for row in one_by_one[101]}
+
+
+async def test_the_copy_data_of_a_full_rematch_holds_the_rows_the_one_by_one_search_makes(monkeypatch):
+    """A full re-match on PostgreSQL sends its rows as binary COPY data built with numpy
+    (match_copy.py): decoded, they are the per-request search's rows to the last digit, reasons
+    text included, numbered from the first id; the requests without a point come through too."""
+    from alliance.matching import match_storage
+    from alliance.matching.match_copy import HEADER, TRAILER, CopyEncoder, decode
+    from alliance.matching.match_storage import MatchRun, _Matcher
+
+    monkeypatch.setattr(match_storage, "COPY_BATCH", 2000)  # many batches, ids running on across them
+    index, requests, now, _edge = _random_city()
+    one, by_area = _Matcher(index, now, MatchRun()), _Matcher(index, now, MatchRun())
+    expected = {(row[0], row[1]): row for request in requests for row in one.rows(request)}
+    data = (
+        HEADER + b"".join(by_area.copy_chunks(requests, CopyEncoder(by_area.area_search(), 1000))) + TRAILER
+    )
+    decoded = list(decode(data))
+    assert len(decoded) == len(expected) == by_area.stored > 10_000
+    assert sorted(row[0] for row in decoded) == list(range(1000, 1000 + len(decoded)))
+    got = {(row[1], row[2]): (row[1], row[2], row[3], row[4], row[5], row[7], row[6]) for row in decoded}
+    assert got == expected
+    assert any(row[5] is None for row in decoded) and any(row[1] <= 100 for row in decoded)
+    assert (
+        by_area.good_new == one.good_new
+        and by_area.run.requests_without_candidate == one.run.requests_without_candidate
+    )
+    assert sorted(by_area.to_stamp) == sorted(one.to_stamp)
 
 
 async def test_a_few_requests_read_only_the_offerings_that_reach_them_and_score_the_same():

@@ -72,6 +72,49 @@ class _NeedOfferings:
     by_region: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass
+class TilePairs:
+    """One tile's kept (request, offering) pairs as arrays, request by request, best first."""
+
+    requests: list[RequestCase]
+    counts: np.ndarray  # pairs kept per request, in `requests` order
+    restamp: np.ndarray  # per request: never matched, or one of its offerings changed since
+    request_row: np.ndarray  # per pair: the request's position in `requests`
+    request_ids: np.ndarray
+    offering_ids: np.ndarray
+    offering_position: np.ndarray  # into need.offerings
+    partners: np.ndarray
+    scores: np.ndarray
+    distances: np.ndarray  # km, rounded to the metre; NaN without a point
+    partner_best: np.ndarray
+    band: np.ndarray  # into BANDS; len(BANDS) without a point
+    region: np.ndarray  # the region reason: into AreaSearch.region_codes, -1 none
+    eligible_bits: np.ndarray  # the household's flags the offering asks for (AreaSearch.flag_bits)
+    good: np.ndarray  # a good new match: its partner is told
+    need: _NeedOfferings | None = None
+
+    @classmethod
+    def empty(cls, requests: list[RequestCase]) -> TilePairs:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(
+            requests=requests,
+            counts=np.zeros(len(requests), dtype=np.int64),
+            restamp=np.array([request.matched_at is None for request in requests], dtype=bool),
+            request_row=none,
+            request_ids=none,
+            offering_ids=none,
+            offering_position=none,
+            partners=none,
+            scores=np.zeros(0),
+            distances=np.zeros(0),
+            partner_best=np.zeros(0, dtype=bool),
+            band=none,
+            region=none,
+            eligible_bits=none,
+            good=np.zeros(0, dtype=bool),
+        )
+
+
 class AreaSearch:
     """Candidates of many requests, tile by tile, from one OfferingIndex."""
 
@@ -85,6 +128,9 @@ class AreaSearch:
             grouped[offering.need].append(offering)
         self.needs = {need: self._arrays(offerings) for need, offerings in grouped.items()}
         self._band_pieces = [f'{{"code": "distance", "band": "{band}"}}, ' for band in BANDS]
+        # The region reasons' codes, numbered as tiles meet them (TilePairs.region).
+        self.region_codes: list[str] = []
+        self.region_numbers: dict[str, int] = {}
 
     def _arrays(self, offerings: list[OfferingCandidate]) -> _NeedOfferings:
         def column(values: list[float | None]) -> np.ndarray:
@@ -143,17 +189,29 @@ class AreaSearch:
         is a good new match, and whether any is new (or the request was never matched); in tile
         order. Rows None: search this one alone (`OfferingIndex.candidates`) — it has no point to
         place in a tile."""
+        for found in self.tiles_of(requests, now):
+            if isinstance(found, RequestCase):
+                yield found, None, set(), False
+            else:
+                yield from self._rows_of_tile(found)
+
+    def tiles_of(self, requests: Sequence[RequestCase], now: datetime) -> Iterator[TilePairs | RequestCase]:
+        """The requests' kept candidates as arrays, a tile (need and area) at a time; a RequestCase is
+        one to search alone (`OfferingIndex.candidates`): it has no point to place in a tile."""
         groups: dict[tuple[str, int, int], list[RequestCase]] = defaultdict(list)
+        without_offerings: list[RequestCase] = []
         for request in requests:
             if request.need not in self.needs:
-                yield request, [], set(), request.matched_at is None
+                without_offerings.append(request)
             elif request.lat is None or request.lon is None:
-                yield request, None, set(), False
+                yield request
             else:
                 tile = (math.floor(request.lat / TILE_DEGREES), math.floor(request.lon / TILE_DEGREES))
                 groups[(request.need, *tile)].append(request)
+        if without_offerings:
+            yield TilePairs.empty(without_offerings)
         for (need, row, column), members in groups.items():
-            yield from self._tile(self.needs[need], row, column, members, now)
+            yield self._tile(self.needs[need], row, column, members, now)
 
     def _tile(
         self,
@@ -162,7 +220,7 @@ class AreaSearch:
         column: int,
         requests: list[RequestCase],
         now: datetime,
-    ) -> Iterator[tuple[RequestCase, list[tuple[Any, ...]], set[int], bool]]:
+    ) -> TilePairs:
         south, west = row * TILE_DEGREES, column * TILE_DEGREES
         north, east = south + TILE_DEGREES, west + TILE_DEGREES
         near = np.nonzero(
@@ -177,9 +235,7 @@ class AreaSearch:
         regional = [need.by_region[code] for path in paths for code in path if code in need.by_region]
         pool = np.union1d(near, np.concatenate(regional)) if regional else near
         if not len(pool):
-            for request in requests:
-                yield request, [], set(), request.matched_at is None
-            return
+            return TilePairs.empty(requests)
         first_code = np.full((len(paths), len(pool)), -1, dtype=np.int64)
         for path, number in paths.items():
             for depth in range(len(path) - 1, -1, -1):  # the top-most code wins: written last
@@ -188,22 +244,33 @@ class AreaSearch:
                     first_code[number, np.searchsorted(pool, found)] = depth
         region_depth = first_code[path_of]
 
-        request_lat = np.array([request.lat for request in requests], dtype=np.float64)[:, None]
-        request_lon = np.array([request.lon for request in requests], dtype=np.float64)[:, None]
+        # Requests are placed at their community's centre: the distances and radius checks are made
+        # once per point of the tile, then handed to each request there.
+        points: dict[tuple[float, float], int] = {}
+        point_of = np.fromiter(
+            (points.setdefault((request.lat, request.lon), len(points)) for request in requests),  # type: ignore[arg-type]
+            dtype=np.int64,
+            count=len(requests),
+        )
+        point_lat = np.array([point[0] for point in points], dtype=np.float64)[:, None]
+        point_lon = np.array([point[1] for point in points], dtype=np.float64)[:, None]
         has_point, has_radius, radius = need.has_point[pool], need.has_radius[pool], need.radius[pool]
         with np.errstate(invalid="ignore"):
-            distance = fast_distances_km(
-                request_lat, request_lon, need.lat[pool][None, :], need.lon[pool][None, :]
+            at_point = fast_distances_km(
+                point_lat, point_lon, need.lat[pool][None, :], need.lon[pool][None, :]
             )
-            margin = 1e-8 * distance**3 + 1e-5
-            inside = has_radius & (distance <= radius - margin)
-            unsure = has_radius & ~inside & (distance <= radius + margin)
+            margin = 1e-8 * at_point**3 + 1e-5
+            inside_point = has_radius & (at_point <= radius - margin)
+            unsure = has_radius & ~inside_point & (at_point <= radius + margin)
+        point_list = list(points)
         for number, position in zip(*np.nonzero(unsure), strict=True):
             # Within the fast formula's error of the radius: geopy's geodesic decides.
-            offering, request = need.offerings[pool[position]], requests[number]
-            inside[number, position] = geodesic_km(offering.lat, offering.lon, request.lat, request.lon) <= (
+            offering, (lat, lon) = need.offerings[pool[position]], point_list[number]
+            inside_point[number, position] = geodesic_km(offering.lat, offering.lon, lat, lon) <= (
                 offering.radius_km
             )
+        distance = at_point[point_of]
+        inside = inside_point[point_of]
         household_bits = np.array([self._bits(request.flags) for request in requests], dtype=np.int64)
         asks = need.eligibility[pool]
         usable = ((region_depth >= 0) | inside) & ((asks == 0) | ((household_bits[:, None] & asks) != 0))
@@ -225,9 +292,7 @@ class AreaSearch:
             nearest = np.where(has_point, _round3(distance), math.inf)
         ids = need.ids[pool]
         width = min(MAX_MATCHES_PER_REQUEST, len(pool))
-        order = np.lexsort(
-            (np.broadcast_to(ids, score.shape), nearest, np.where(usable, -score, math.inf)), axis=-1
-        )[:, :width]
+        order = _best_first(score, nearest, ids, usable, width)
         counts = np.minimum(usable.sum(axis=1), width)
         kept = np.arange(width)[None, :] < counts[:, None]
         # Everything below is over the kept pairs only, flattened request by request.
@@ -243,47 +308,7 @@ class AreaSearch:
         partner_best = ~earlier.any(axis=1)
         pair_distance = distance[request_row, position]
         pair_has_point = has_point[position]
-        bands = np.searchsorted(_BAND_LIMITS, pair_distance, side="right")
-        depth = region_depth[request_row, position]
-        band_pieces = [
-            self._band_pieces[band] if point else ""
-            for band, point in zip(bands.tolist(), pair_has_point.tolist(), strict=True)
-        ]
-        region_pieces = [
-            self._region_piece(requests[number].region_codes[code]) if code >= 0 else ""
-            for number, code in zip(request_row.tolist(), depth.tolist(), strict=True)
-        ]
-        offerings = [need.offerings[found] for found in offering_position.tolist()]
-        tail_pieces = [
-            offering.capacity_json
-            + (
-                ", " + self.index._eligible_reason(offering, requests[number].flags)
-                if offering.eligibility
-                else ""
-            )
-            for offering, number in zip(offerings, request_row.tolist(), strict=True)
-        ]
-        reasons = [
-            "[" + band + region + tail + "]"
-            for band, region, tail in zip(band_pieces, region_pieces, tail_pieces, strict=True)
-        ]
         scores = score[request_row, position]
-        distances: list[float | None] = nearest[request_row, position].tolist()
-        for pair in np.nonzero(~pair_has_point)[0].tolist():
-            distances[pair] = None  # no point, no distance: NULL, as the per-request search stores it
-        request_ids = np.array([request.id for request in requests], dtype=np.int64)
-        rows = list(
-            zip(
-                request_ids[request_row].tolist(),
-                ids[position].tolist(),
-                partners.tolist(),
-                scores.tolist(),
-                distances,
-                reasons,
-                partner_best.tolist(),
-                strict=True,
-            )
-        )
         # Partners told of good new matches: a request never matched, or an offering changed since.
         matched_at = np.array(
             [
@@ -294,20 +319,153 @@ class AreaSearch:
         new = (matched_at[request_row] == math.inf) | (
             need.updated[offering_position] > matched_at[request_row]
         )
-        good = (scores >= GOOD_MATCH_SCORE) & new
         restamp = matched_at == math.inf
         restamp[request_row[new]] = True
-        good_partners: list[set[int]] = [set() for _request in requests]
-        for number, partner in zip(request_row[good].tolist(), partners[good].tolist(), strict=True):
+        # The region reason's code: the request's code at that depth, as a number of this search.
+        region_of_path = np.full((len(paths), max(1, *map(len, paths))), -1, dtype=np.int64)
+        for path, number in paths.items():
+            for depth, code in enumerate(path):
+                region_of_path[number, depth] = self._region_number(code)
+        depth = region_depth[request_row, position]
+        region = np.where(depth >= 0, region_of_path[path_of[request_row], np.maximum(depth, 0)], -1)
+        asks_of_pair = need.eligibility[offering_position]
+        return TilePairs(
+            requests=requests,
+            counts=counts,
+            restamp=restamp,
+            request_row=request_row,
+            request_ids=np.array([request.id for request in requests], dtype=np.int64)[request_row],
+            offering_ids=ids[position],
+            offering_position=offering_position,
+            partners=partners,
+            scores=scores,
+            distances=np.where(pair_has_point, nearest[request_row, position], math.nan),
+            partner_best=partner_best,
+            band=np.where(
+                pair_has_point, np.searchsorted(_BAND_LIMITS, pair_distance, side="right"), len(BANDS)
+            ),
+            region=region,
+            eligible_bits=asks_of_pair & household_bits[request_row],
+            good=(scores >= GOOD_MATCH_SCORE) & new,
+            need=need,
+        )
+
+    def _region_number(self, code: str) -> int:
+        found = self.region_numbers.get(code)
+        if found is None:
+            found = self.region_numbers[code] = len(self.region_codes)
+            self.region_codes.append(code)
+        return found
+
+    def reasons_json(self, offering_id: int, band: int, region: int, bits: int) -> str:
+        """Match.reasons as JSON text, as `OfferingIndex.candidates` writes it: the distance band
+        (len(BANDS): none), the region reason (-1: none) and the household's flags the offering
+        asks for (bits of `flag_bits`)."""
+        offering = self.index.offerings[offering_id]
+        return (
+            "["
+            + (self._band_pieces[band] if band < len(BANDS) else "")
+            + (self._region_piece(self.region_codes[region]) if region >= 0 else "")
+            + self._tail(offering, bits)
+            + "]"
+        )
+
+    def _tail(self, offering: OfferingCandidate, bits: int) -> str:
+        if not offering.eligibility:
+            return offering.capacity_json
+        flags = frozenset(flag for flag, bit in self.flag_bits.items() if bits & bit)
+        return offering.capacity_json + ", " + self.index._eligible_reason(offering, flags)
+
+    def _rows_of_tile(
+        self, pairs: TilePairs
+    ) -> Iterator[tuple[RequestCase, list[tuple[Any, ...]], set[int], bool]]:
+        """A tile's pairs as request_match rows (the columns of match_storage._MATCH_COLUMNS but
+        computed_at), request by request."""
+        need = pairs.need
+        band_pieces = [self._band_pieces[band] if band < len(BANDS) else "" for band in pairs.band.tolist()]
+        region_pieces = [
+            self._region_piece(self.region_codes[region]) if region >= 0 else ""
+            for region in pairs.region.tolist()
+        ]
+        tail_pieces = []
+        for found, bits in zip(pairs.offering_position.tolist(), pairs.eligible_bits.tolist(), strict=True):
+            offering = need.offerings[found]
+            if offering.eligibility:
+                flags = frozenset(flag for flag, bit in self.flag_bits.items() if bits & bit)
+                tail_pieces.append(
+                    offering.capacity_json + ", " + self.index._eligible_reason(offering, flags)
+                )
+            else:
+                tail_pieces.append(offering.capacity_json)
+        reasons = [
+            "[" + band + region + tail + "]"
+            for band, region, tail in zip(band_pieces, region_pieces, tail_pieces, strict=True)
+        ]
+        distances: list[float | None] = pairs.distances.tolist()
+        for pair in np.nonzero(np.isnan(pairs.distances))[0].tolist():
+            distances[pair] = None  # no point, no distance: NULL, as the per-request search stores it
+        rows = list(
+            zip(
+                pairs.request_ids.tolist(),
+                pairs.offering_ids.tolist(),
+                pairs.partners.tolist(),
+                pairs.scores.tolist(),
+                distances,
+                reasons,
+                pairs.partner_best.tolist(),
+                strict=True,
+            )
+        )
+        good_partners: list[set[int]] = [set() for _request in pairs.requests]
+        for number, partner in zip(
+            pairs.request_row[pairs.good].tolist(), pairs.partners[pairs.good].tolist(), strict=True
+        ):
             good_partners[number].add(partner)
         start = 0
-        for number, (request, count) in enumerate(zip(requests, counts.tolist(), strict=True)):
+        for number, (request, count) in enumerate(zip(pairs.requests, pairs.counts.tolist(), strict=True)):
             found = rows[start : start + count]
             start += count
-            yield request, found, good_partners[number], bool(restamp[number])
+            yield request, found, good_partners[number], bool(pairs.restamp[number])
 
     def _region_piece(self, code: str) -> str:
         return self.index._region_reason(code) + ", "
+
+
+# _best_first's sort key: the score in thousandths (descending), the distance in metres, the id's rank.
+_SCORE_SHIFT, _METRE_SHIFT = 37, 16
+_FARTHEST_METRES = (1 << (_SCORE_SHIFT - _METRE_SHIFT)) - 2
+_LAST = np.iinfo(np.int64).max
+
+
+def _best_first(
+    score: np.ndarray, nearest: np.ndarray, ids: np.ndarray, usable: np.ndarray, width: int
+) -> np.ndarray:
+    """Per request (row), the positions of its `width` best usable offerings in order: score
+    descending, then nearest, then id — the per-request search's sort. The three keys are packed into
+    one integer (scores and distances are rounded to the thousandth already), so the best are picked
+    with a partition instead of sorting every offering of the area three times over."""
+    metres = np.rint(np.where(np.isinf(nearest), _FARTHEST_METRES + 1, nearest * 1000)).astype(np.int64)
+    thousandths = np.rint(score * 1000).astype(np.int64)
+    if (
+        len(ids) >= 1 << _METRE_SHIFT
+        or (metres[usable] > _FARTHEST_METRES + 1).any()
+        or (thousandths[usable] < 0).any()
+        or (thousandths[usable] >= 1 << 17).any()
+    ):
+        # Out of the packed key's range (not on a province's map): sort on the three keys.
+        return np.lexsort(
+            (np.broadcast_to(ids, score.shape), nearest, np.where(usable, -score, math.inf)), axis=-1
+        )[:, :width]
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(ids)] = np.arange(len(ids))
+    key = (((1 << 17) - 1 - thousandths) << _SCORE_SHIFT) | (metres << _METRE_SHIFT) | rank[None, :]
+    key = np.where(usable, key, _LAST)
+    if width < key.shape[1]:
+        candidates = np.argpartition(key, width - 1, axis=1)[:, :width]
+    else:
+        candidates = np.broadcast_to(np.arange(key.shape[1]), key.shape)
+    picked = np.take_along_axis(key, candidates, axis=1)
+    return np.take_along_axis(candidates, np.argsort(picked, axis=1, kind="stable"), axis=1)
 
 
 def _round3(values: np.ndarray) -> np.ndarray:

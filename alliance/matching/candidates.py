@@ -446,7 +446,9 @@ _REQUEST_COLUMNS = (
 _OFFERED = 'h."matchable" = TRUE'
 
 
-def _request_case(row: Any) -> RequestCase:
+def _request_case(row: Any, paths: dict[str, list[str]] | None = None) -> RequestCase:
+    """A request's row as matching reads it; `paths` shares one list of codes among the requests of a
+    region path (read-only: a full re-match reads a million requests from a few thousand communities)."""
     # Matching measures from the household's public point (its community's centre), never the home:
     # what partners see before a claim (being matched, the band, the rank) must not move with the
     # home. See alliance/core/privacy.py and docs/security.md.
@@ -460,8 +462,15 @@ def _request_case(row: Any) -> RequestCase:
         household_id=row[5],
         lat=lat,
         lon=lon,
-        region_codes=_region_codes(row[8]),
+        region_codes=_region_codes(row[8]) if paths is None else _shared_codes(paths, row[8]),
     )
+
+
+def _shared_codes(paths: dict[str, list[str]], path: str) -> list[str]:
+    found = paths.get(path)
+    if found is None:
+        found = paths[path] = _region_codes(path)
+    return found
 
 
 async def _load_requests(request_ids: Sequence[int] | None) -> list[RequestCase]:
@@ -481,7 +490,8 @@ async def _load_requests(request_ids: Sequence[int] | None) -> list[RequestCase]
             sorted(set(request_ids)),
             extra=[str(RequestStatus.OPEN)],
         )
-    cases = [_request_case(row) for row in rows]
+    paths: dict[str, list[str]] = {}
+    cases = [_request_case(row, paths) for row in rows]
     flags: dict[int, set[str]] = defaultdict(set)
     if request_ids is None:
         _count, flag_rows = await connection.execute_query(

@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from alliance.core.codes import RequestStatus
 from alliance.matching import board_changes
-from alliance.matching.area_candidates import GOOD_MATCH_SCORE, AreaSearch
+from alliance.matching.area_candidates import GOOD_MATCH_SCORE, AreaSearch, TilePairs
 from alliance.matching.candidates import (
     _IN_CHUNK,
     Candidate,
@@ -27,11 +27,14 @@ from alliance.matching.candidates import (
     _is_postgres,
     _placeholders,
 )
+from alliance.matching.match_copy import COLUMN_TYPES, COLUMNS, HEADER, TRAILER, CopyEncoder
 
 STORE_CHUNK = 5000
 # From this many requests on, candidates are searched area by area as arrays (area_candidates.py);
 # below it one by one (one new request: no arrays to build).
 AREA_SEARCH_FROM = 200
+# A full re-match's COPY data goes out in batches of about this many rows (match_copy.py).
+COPY_BATCH = 50_000
 
 
 @dataclass
@@ -83,6 +86,7 @@ class _Matcher:
         # changed since their stamp. The others keep theirs; rewriting a million rows' stamp cost
         # more than storing their matches.
         self.to_stamp: list[int] = []
+        self.stored = 0  # rows handed to COPY by copy_chunks
 
     def rows(self, request: RequestCase) -> list[tuple[Any, ...]]:
         return self._rows_of(request, self.index.candidates(request, self.now))
@@ -93,9 +97,7 @@ class _Matcher:
             for request in requests:
                 yield self.rows(request)
             return
-        if self.area is None:
-            self.area = AreaSearch(self.index)
-        for request, rows, good_partners, restamp in self.area.rows_of(requests, self.now):
+        for request, rows, good_partners, restamp in self.area_search().rows_of(requests, self.now):
             if rows is None:
                 yield self.rows(request)
                 continue
@@ -106,6 +108,42 @@ class _Matcher:
             if restamp:
                 self.to_stamp.append(request.id)
             yield rows
+
+    def copy_chunks(self, requests: Sequence[RequestCase], encoder: CopyEncoder) -> Iterator[bytes]:
+        """The rows of many requests as PostgreSQL binary COPY data (no header), a batch of tiles at
+        a time (match_copy.py); `stored` counts them."""
+        waiting: list[TilePairs] = []
+        pairs = 0
+        for found in self.area_search().tiles_of(requests, self.now):
+            if isinstance(found, RequestCase):
+                rows = self.rows(found)
+                self.stored += len(rows)
+                yield encoder.encode_rows(rows)
+                continue
+            self.run.requests_without_candidate += int((found.counts == 0).sum())
+            for number, partner in zip(
+                found.request_row[found.good].tolist(), found.partners[found.good].tolist(), strict=True
+            ):
+                self.good_new[partner].add(found.requests[number].id)
+            self.to_stamp.extend(
+                request.id
+                for request, restamp in zip(found.requests, found.restamp.tolist(), strict=True)
+                if restamp
+            )
+            waiting.append(found)
+            pairs += len(found.request_ids)
+            if pairs >= COPY_BATCH:
+                self.stored += pairs
+                yield encoder.encode(waiting)
+                waiting, pairs = [], 0
+        if waiting:
+            self.stored += pairs
+            yield encoder.encode(waiting)
+
+    def area_search(self) -> AreaSearch:
+        if self.area is None:
+            self.area = AreaSearch(self.index)
+        return self.area
 
     def _rows_of(self, request: RequestCase, found: list[Candidate]) -> list[tuple[Any, ...]]:
         if not found:
@@ -245,96 +283,146 @@ async def _store_everything(requests: list[RequestCase], matcher: _Matcher) -> i
 
 _NEXT_TABLE = "request_match_next"
 _INDEX_DEFINITION = re.compile(r"^(CREATE (?:UNIQUE )?INDEX) \S+ ON \S+ (USING .*)$")
+# pg_advisory_lock key: one full re-match at a time (they build the same side table).
+_FULL_REMATCH_LOCK = 20_261_205
 
 
 async def _swap_everything(requests: list[RequestCase], matcher: _Matcher) -> int:
-    """PostgreSQL: build the new match table beside the old one and swap them, in one transaction.
+    """PostgreSQL: build the new match table beside the old one and swap them in.
 
-    Rows stream into a COPY as they are computed (the server writes while we compute the next
-    requests: both cores work), into a table with no index yet; its indexes are then built in one
-    sorted pass each, and it is renamed into place with the old table's index and constraint names.
-    Maintaining four indexes row by row over a million rows took several times as long. Readers see
-    the old matches until the commit; the rename waits for them, and holds its lock for milliseconds.
+    The new rows go into a side table with no index: the search hands out binary COPY data
+    (match_copy.py) to two connections at once, so the server parses and writes on both cores while
+    this process computes the next tiles. Its indexes are then built one by one, each in one
+    sorted pass (maintaining four indexes row by row over a million rows took several times as
+    long), and one short transaction renames it into place with the old table's index and constraint
+    names. Readers see the old matches until that commit; the rename waits for them and holds its
+    lock for milliseconds. A run killed before the swap leaves the old matches as they were and a
+    side table the next run drops.
     """
-    stored = 0
+    client = _connection()
+    async with client.acquire_connection() as first, client.acquire_connection() as second:
+        await first.execute("SELECT pg_advisory_lock($1)", _FULL_REMATCH_LOCK)
+        try:
+            return await _swap_with(first, second, requests, matcher)
+        finally:
+            await first.execute(f'DROP TABLE IF EXISTS "{_NEXT_TABLE}"')
+            await first.execute("SELECT pg_advisory_unlock($1)", _FULL_REMATCH_LOCK)
 
-    def stream() -> Iterator[tuple[Any, ...]]:
-        # A plain generator: asyncpg's COPY pauses it while the server catches up, and spares the
-        # per-row cost of an async one.
-        nonlocal stored
-        for found in matcher.rows_of_many(requests):
-            stored += len(found)
-            yield from found
 
-    async with in_transaction() as connection, connection.acquire_connection() as raw:
-        indexes = await raw.fetch(
-            "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, "
-            "k.contype::text AS kind FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
-            "WHERE i.indrelid = 'request_match'::regclass"
+async def _swap_with(first: Any, second: Any, requests: list[RequestCase], matcher: _Matcher) -> int:
+    await first.execute(f'DROP TABLE IF EXISTS "{_NEXT_TABLE}"')  # a killed run's
+    indexes = await first.fetch(
+        "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, "
+        "k.contype::text AS kind FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+        "WHERE i.indrelid = 'request_match'::regclass"
+    )
+    types = await first.fetch(
+        "SELECT a.attname AS name, t.typname AS type FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+        "WHERE a.attrelid = 'request_match'::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+    )
+    found_types = {row["name"]: row["type"] for row in types}
+    if any(found_types.get(name) != kind for name, kind in zip(COLUMNS, COLUMN_TYPES, strict=True)):
+        raise RuntimeError(f"request_match's columns are not those match_copy.py writes: {found_types}")
+    sequence = await first.fetchval("SELECT pg_get_serial_sequence('request_match', 'id')")
+    if sequence is None:  # pragma: no cover - the migrations make the id a serial
+        raise RuntimeError("request_match.id has no sequence")
+    # The new rows' ids: numbered here from the sequence's next value, which is moved past them at
+    # the swap (a run for some requests meanwhile numbers rows of the old table, dropped then).
+    first_id = await first.fetchval(f"SELECT nextval('{sequence}')")
+    # computed_at, the same for every row, comes from the column's default for the COPY. The table's
+    # own default goes back after the swap.
+    old_default = await first.fetchval(
+        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+        "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+        "WHERE d.adrelid = 'request_match'::regclass AND a.attname = 'computed_at'"
+    )
+    await first.execute(f'CREATE TABLE "{_NEXT_TABLE}" (LIKE "request_match" INCLUDING DEFAULTS)')
+    await first.execute(
+        f'ALTER TABLE "{_NEXT_TABLE}" ALTER COLUMN "computed_at" SET DEFAULT '
+        f"'{matcher.now.isoformat()}'::timestamptz"
+    )
+    started = time.perf_counter()
+    chunks = matcher.copy_chunks(requests, CopyEncoder(matcher.area_search(), first_id))
+
+    async def source() -> Any:
+        # Both COPYs draw from the one search: whichever the server has caught up with takes the
+        # next batch (the event loop runs one at a time, so the generator is never entered twice).
+        yield HEADER
+        for chunk in chunks:
+            yield chunk
+            await asyncio.sleep(0)
+        yield TRAILER
+
+    await asyncio.gather(
+        *(
+            connection.copy_to_table(_NEXT_TABLE, source=source(), columns=list(COLUMNS), format="binary")
+            for connection in (first, second)
         )
-        sequence = await raw.fetchval("SELECT pg_get_serial_sequence('request_match', 'id')")
-        await raw.execute(f'CREATE TABLE "{_NEXT_TABLE}" (LIKE "request_match" INCLUDING DEFAULTS)')
-        # computed_at, the same for every row, comes from the column's default for the COPY: encoding a
-        # timestamp per row cost a third of the rows' time in the client. The default goes after.
-        old_default = await raw.fetchval(
-            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
-            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
-            "WHERE d.adrelid = 'request_match'::regclass AND a.attname = 'computed_at'"
+    )
+    matcher.run.stages["search and copy"] = time.perf_counter() - started
+    started = time.perf_counter()
+    definitions = []
+    for index in indexes:
+        found = _INDEX_DEFINITION.match(index["definition"])
+        if found is None:  # pragma: no cover - pg_get_indexdef's form is stable
+            raise RuntimeError(f"unexpected index definition: {index['definition']}")
+        temporary = f"{index['name'][:50]}_next"
+        definitions.append(
+            (
+                index["name"],
+                temporary,
+                index["kind"],
+                f'{found.group(1)} "{temporary}" ON "{_NEXT_TABLE}" {found.group(2)}',
+            )
         )
-        await raw.execute(
-            f'ALTER TABLE "{_NEXT_TABLE}" ALTER COLUMN "computed_at" SET DEFAULT '
-            f"'{matcher.now.isoformat()}'::timestamptz"
+
+    # One after the other: PostgreSQL builds each with parallel workers on every core already (two
+    # at a time measured no faster at 20 million rows).
+    for *_names, statement in definitions:
+        await first.execute(statement)
+    await first.execute(f'ANALYZE "{_NEXT_TABLE}"')
+    matcher.run.stages["indexes"] = time.perf_counter() - started
+    started = time.perf_counter()
+    async with first.transaction():
+        await first.execute("SET LOCAL lock_timeout = '60s'")
+        await first.execute('ALTER TABLE "request_match" RENAME TO "request_match_old"')
+        await first.execute(f'ALTER TABLE "{_NEXT_TABLE}" RENAME TO "request_match"')
+        await first.execute(f'ALTER SEQUENCE {sequence} OWNED BY "request_match"."id"')
+        await first.execute(
+            f"SELECT setval('{sequence}', GREATEST((SELECT last_value FROM {sequence}), $1::bigint))",
+            first_id + matcher.stored,
         )
-        started = time.perf_counter()
-        await raw.copy_records_to_table(_NEXT_TABLE, records=stream(), columns=list(_MATCH_COLUMNS[:-1]))
-        matcher.run.stages["search and copy"] = time.perf_counter() - started
-        started = time.perf_counter()
-        built = []
-        for index in indexes:
-            found = _INDEX_DEFINITION.match(index["definition"])
-            if found is None:  # pragma: no cover - pg_get_indexdef's form is stable
-                raise RuntimeError(f"unexpected index definition: {index['definition']}")
-            temporary = f"{index['name'][:50]}_next"
-            await raw.execute(f'{found.group(1)} "{temporary}" ON "{_NEXT_TABLE}" {found.group(2)}')
-            built.append((index["name"], temporary, index["kind"]))
-        await raw.execute(f'ANALYZE "{_NEXT_TABLE}"')
-        matcher.run.stages["indexes"] = time.perf_counter() - started
-        started = time.perf_counter()
-        await raw.execute("SET LOCAL lock_timeout = '60s'")
-        await raw.execute('ALTER TABLE "request_match" RENAME TO "request_match_old"')
-        await raw.execute(f'ALTER TABLE "{_NEXT_TABLE}" RENAME TO "request_match"')
-        if sequence:
-            await raw.execute(f'ALTER SEQUENCE {sequence} OWNED BY "request_match"."id"')
-        await raw.execute('DROP TABLE "request_match_old"')
+        await first.execute('DROP TABLE "request_match_old"')
         if old_default is None:
-            await raw.execute('ALTER TABLE "request_match" ALTER COLUMN "computed_at" DROP DEFAULT')
+            await first.execute('ALTER TABLE "request_match" ALTER COLUMN "computed_at" DROP DEFAULT')
         else:
-            await raw.execute(
+            await first.execute(
                 f'ALTER TABLE "request_match" ALTER COLUMN "computed_at" SET DEFAULT {old_default}'
             )
-        for name, temporary, kind in built:
+        for name, temporary, kind, _statement in definitions:
             if kind == "p":
-                await raw.execute(
+                await first.execute(
                     f'ALTER TABLE "request_match" ADD CONSTRAINT "{name}" PRIMARY KEY USING INDEX "{temporary}"'
                 )
             elif kind == "u":
-                await raw.execute(
+                await first.execute(
                     f'ALTER TABLE "request_match" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{temporary}"'
                 )
             else:
-                await raw.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
-        # (on `raw`: the transaction's wrapper is held by this block)
-        await raw.execute('INSERT INTO "board_change" ("partner_id", "at") VALUES (NULL, $1)', matcher.now)
+                await first.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
+        await first.execute('INSERT INTO "board_change" ("partner_id", "at") VALUES (NULL, $1)', matcher.now)
     matcher.run.stages["swap"] = time.perf_counter() - started
     started = time.perf_counter()
     # Stamped after the swap, in short transactions: a claim waits for one chunk at most. Only
     # requests this run matched (one raised meanwhile is matched by its own job), and of those only
     # the ones never matched or matched to an offering changed since their stamp (`_Matcher.to_stamp`).
     for part in _chunks(sorted(matcher.to_stamp), 20_000):
-        await _connection().execute_query(
+        await first.execute(
             'UPDATE "service_request" SET "matched_at" = $1 WHERE "status" = $2 AND "id" = ANY($3::int[])',
-            [matcher.now, str(RequestStatus.OPEN), list(part)],
+            matcher.now,
+            str(RequestStatus.OPEN),
+            list(part),
         )
     matcher.run.stages["stamp requests"] = time.perf_counter() - started
-    return stored
+    return matcher.stored

@@ -6,6 +6,15 @@ from tortoise.models import Model
 from alliance.core.codes import CloseReason, ProposalState, ProposalStatus, RequestStatus, TransferStatus
 
 
+class TextJSONField(fields.JSONField):
+    """JSON kept as the text written (PostgreSQL `json`, not `jsonb`): a full re-match writes twenty
+    million match rows, and parsing each one's reasons into jsonb was most of the server's COPY time;
+    nothing queries inside them (pages decode them in Python either way)."""
+
+    class _db_postgres:
+        SQL_TYPE = "JSON"
+
+
 class ServiceRequest(Model):
     # One need of one household. `active_key` is "household:need" while the request is active and
     # NULL afterwards: a unique column that forbids a second active request for the same need on any database.
@@ -85,7 +94,7 @@ class Match(Model):
     )
     score = fields.FloatField()
     distance_km = fields.FloatField(null=True)
-    reasons = fields.JSONField(default=list)
+    reasons = TextJSONField(default=list)
     partner_best = fields.BooleanField(default=True, db_default=True)
     computed_at = fields.DatetimeField(auto_now=True)
 

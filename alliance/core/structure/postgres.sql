@@ -1145,7 +1145,7 @@ CREATE TABLE public.request_match (
     id bigint NOT NULL,
     score double precision NOT NULL,
     distance_km double precision,
-    reasons jsonb NOT NULL,
+    reasons json NOT NULL,
     computed_at timestamp with time zone NOT NULL,
     offering_id integer NOT NULL,
     partner_id integer NOT NULL,
@@ -1644,45 +1644,46 @@ ALTER TABLE ONLY public.volunteer_signup_link ALTER COLUMN id SET DEFAULT nextva
 ALTER TABLE ONLY public.volunteer_time_off ALTER COLUMN id SET DEFAULT nextval('public.volunteer_time_off_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_delivery ALTER COLUMN id SET DEFAULT nextval('public.webhook_delivery_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_endpoint ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoint_id_seq'::regclass);
-INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 01:29:16.095094+00');
-INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 01:29:16.423237+00');
-INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 01:29:17.007421+00');
-INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 01:29:17.038584+00');
-INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 01:29:17.694425+00');
-INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 01:29:18.574519+00');
-INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 01:29:18.725512+00');
-INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 01:29:19.832341+00');
-INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 01:29:19.998343+00');
-INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 01:29:20.595944+00');
-INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 01:29:20.615614+00');
-INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 01:29:21.164591+00');
-INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 01:29:21.20059+00');
-INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 01:29:21.782331+00');
-INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 01:29:22.102138+00');
-INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 01:29:22.270862+00');
-INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 01:29:23.3716+00');
-INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 01:29:23.681533+00');
-INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 01:29:23.71336+00');
-INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 01:29:24.096208+00');
-INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 01:29:24.259298+00');
-INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 01:29:25.166605+00');
-INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 01:29:26.561777+00');
-INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 01:29:27.496308+00');
-INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 01:29:27.548894+00');
-INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 01:29:28.122508+00');
-INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 01:29:28.731382+00');
-INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 01:29:29.219836+00');
-INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 01:29:29.481541+00');
-INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 01:29:29.633724+00');
-INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 01:29:29.955196+00');
-INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 01:29:30.079838+00');
-INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 01:29:30.149482+00');
-INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 01:29:30.287677+00');
-INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 01:29:30.456372+00');
-INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 01:29:30.646503+00');
-INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 01:29:30.680399+00');
-INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 01:29:30.869299+00');
-INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 01:29:31.007868+00');
+INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 06:50:22.298997+00');
+INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 06:50:23.232593+00');
+INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 06:50:24.845428+00');
+INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 06:50:25.117089+00');
+INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 06:50:26.808941+00');
+INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 06:50:29.140996+00');
+INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 06:50:29.526758+00');
+INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 06:50:33.037479+00');
+INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 06:50:33.469176+00');
+INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 06:50:34.942914+00');
+INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 06:50:35.275619+00');
+INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 06:50:37.319017+00');
+INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 06:50:37.610002+00');
+INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 06:50:40.369431+00');
+INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 06:50:41.555082+00');
+INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 06:50:42.379446+00');
+INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 06:50:46.318042+00');
+INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 06:50:47.213036+00');
+INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 06:50:47.510524+00');
+INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 06:50:48.581358+00');
+INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 06:50:49.046588+00');
+INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 06:50:51.528951+00');
+INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 06:50:55.861158+00');
+INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 06:50:58.971581+00');
+INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 06:50:59.351765+00');
+INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 06:51:01.05838+00');
+INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 06:51:02.891673+00');
+INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 06:51:04.428504+00');
+INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 06:51:05.060376+00');
+INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 06:51:05.452299+00');
+INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 06:51:06.379451+00');
+INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 06:51:06.76064+00');
+INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 06:51:07.23678+00');
+INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 06:51:07.475947+00');
+INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 06:51:08.146556+00');
+INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 06:51:08.721005+00');
+INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 06:51:08.910776+00');
+INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 06:51:09.695687+00');
+INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 06:51:10.161597+00');
+INSERT INTO public.tortoise_migrations VALUES (40, 'models', '0044_match_reasons_as_json', '2026-12-05 06:51:10.942821+00');
 SELECT pg_catalog.setval('public.allocation_proposal_id_seq', 1, false);
 SELECT pg_catalog.setval('public.app_user_id_seq', 1, false);
 SELECT pg_catalog.setval('public.attendance_id_seq', 1, false);
@@ -1748,7 +1749,7 @@ SELECT pg_catalog.setval('public.supervision_snapshot_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_change_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_id_seq', 1, false);
 SELECT pg_catalog.setval('public.task_id_seq', 1, false);
-SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 39, true);
+SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 40, true);
 SELECT pg_catalog.setval('public.transfer_request_id_seq', 1, false);
 SELECT pg_catalog.setval('public.user_session_id_seq', 1, false);
 SELECT pg_catalog.setval('public.visit_id_seq', 1, false);
