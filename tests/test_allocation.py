@@ -20,7 +20,7 @@ from alliance.matching.allocation import (
     solve_allocation,
 )
 from alliance.matching.matching import match_all
-from alliance.matching.models import AllocationProposal, ProposalItem, ServiceRequest
+from alliance.matching.models import AllocationProposal, Match, ProposalItem, ServiceRequest
 from alliance.notifications.models import OutboxJob
 from tests.factories import build_two_sides, login, session_csrf
 from tests.test_matching import LUCHENG, build_city, make_offering, make_partner, make_request, point_at
@@ -194,6 +194,20 @@ async def test_a_coordinator_proposal_stores_both_figures_and_items_for_each_par
     assert abs(proposal.greedy_total_distance_km - 31.5) < 0.01
     items = dict(await ProposalItem.filter(proposal_id=proposal.id).values_list("request_id", "offering_id"))
     assert items == {r1.id: b.id, r2.id: a.id, r3.id: e.id, r4.id: d.id}
+    # Each item carries its partner and the distance of the match it follows.
+    stored = await ProposalItem.filter(proposal_id=proposal.id).values_list(
+        "request_id", "offering_id", "partner_id", "distance_km"
+    )
+    matches = {
+        (request, offering): (partner, km)
+        for request, offering, partner, km in await Match.all().values_list(
+            "request_id", "offering_id", "partner_id", "distance_km"
+        )
+    }
+    assert {(request, offering): (partner, km) for request, offering, partner, km in stored} == {
+        pair: matches[pair] for pair in items.items()
+    }
+    assert abs(sum(km for *_ids, km in stored) - 16.5) < 0.01
 
 
 async def test_partners_answer_only_their_own_items():

@@ -206,6 +206,15 @@ async def _insert(
     return [] if connection.capabilities.dialect == "postgres" else None
 
 
+async def insert_rows(
+    connection: BaseDBAsyncClient, model: type[Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Rows of `model` written in bulk inside the caller's transaction, without model instances:
+    one binary COPY on PostgreSQL, executemany on SQLite; the model's Python defaults fill the
+    columns left out."""
+    await _insert(connection, model, columns, rows)
+
+
 async def _next_ids(connection: BaseDBAsyncClient, model: type[Model], count: int) -> list[int]:
     """`count` primary keys from the table's sequence (PostgreSQL), ascending like the ids an INSERT
     would give rows in order."""
