@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,6 @@ from alliance.matching.candidates import (
     OfferingCandidate,
     OfferingIndex,
     RequestCase,
-    score_for,
 )
 from alliance.matching.distances import _AXIS_KM, _E2, geodesic_km
 
@@ -123,6 +122,8 @@ class AreaSearch:
         flags = sorted({flag for offering in index.offerings.values() for flag in offering.eligibility})
         # One bit per flag an offering asks for (a household's other flags never matter).
         self.flag_bits = {flag: 1 << position for position, flag in enumerate(flags)}
+        # A set of flags as bits, per set (households share a few sets).
+        self._bits_of: dict[frozenset[str], int] = {}
         grouped: dict[str, list[OfferingCandidate]] = defaultdict(list)
         for offering in index.offerings.values():
             grouped[offering.need].append(offering)
@@ -176,9 +177,12 @@ class AreaSearch:
         )
 
     def _bits(self, flags: frozenset[str]) -> int:
-        bits = 0
-        for flag in flags:
-            bits |= self.flag_bits.get(flag, 0)
+        bits = self._bits_of.get(flags)
+        if bits is None:
+            bits = 0
+            for flag in flags:
+                bits |= self.flag_bits.get(flag, 0)
+            self._bits_of[flags] = bits
         return bits
 
     def rows_of(
@@ -269,30 +273,24 @@ class AreaSearch:
             inside_point[number, position] = geodesic_km(offering.lat, offering.lon, lat, lon) <= (
                 offering.radius_km
             )
-        distance = at_point[point_of]
         inside = inside_point[point_of]
-        household_bits = np.array([self._bits(request.flags) for request in requests], dtype=np.int64)
+        household_bits = np.fromiter(
+            (self._bits(request.flags) for request in requests), dtype=np.int64, count=len(requests)
+        )
         asks = need.eligibility[pool]
         usable = ((region_depth >= 0) | inside) & ((asks == 0) | ((household_bits[:, None] & asks) != 0))
 
         # score_for's priority and waiting parts; closeness and spare per offering, as in candidates().
-        request_points = np.array(
-            [
-                score_for(
-                    request.priority, None, (now - (request.created_at or now)).total_seconds() / 86400, 1.0
-                )
-                - 10.0
-                for request in requests
-            ],
-            dtype=np.float64,
-        )
+        request_points = _request_points(requests, now)
+        # Scores and distances as the per-request search rounds them (to the thousandth), kept as
+        # whole thousandths: the sort key's parts. Closeness and distance per point of the tile.
         with np.errstate(invalid="ignore"):
-            closeness = np.where(has_point, 30.0 / (1.0 + distance / 5.0), 10.0)
-            score = _round3(request_points[:, None] + closeness + need.spare[pool])
-            nearest = np.where(has_point, _round3(distance), math.inf)
+            closeness = np.where(has_point, 30.0 / (1.0 + at_point / 5.0), 10.0)
+            score = _thousandths(request_points[:, None] + closeness[point_of] + need.spare[pool])
+            nearest = _thousandths(np.where(has_point, at_point, 0.0))
         ids = need.ids[pool]
         width = min(MAX_MATCHES_PER_REQUEST, len(pool))
-        order = _best_first(score, nearest, ids, usable, width)
+        order = _best_first(score, nearest, has_point, point_of, ids, usable, width)
         counts = np.minimum(usable.sum(axis=1), width)
         kept = np.arange(width)[None, :] < counts[:, None]
         # Everything below is over the kept pairs only, flattened request by request.
@@ -301,14 +299,16 @@ class AreaSearch:
         offering_position = pool[position]
         partners = need.partners[offering_position]
         # The best of its partner's offerings for this request: the partner's first among the kept.
-        chosen = partners[:, None]
-        ranked = np.full((len(requests), width), -1, dtype=np.int64)
-        ranked[request_row, place] = partners
-        earlier = (ranked[request_row] == chosen) & (np.arange(width)[None, :] < place[:, None])
-        partner_best = ~earlier.any(axis=1)
-        pair_distance = distance[request_row, position]
+        # (The pairs run request by request, best first: the first of each (request, partner).)
+        _pairs, first = np.unique(
+            request_row * (int(partners.max(initial=0)) + 1) + partners, return_index=True
+        )
+        partner_best = np.zeros(len(partners), dtype=bool)
+        partner_best[first] = True
+        pair_point = point_of[request_row]
+        pair_distance = at_point[pair_point, position]
         pair_has_point = has_point[position]
-        scores = score[request_row, position]
+        scores = score[request_row, position] / 1000
         # Partners told of good new matches: a request never matched, or an offering changed since.
         matched_at = np.array(
             [
@@ -339,7 +339,7 @@ class AreaSearch:
             offering_position=offering_position,
             partners=partners,
             scores=scores,
-            distances=np.where(pair_has_point, nearest[request_row, position], math.nan),
+            distances=np.where(pair_has_point, nearest[pair_point, position] / 1000, math.nan),
             partner_best=partner_best,
             band=np.where(
                 pair_has_point, np.searchsorted(_BAND_LIMITS, pair_distance, side="right"), len(BANDS)
@@ -438,27 +438,43 @@ _LAST = np.iinfo(np.int64).max
 
 
 def _best_first(
-    score: np.ndarray, nearest: np.ndarray, ids: np.ndarray, usable: np.ndarray, width: int
+    score: np.ndarray,
+    nearest: np.ndarray,
+    has_point: np.ndarray,
+    point_of: np.ndarray,
+    ids: np.ndarray,
+    usable: np.ndarray,
+    width: int,
 ) -> np.ndarray:
     """Per request (row), the positions of its `width` best usable offerings in order: score
-    descending, then nearest, then id — the per-request search's sort. The three keys are packed into
-    one integer (scores and distances are rounded to the thousandth already), so the best are picked
-    with a partition instead of sorting every offering of the area three times over."""
-    metres = np.rint(np.where(np.isinf(nearest), _FARTHEST_METRES + 1, nearest * 1000)).astype(np.int64)
-    thousandths = np.rint(score * 1000).astype(np.int64)
-    if (
-        len(ids) >= 1 << _METRE_SHIFT
-        or (metres[usable] > _FARTHEST_METRES + 1).any()
-        or (thousandths[usable] < 0).any()
-        or (thousandths[usable] >= 1 << 17).any()
-    ):
+    descending, then nearest, then id — the per-request search's sort. Scores and distances come in
+    whole thousandths; the three keys are packed into one integer, so the best are picked with a
+    partition instead of sorting every offering of the area three times over. `nearest` is per
+    point of the tile (requests share their community's centre): request r is at point_of[r]; an
+    offering without a point (`has_point` false) comes after those with one."""
+    metres = np.where(has_point, nearest, _FARTHEST_METRES + 1)
+    # The key's range, checked over every pair first (cheap) and over the usable ones only if needed.
+    out_of_range = len(ids) >= 1 << _METRE_SHIFT or (
+        bool((metres > _FARTHEST_METRES + 1).any() or score.min() < 0 or score.max() >= 1 << 17)
+        and bool(
+            (metres[point_of][usable] > _FARTHEST_METRES + 1).any()
+            or (score[usable] < 0).any()
+            or (score[usable] >= 1 << 17).any()
+        )
+    )
+    if out_of_range:
         # Out of the packed key's range (not on a province's map): sort on the three keys.
         return np.lexsort(
-            (np.broadcast_to(ids, score.shape), nearest, np.where(usable, -score, math.inf)), axis=-1
+            (
+                np.broadcast_to(ids, score.shape),
+                np.where(has_point, nearest, _LAST)[point_of],
+                np.where(usable, -score, _LAST),
+            ),
+            axis=-1,
         )[:, :width]
     rank = np.empty(len(ids), dtype=np.int64)
     rank[np.argsort(ids)] = np.arange(len(ids))
-    key = (((1 << 17) - 1 - thousandths) << _SCORE_SHIFT) | (metres << _METRE_SHIFT) | rank[None, :]
+    key = (((1 << 17) - 1 - score) << _SCORE_SHIFT) | ((metres << _METRE_SHIFT) | rank[None, :])[point_of]
     key = np.where(usable, key, _LAST)
     if width < key.shape[1]:
         candidates = np.argpartition(key, width - 1, axis=1)[:, :width]
@@ -468,14 +484,37 @@ def _best_first(
     return np.take_along_axis(candidates, np.argsort(picked, axis=1, kind="stable"), axis=1)
 
 
-def _round3(values: np.ndarray) -> np.ndarray:
-    """Python's round(value, 3) over an array: numpy's rounding of value × 1000 differs from it when
-    that product lands on a half (a partner's load of 1/16 gives such scores), so those few are
-    rounded by Python; the stored scores are the per-request search's to the last digit."""
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _request_points(requests: list[RequestCase], now: datetime) -> np.ndarray:
+    """score_for(priority, None, days waiting, 1.0) − 10 for each request, to the last digit: the
+    score's priority and waiting parts (closeness 10, spare 0). The same operations in the same
+    order over arrays; the days waiting from whole microseconds, as timedelta.total_seconds()."""
+    count = len(requests)
+    priorities = np.fromiter((request.priority for request in requests), dtype=np.int64, count=count)
+    waited = np.fromiter(
+        ((now - (request.created_at or now)) // _MICROSECOND for request in requests),
+        dtype=np.int64,
+        count=count,
+    )
+    days = waited / 1_000_000 / 86400
+    priority_points = 0.4 * np.clip(priorities, 0, 100).astype(np.float64)
+    waiting = 15.0 * np.minimum(np.maximum(days, 0.0), 90.0) / 90.0
+    total = priority_points + 10.0 + waiting + 0.0
+    return _thousandths(total) / 1000 - 10.0
+
+
+def _thousandths(values: np.ndarray) -> np.ndarray:
+    """round(value, 3) × 1000 as whole numbers, as Python rounds: numpy's rounding of value × 1000
+    differs from Python's round(value, 3) when that product lands on a half (a partner's load of
+    1/16 gives such scores), so those few are rounded by Python. A score or distance stored is this
+    / 1000: the per-request search's to the last digit."""
     scaled = values * 1000
-    rounded = np.rint(scaled) / 1000
+    rounded = np.rint(scaled)
     with np.errstate(invalid="ignore"):
-        halves = np.nonzero(np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6)
+        # |scaled − rint(scaled)| is at most a half: the products within 1e-6 of one.
+        halves = np.nonzero(np.abs(scaled - rounded) > 0.5 - 1e-6)
     for index in zip(*halves, strict=True):
-        rounded[index] = round(float(values[index]), 3)
-    return rounded
+        rounded[index] = np.rint(round(float(values[index]), 3) * 1000)
+    return rounded.astype(np.int64)

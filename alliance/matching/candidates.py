@@ -13,6 +13,7 @@ from typing import Any
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from alliance.core.codes import DeliveryMode, PartnerStatus, RequestStatus
 from alliance.core.privacy import distance_band, public_point
@@ -446,6 +447,64 @@ _REQUEST_COLUMNS = (
 _OFFERED = 'h."matchable" = TRUE'
 
 
+async def _load_every_open_request(connection: BaseDBAsyncClient) -> list[RequestCase]:
+    """Every open request, for a full re-match: a million in a province. The households' active
+    flags come as one text per household (aggregated by the database), and the few different sets
+    of flags become one shared frozenset each: no set per household built up flag by flag here."""
+    postgres = connection.capabilities.dialect == "postgres"
+    async with in_transaction(connection.connection_name) as transaction:
+        if postgres:
+            # Plain scans and joins: compiling them just in time costs more than it saves.
+            await transaction.execute_script("SET LOCAL jit = off")
+        hole = _placeholders(transaction, 1)
+        # The region's path and point from a table of the regions (a thousand or so), not on every row.
+        _count, region_rows = await transaction.execute_query(
+            'SELECT "code", "path", "lat", "lon" FROM "region"'
+        )
+        _count, rows = await transaction.execute_query(
+            'SELECT r."id", r."need_id", r."priority", r."created_at", r."matched_at", h."id", h."lat", '
+            'h."lon", h."region_id" FROM "service_request" r JOIN "household" h ON h."id" = r."household_id" '
+            f'WHERE r."status" = {hole} AND {_OFFERED} ORDER BY r."id"',
+            [str(RequestStatus.OPEN)],
+        )
+        aggregate = "string_agg" if postgres else "group_concat"
+        _count, flag_rows = await transaction.execute_query(
+            f'SELECT "household_id", {aggregate}("code", \',\') FROM "flag" WHERE "active" = {hole} '
+            'GROUP BY "household_id"',
+            [True],
+        )
+    flag_sets: dict[str, frozenset[str]] = {}
+    flags_of: dict[int, frozenset[str]] = {}
+    for household_id, codes in flag_rows:
+        flags = flag_sets.get(codes)
+        if flags is None:
+            flags = flag_sets[codes] = frozenset(codes.split(","))
+        flags_of[household_id] = flags
+    del flag_rows
+    regions = {code: (_region_codes(path), lat, lon) for code, path, lat, lon in region_rows}
+    no_flags: frozenset[str] = frozenset()
+    cases = []
+    for request_id, need, priority, created_at, matched_at, household_id, home_lat, home_lon, code in rows:
+        region_codes, lat, lon = regions[code]
+        # As _request_case: the community's centre, else the home rounded (alliance/core/privacy.py).
+        lat, lon = public_point(lat, lon, home_lat, home_lon)
+        cases.append(
+            RequestCase(
+                id=request_id,
+                need=str(need),
+                priority=priority or 0,
+                created_at=aware(created_at),
+                matched_at=aware(matched_at),
+                household_id=household_id,
+                lat=lat,
+                lon=lon,
+                region_codes=region_codes,
+                flags=flags_of.get(household_id, no_flags),
+            )
+        )
+    return cases
+
+
 def _request_case(row: Any, paths: dict[str, list[str]] | None = None) -> RequestCase:
     """A request's row as matching reads it; `paths` shares one list of codes among the requests of a
     region path (read-only: a full re-match reads a million requests from a few thousand communities)."""
@@ -479,10 +538,7 @@ async def _load_requests(request_ids: Sequence[int] | None) -> list[RequestCase]
     connection = _connection()
     open_hole = _placeholders(connection, 1)
     if request_ids is None:
-        _count, rows = await connection.execute_query(
-            _REQUEST_COLUMNS + f'WHERE r."status" = {open_hole} AND {_OFFERED} ORDER BY r."id"',
-            [str(RequestStatus.OPEN)],
-        )
+        return await _load_every_open_request(connection)
     else:
         rows = await _select_in(
             connection,
@@ -493,17 +549,12 @@ async def _load_requests(request_ids: Sequence[int] | None) -> list[RequestCase]
     paths: dict[str, list[str]] = {}
     cases = [_request_case(row, paths) for row in rows]
     flags: dict[int, set[str]] = defaultdict(set)
-    if request_ids is None:
-        _count, flag_rows = await connection.execute_query(
-            f'SELECT "household_id", "code" FROM "flag" WHERE "active" = {open_hole}', [True]
-        )
-    else:
-        flag_rows = await _select_in(
-            connection,
-            f'SELECT "household_id", "code" FROM "flag" WHERE "active" = {open_hole} AND "household_id" IN ({{ids}})',
-            sorted({case.household_id for case in cases}),
-            extra=[True],
-        )
+    flag_rows = await _select_in(
+        connection,
+        f'SELECT "household_id", "code" FROM "flag" WHERE "active" = {open_hole} AND "household_id" IN ({{ids}})',
+        sorted({case.household_id for case in cases}),
+        extra=[True],
+    )
     for household_id, code in flag_rows:
         flags[household_id].add(str(code))
     for case in cases:

@@ -109,7 +109,12 @@ async def requests_in_area_of(offering_id: int) -> list[int]:
     if offering is None:
         return []
     query = ServiceRequest.filter(status=RequestStatus.OPEN, need_id=offering.need_id)
-    ids: set[int] = set(await Match.filter(offering_id=offering_id).values_list("request_id", flat=True))
+    # Through the partner's board index: request_match has no index on offering_id alone.
+    ids: set[int] = set(
+        await Match.filter(partner_id=offering.partner_id, offering_id=offering_id).values_list(
+            "request_id", flat=True
+        )
+    )
     if offering.base_lat is not None and offering.base_lon is not None and offering.radius_km:
         lat_span = offering.radius_km / _KM_PER_DEGREE
         widest = abs(offering.base_lat) + lat_span

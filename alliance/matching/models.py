@@ -101,7 +101,10 @@ class Match(Model):
     class Meta:
         table = "request_match"
         unique_together = (("request", "offering"),)
-        indexes = (("partner_id", "partner_best", "score", "request_id"), ("offering_id",))
+        # No index on offering_id alone: an offering's matches are found through its partner's
+        # (partner_id, offering_id), and a full re-match of a province builds one index fewer over
+        # twenty million rows (about 6 s; docs/scale.md).
+        indexes = (("partner_id", "partner_best", "score", "request_id"),)
 
 
 class BoardChange(Model):
