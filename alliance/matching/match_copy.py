@@ -22,7 +22,7 @@ from alliance.matching.area_candidates import AreaSearch, TilePairs
 # The columns, in the order the rows carry them (types as in request_match; `copy_columns_match`
 # checks them against the table before a run uses this form).
 COLUMNS = ("id", "request_id", "offering_id", "partner_id", "score", "distance_km", "partner_best", "reasons")
-COLUMN_TYPES = ("int8", "int4", "int4", "int4", "float8", "float8", "bool", "json")
+COLUMN_TYPES = ("int8", "int4", "int4", "int4", "float8", "float8", "bool", "text")
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
 

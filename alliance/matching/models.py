@@ -7,12 +7,14 @@ from alliance.core.codes import CloseReason, ProposalState, ProposalStatus, Requ
 
 
 class TextJSONField(fields.JSONField):
-    """JSON kept as the text written (PostgreSQL `json`, not `jsonb`): a full re-match writes twenty
-    million match rows, and parsing each one's reasons into jsonb was most of the server's COPY time;
-    nothing queries inside them (pages decode them in Python either way)."""
+    """JSON kept as plain text (PostgreSQL `text`, neither `jsonb` nor `json`): a full re-match writes
+    twenty million match rows, and the server parsing each one's reasons (into jsonb, then even only
+    to check them as json) was a large part of its COPY time. The text is written by matching
+    itself (area_candidates.py, candidates.py), nothing queries inside it, and pages decode it in
+    Python either way."""
 
     class _db_postgres:
-        SQL_TYPE = "JSON"
+        SQL_TYPE = "TEXT"
 
 
 class ServiceRequest(Model):

@@ -1145,7 +1145,7 @@ CREATE TABLE public.request_match (
     id bigint NOT NULL,
     score double precision NOT NULL,
     distance_km double precision,
-    reasons json NOT NULL,
+    reasons text NOT NULL,
     computed_at timestamp with time zone NOT NULL,
     offering_id integer NOT NULL,
     partner_id integer NOT NULL,
@@ -1644,47 +1644,48 @@ ALTER TABLE ONLY public.volunteer_signup_link ALTER COLUMN id SET DEFAULT nextva
 ALTER TABLE ONLY public.volunteer_time_off ALTER COLUMN id SET DEFAULT nextval('public.volunteer_time_off_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_delivery ALTER COLUMN id SET DEFAULT nextval('public.webhook_delivery_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_endpoint ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoint_id_seq'::regclass);
-INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 11:40:49.746953+00');
-INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 11:40:50.316331+00');
-INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 11:40:51.178956+00');
-INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 11:40:51.31106+00');
-INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 11:40:52.24335+00');
-INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 11:40:53.501063+00');
-INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 11:40:53.724396+00');
-INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 11:40:55.355596+00');
-INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 11:40:55.691257+00');
-INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 11:40:56.506046+00');
-INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 11:40:56.53748+00');
-INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 11:40:57.203301+00');
-INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 11:40:57.269535+00');
-INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 11:40:58.389029+00');
-INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 11:40:58.981748+00');
-INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 11:40:59.379072+00');
-INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 11:41:01.679678+00');
-INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 11:41:02.3283+00');
-INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 11:41:02.422923+00');
-INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 11:41:03.221427+00');
-INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 11:41:03.584352+00');
-INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 11:41:05.364306+00');
-INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 11:41:07.912731+00');
-INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 11:41:09.555199+00');
-INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 11:41:09.738723+00');
-INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 11:41:10.687152+00');
-INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 11:41:11.680704+00');
-INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 11:41:12.469545+00');
-INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 11:41:12.79546+00');
-INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 11:41:12.992349+00');
-INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 11:41:13.44144+00');
-INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 11:41:13.642574+00');
-INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 11:41:13.851705+00');
-INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 11:41:13.982695+00');
-INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 11:41:14.351269+00');
-INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 11:41:14.623279+00');
-INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 11:41:14.710979+00');
-INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 11:41:15.086491+00');
-INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 11:41:15.336659+00');
-INSERT INTO public.tortoise_migrations VALUES (40, 'models', '0044_match_reasons_as_json', '2026-12-05 11:41:15.702894+00');
-INSERT INTO public.tortoise_migrations VALUES (41, 'models', '0045_match_without_offering_index', '2026-12-05 11:41:15.940964+00');
+INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 12:08:29.224526+00');
+INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 12:08:29.972503+00');
+INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 12:08:31.125905+00');
+INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 12:08:31.280677+00');
+INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 12:08:32.204683+00');
+INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 12:08:33.766884+00');
+INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 12:08:34.095022+00');
+INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 12:08:36.53208+00');
+INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 12:08:36.763682+00');
+INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 12:08:37.828726+00');
+INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 12:08:38.030567+00');
+INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 12:08:39.079434+00');
+INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 12:08:39.180986+00');
+INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 12:08:40.269572+00');
+INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 12:08:40.861487+00');
+INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 12:08:41.235545+00');
+INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 12:08:43.05849+00');
+INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 12:08:43.740655+00');
+INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 12:08:44.005114+00');
+INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 12:08:44.767521+00');
+INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 12:08:45.129946+00');
+INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 12:08:47.157195+00');
+INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 12:08:50.071262+00');
+INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 12:08:52.141878+00');
+INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 12:08:52.44391+00');
+INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 12:08:53.865041+00');
+INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 12:08:54.985895+00');
+INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 12:08:56.028016+00');
+INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 12:08:56.368898+00');
+INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 12:08:56.597479+00');
+INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 12:08:57.269124+00');
+INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 12:08:57.599919+00');
+INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 12:08:57.898376+00');
+INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 12:08:58.031387+00');
+INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 12:08:58.46986+00');
+INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 12:08:58.8137+00');
+INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 12:08:59.037512+00');
+INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 12:08:59.237292+00');
+INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 12:08:59.514929+00');
+INSERT INTO public.tortoise_migrations VALUES (40, 'models', '0044_match_reasons_as_json', '2026-12-05 12:08:59.785473+00');
+INSERT INTO public.tortoise_migrations VALUES (41, 'models', '0045_match_without_offering_index', '2026-12-05 12:09:00.010192+00');
+INSERT INTO public.tortoise_migrations VALUES (42, 'models', '0046_match_reasons_as_text', '2026-12-05 12:09:00.282908+00');
 SELECT pg_catalog.setval('public.allocation_proposal_id_seq', 1, false);
 SELECT pg_catalog.setval('public.app_user_id_seq', 1, false);
 SELECT pg_catalog.setval('public.attendance_id_seq', 1, false);
@@ -1750,7 +1751,7 @@ SELECT pg_catalog.setval('public.supervision_snapshot_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_change_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_id_seq', 1, false);
 SELECT pg_catalog.setval('public.task_id_seq', 1, false);
-SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 41, true);
+SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 42, true);
 SELECT pg_catalog.setval('public.transfer_request_id_seq', 1, false);
 SELECT pg_catalog.setval('public.user_session_id_seq', 1, false);
 SELECT pg_catalog.setval('public.visit_id_seq', 1, false);
