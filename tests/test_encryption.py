@@ -197,3 +197,19 @@ async def test_a_partner_cannot_search_households(client):
         data={"q": "13812345678", "csrf_token": csrf_from((await client.get("/households")).text)},
     )
     assert page.status_code in (403, 404)
+
+
+def test_the_blind_index_hash_is_hmac_sha256_for_any_key_length():
+    import hashlib
+    import hmac
+
+    from alliance.core.crypto import _hmac
+
+    for key in (b"k" * 32, bytes(range(64)), bytes(range(100)), b""):
+        for purpose, value in (
+            ("id_number", "33030219800101001X"),
+            ("phone", "13812345678"),
+            ("p", "某地址"),
+        ):
+            expected = hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+            assert _hmac(key, purpose, value) == expected

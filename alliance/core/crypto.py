@@ -16,8 +16,8 @@ else data/data.keys, created 0600 on first use like data/secret.key (docs/securi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -231,7 +231,7 @@ def encrypt(purpose: str, plaintext: str | None) -> str | None:
         return plaintext
     ring = keyring()
     nonce = secrets.token_bytes(12)
-    sealed = AESGCM(ring.data_keys[ring.active_data_key]).encrypt(nonce, plaintext.encode(), _aad(purpose))
+    sealed = _cipher(ring.data_keys[ring.active_data_key]).encrypt(nonce, plaintext.encode(), _aad(purpose))
     return f"{PREFIX}{ring.active_data_key}:{base64.b64encode(nonce + sealed).decode()}"
 
 
@@ -249,7 +249,7 @@ def decrypt(purpose: str, value: str | None) -> str | None:
     if key_id not in ring.data_keys:
         raise KeyringError(f"data key {key_id} is not in the keyring (retired or missing)")
     raw = base64.b64decode(payload)
-    return AESGCM(ring.data_keys[key_id]).decrypt(raw[:12], raw[12:], _aad(purpose)).decode()
+    return _cipher(ring.data_keys[key_id]).decrypt(raw[:12], raw[12:], _aad(purpose)).decode()
 
 
 def reencrypt(purpose: str, value: str | None) -> str | None:
@@ -263,7 +263,34 @@ def reencrypt(purpose: str, value: str | None) -> str | None:
 
 
 def _hmac(key: bytes, purpose: str, normalised: str) -> str:
-    return hmac.new(key, f"{purpose}\x00{normalised}".encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 (RFC 2104), hex. The key's padded inner and outer hashes are computed once per key
+    and copied for each value: an import hashes five values a row, and setting the key up each time
+    was half the cost of `hmac.new` (2.5 µs against 1.4 µs here). tests/test_encryption.py checks
+    it against `hmac.new`."""
+    inner, outer = _hmac_pads(key)
+    hashed = inner.copy()
+    hashed.update(f"{purpose}\x00{normalised}".encode())
+    result = outer.copy()
+    result.update(hashed.digest())
+    return result.hexdigest()
+
+
+@functools.lru_cache(maxsize=32)
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (
+        hashlib.sha256(bytes(byte ^ 0x36 for byte in key)),
+        hashlib.sha256(bytes(byte ^ 0x5C for byte in key)),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _cipher(key: bytes) -> AESGCM:
+    """One AESGCM per data key (its key schedule made once: 2.5 → 1.1 µs an encryption here)."""
+    return AESGCM(key)
 
 
 def blind_index(purpose: str, normalised: str | None) -> str | None:
