@@ -92,7 +92,7 @@ class AllocationInstance:
                 requests=np.fromiter((edge[0] for edge in edges), np.int64, count),
                 offerings=np.fromiter((edge[1] for edge in edges), np.int64, count),
                 kilometres=kilometres,
-                # rint rounds halves to even, as round() does in _metres.
+                # Whole metres; rint rounds halves to even, as Python's round() does.
                 metres=np.rint(
                     np.where(np.isnan(kilometres), UNKNOWN_DISTANCE_KM, kilometres) * _METRES_PER_KM
                 ).astype(np.int64),
@@ -124,14 +124,6 @@ class Allocation:
     @property
     def served(self) -> int:
         return len(self.assignment)
-
-
-def _distance(distance_km: float | None) -> float:
-    return UNKNOWN_DISTANCE_KM if distance_km is None else distance_km
-
-
-def _metres(distance_km: float | None) -> int:
-    return round(_distance(distance_km) * _METRES_PER_KM)
 
 
 def _priority(instance: AllocationInstance, request: int) -> int:
