@@ -14,14 +14,17 @@ it and dropped after); without either an embedded PostgreSQL is started.
 For each backend, in fresh databases:
 - import: `read_file` + `import_households` of the file, every rule checked (what the CLI does);
 - re-run: the same file again (every row unchanged);
-- floor, households: the same households as plain INSERTs (executemany, chunks of 1,000, one
-  transaction), nothing checked;
+- floor, households: the same households as plain INSERTs (executemany, in chunks of the import's
+  size — 5,000 rows, `--floor-chunk` to change it — one transaction), nothing checked;
 - floor, all rows: the same households, flags, service requests and intake records the import
   writes, as plain INSERTs the same way. The ratio import / floor is against this one: the import
   cannot write fewer rows.
 - floor, all rows by COPY (PostgreSQL): the same rows again, by binary COPY (asyncpg's
   copy_records_to_table), which is how the import writes them on PostgreSQL: the floor of that
   way of writing, printed with its own ratio next to the INSERT floor's.
+Every floor writes the columns and values the import stores: the ID number and phone encrypted
+beside their blind indexes, each intake record's phone-and-address index and batch (the encrypted
+values and hashes are worked out before the floor's clock starts, `derive_identities`).
 
 Beside each import, the process's peak resident memory while it ran (VmHWM, reset just before it
 through /proc/self/clear_refs; where that is refused, the process's peak so far).
@@ -55,13 +58,17 @@ from tortoise.transactions import in_transaction  # noqa: E402
 
 from alliance.core import db  # noqa: E402
 from alliance.core.codes import DEFAULT_FLAG_NEEDS, FlagCode, RegionLevel  # noqa: E402
+from alliance.core.crypto import encrypt, id_number_index, keyring_held, phone_index  # noqa: E402
 from alliance.core.models import Region  # noqa: E402
 from alliance.core.regions import LEVEL_DEPTH, path_for  # noqa: E402
-from alliance.households.intake import import_households  # noqa: E402
+from alliance.households.duplicates import phone_address_index  # noqa: E402
+from alliance.households.intake import CHUNK_SIZE, import_households  # noqa: E402
 from alliance.households.intake_format import FIELDS, id_check_character, read_file  # noqa: E402
+from alliance.households.models import BatchStatus, IntakeBatch, IntakeChannel  # noqa: E402
 from alliance.households.reference import ensure_reference_data  # noqa: E402
 
-CHUNK = 1000
+# The floor writes its COPYs in pieces of the import's chunk size (--floor-chunk to change it).
+CHUNK = CHUNK_SIZE
 GOAL_ROWS_PER_SECOND, GOAL_FLOOR_RATIO = 5_000, 3
 GOAL_COPY_RATIO, GOAL_PEAK_MIB = 1.2, 500
 DISTRICTS, TOWNS_PER_DISTRICT, COMMUNITIES_PER_TOWN = 10, 10, 10
@@ -239,11 +246,15 @@ async def _prepared(url: str) -> None:
 
 
 HOUSEHOLD_COLUMNS = {
+    "id": "INT",
     "external_id": "VARCHAR(64)",
     "head_name": "VARCHAR(64)",
-    # Encrypted by the import (docs/security.md); the floor writes the plain values there.
+    # What the import stores (docs/security.md): the ID number and phone encrypted, each beside its
+    # blind index (both indexed), computed before the floor's clock starts (`derive_identities`).
     "id_number_enc": "VARCHAR(160)",
+    "id_number_index": "VARCHAR(64)",
     "phone_enc": "VARCHAR(160)",
+    "phone_index": "VARCHAR(64)",
     "address": "VARCHAR(255)",
     "region_id": "VARCHAR(12)",
     "lat": "DOUBLE PRECISION",
@@ -254,6 +265,11 @@ HOUSEHOLD_COLUMNS = {
     "contact_preference": "VARCHAR(20)",
     "consent": "BOOL",
     "verified": "BOOL",
+    "verification_method": "VARCHAR(16)",
+    "consent_status": "VARCHAR(12)",
+    "consent_scope": "JSONB",
+    "consent_method": "VARCHAR(20)",
+    "matchable": "BOOL",
     "created_at": "TIMESTAMPTZ",
     "updated_at": "TIMESTAMPTZ",
     "card_serial": "SMALLINT",
@@ -278,8 +294,11 @@ REQUEST_COLUMNS = {
 }
 RECORD_COLUMNS = {
     "household_id": "INT",
+    "source_id": "INT",
+    "last_batch_id": "INT",
     "explicit_needs": "JSONB",
     "geocode_pending": "BOOL",
+    "phone_address": "VARCHAR(64)",
     "updated_at": "TIMESTAMPTZ",
 }
 
@@ -308,42 +327,78 @@ async def raw_insert(
         )
 
 
-def _file_chunks(path: Path) -> Any:
-    """(offset, rows) of the CSV file, CHUNK rows at a time (the floor does not hold the file either)."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
+def _file_chunks(path: Path, derived: Path) -> Any:
+    """(offset, rows, derived rows) of the CSV file, CHUNK rows at a time (the floor does not hold
+    the file either)."""
+    with (
+        path.open(encoding="utf-8", newline="") as handle,
+        derived.open(encoding="utf-8", newline="") as extra,
+    ):
+        reader, extras = csv.reader(handle), csv.reader(extra)
         next(reader)
-        start, chunk = 0, []
-        for row in reader:
+        start, chunk, derived_chunk = 0, [], []
+        for row, derived_row in zip(reader, extras, strict=True):
             chunk.append(row)
+            derived_chunk.append(derived_row)
             if len(chunk) == CHUNK:
-                yield start, chunk
-                start, chunk = start + CHUNK, []
+                yield start, chunk, derived_chunk
+                start, chunk, derived_chunk = start + CHUNK, [], []
         if chunk:
-            yield start, chunk
+            yield start, chunk, derived_chunk
 
 
-async def raw_floor(path: Path, all_rows: bool, copy: bool = False) -> tuple[float, int]:
+def derive_identities(path: Path, derived: Path) -> None:
+    """Beside each row of the file: its ID number and phone encrypted, their blind indexes and the
+    phone-and-address blind index, as the import stores them — worked out before the floor's clock
+    starts, so that the floor writes the same bytes without paying for the keyed hashes and AES-GCM."""
+    with (
+        path.open(encoding="utf-8", newline="") as handle,
+        derived.open("w", encoding="utf-8", newline="") as out,
+    ):
+        reader, writer = csv.reader(handle), csv.writer(out)
+        next(reader)
+        with keyring_held():
+            for row in reader:
+                id_number, phone, address = row[2], row[3], row[4]
+                writer.writerow(
+                    [
+                        encrypt("household.id_number", id_number),
+                        id_number_index(id_number),
+                        encrypt("household.phone", phone),
+                        phone_index(phone),
+                        phone_address_index(phone, address) or "",
+                    ]
+                )
+
+
+async def raw_floor(path: Path, derived: Path, all_rows: bool, copy: bool = False) -> tuple[float, int]:
     """Plain INSERTs (or with `copy` binary COPYs) of the file's households (and with all_rows the
-    flags, requests and records the import writes), in chunks of 1,000, one transaction, nothing
-    checked. Returns (seconds, rows)."""
+    flags, requests and records the import writes), in chunks of CHUNK rows, one transaction, nothing
+    checked: the same columns and values the import stores, the encrypted ones and blind indexes
+    taken from `derived`. Returns (seconds, rows)."""
     now = datetime.now(UTC)
     needs = {flag.value: [need.value for need in values] for flag, values in DEFAULT_FLAG_NEEDS.items()}
     as_json = json.dumps
+    batch = await IntakeBatch.create(channel=IntakeChannel.FILE, status=BatchStatus.RUNNING, started_at=now)
     started = time.perf_counter()
     written = 0
     async with in_transaction() as transaction:
-        for start, chunk in _file_chunks(path):
+        for start, chunk, derived_chunk in _file_chunks(path, derived):
             households, flags, requests, records = [], [], [], []
-            for offset, row in enumerate(chunk):
+            for offset, (row, (id_enc, id_index, phone_enc, phone_hash, phone_address)) in enumerate(
+                zip(chunk, derived_chunk, strict=True)
+            ):
                 household_id = start + offset + 1  # a fresh table: ids are 1..n
                 lat = float(row[6]) if row[6] else None
                 households.append(
                     [
+                        household_id,
                         row[0],
                         row[1],
-                        row[2],
-                        row[3],
+                        id_enc,
+                        id_index,
+                        phone_enc,
+                        phone_hash,
                         row[4],
                         row[5],
                         lat,
@@ -354,6 +409,11 @@ async def raw_floor(path: Path, all_rows: bool, copy: bool = False) -> tuple[flo
                         row[12],
                         False,
                         False,
+                        "",
+                        "system",
+                        "[]",
+                        "assistance_system",
+                        True,
                         now,
                         now,
                         1,
@@ -367,7 +427,17 @@ async def raw_floor(path: Path, all_rows: bool, copy: bool = False) -> tuple[flo
                         [household_id, need, "open", f"{household_id}:{need}", 10, False, now, now]
                         for need in wanted
                     ]
-                    records.append([household_id, as_json([row[10]] if row[10] else []), lat is None, now])
+                    records.append(
+                        [
+                            household_id,
+                            None,
+                            batch.id,
+                            as_json([row[10]] if row[10] else []),
+                            lat is None,
+                            phone_address or None,
+                            now,
+                        ]
+                    )
             await raw_insert(transaction, "household", HOUSEHOLD_COLUMNS, households, copy)
             written += len(households)
             if all_rows:
@@ -385,7 +455,13 @@ FLOORS = {"households": ("floor_households", False, False), "all": ("floor_all",
 
 
 async def bench_backend(
-    backend: str, path: Path, rows: int, workdir: Path, floor_names: list[str], rerun: bool = True
+    backend: str,
+    path: Path,
+    derived: Path,
+    rows: int,
+    workdir: Path,
+    floor_names: list[str],
+    rerun: bool = True,
 ) -> dict[str, Any]:
     databases = Databases(backend, workdir)
     figures: dict[str, Any] = {"backend": backend}
@@ -396,7 +472,7 @@ async def bench_backend(
         for name, all_rows, copy in floors:
             await _prepared(await databases.fresh(name))
             try:
-                seconds, written = await raw_floor(path, all_rows, copy)
+                seconds, written = await raw_floor(path, derived, all_rows, copy)
             finally:
                 await db.disconnect()
             figures[name] = (seconds, written)
@@ -486,18 +562,37 @@ async def main() -> None:
         help="which floors to measure: households, all (INSERTs), copy (PostgreSQL)",
     )
     parser.add_argument("--no-rerun", action="store_true", help="skip importing the same file again")
+    parser.add_argument(
+        "--floor-chunk",
+        type=int,
+        default=CHUNK_SIZE,
+        help="rows per COPY/INSERT of the floors (the import's)",
+    )
     args = parser.parse_args()
+    global CHUNK
+    CHUNK = args.floor_chunk
     args.rows = args.rows if args.rows is not None else args.rows_option
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"cores: {os.cpu_count()}; load average {load} (other work may share them)")
+    print(
+        f"chunks: the import writes {CHUNK_SIZE:,} rows a transaction; the floors {CHUNK:,} rows a COPY/INSERT"
+    )
     with tempfile.TemporaryDirectory(prefix="alliance-bench-intake-") as directory:
         workdir = Path(directory)
         path = workdir / "households.csv"
         generate_file(path, args.rows)
+        derived = workdir / "identities.csv"
+        derive_identities(path, derived)
         print(f"generated {args.rows:,} households: {path.stat().st_size / 1e6:.1f} MB of CSV")
         for backend in args.backends.split(","):
             figures = await bench_backend(
-                backend.strip(), path, args.rows, workdir, args.floors.split(","), rerun=not args.no_rerun
+                backend.strip(),
+                path,
+                derived,
+                args.rows,
+                workdir,
+                args.floors.split(","),
+                rerun=not args.no_rerun,
             )
             report(figures, args.rows)
 
