@@ -57,6 +57,20 @@ async def test_the_same_phone_and_address_is_marked_within_one_batch_too():
     assert (await household("WZ-000002")).possible_duplicate_of_id == (await household("WZ-000001")).id  # type: ignore[attr-defined]
 
 
+async def test_a_chunk_compares_with_what_its_own_rows_become_not_with_what_they_held():
+    # On PostgreSQL the holders of a chunk's ID numbers are looked up on another connection while
+    # the chunk is written: household 1 giving up its ID number in the same chunk no longer holds
+    # it, and holds its new one.
+    await import_json([person(1)])
+    old_number, new_number = person(1)["id_number"], person(9)["id_number"]
+    await import_json(
+        [person(1, id_number=new_number), person(4, id_number=old_number), person(5, id_number=new_number)],
+        chunk_size=3,
+    )
+    marks = dict(await Household.all().values_list("external_id", "possible_duplicate_of__external_id"))
+    assert marks == {"WZ-000001": None, "WZ-000004": None, "WZ-000005": "WZ-000001"}
+
+
 async def test_the_same_phone_at_another_address_is_not_a_duplicate():
     await import_json([person(1), person(2, phone=person(1)["phone"])])
     assert (await household("WZ-000002")).possible_duplicate_of_id is None  # type: ignore[attr-defined]

@@ -233,9 +233,9 @@ async def test_a_crash_mid_file_keeps_earlier_chunks_and_a_rerun_finishes_withou
 async def test_a_chunk_the_database_refuses_is_retried_row_by_row(monkeypatch):
     write_households = intake._write_households
 
-    async def refuse_row_three(connection, chunk, *args):
+    async def refuse_row_three(connection, chunk, *args, **kwargs):
         # Refused after its rows are written: the transaction must take all of them back.
-        await write_households(connection, chunk, *args)
+        await write_households(connection, chunk, *args, **kwargs)
         if any(plan.row.external_id == "WZ-000003" for plan in chunk.plans):
             raise IntegrityError("simulated constraint violation")
 
@@ -253,8 +253,8 @@ async def test_a_refused_chunk_retried_row_by_row_keeps_its_rows_ids_before_the_
     # the ids drawn for them, so ids still follow the file and "newer" duplicates stay the later rows.
     write_households = intake._write_households
 
-    async def refuse_the_second_chunk(connection, chunk, *args):
-        await write_households(connection, chunk, *args)
+    async def refuse_the_second_chunk(connection, chunk, *args, **kwargs):
+        await write_households(connection, chunk, *args, **kwargs)
         if any(plan.row.external_id == "WZ-000003" for plan in chunk.plans):
             raise IntegrityError("simulated constraint violation")
 

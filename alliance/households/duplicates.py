@@ -58,32 +58,71 @@ def _hash_lookup(purpose: str, values: set[str]) -> dict[str, str]:
     return {digest: value for value in values for digest in blind_indexes(purpose, value)}
 
 
-async def mark_possible_duplicates(connection: BaseDBAsyncClient, rows: list[IdentityRow]) -> int:
-    """Point each household at the oldest other household with its ID number, or with its phone and
-    address, unless a coordinator dismissed that pair. Runs inside the import's transaction (after
-    the intake records are written); returns how many marks changed.
+@dataclass
+class Holders:
+    """The households holding each ID number (normalised) and each phone-and-address key looked for."""
 
-    Both are compared through blind indexes (keyed hashes; docs/security.md): the ID number on every
-    household, phone and address on the intake records, so only households that came through intake
-    are found that way."""
+    by_id_number: dict[str, set[int]]
+    by_phone_address: dict[str, set[int]]
+
+
+async def find_holders(connection: BaseDBAsyncClient, rows: list[IdentityRow]) -> Holders:
+    """Who holds the rows' ID numbers (any household) and phones-and-addresses (intake records),
+    through their blind indexes under every index key of the keyring."""
     id_hashes = _hash_lookup("id_number", {normalise_id_number(row[1]) for row in rows if row[1]})
     key_hashes = _hash_lookup(
         "phone_address", {key for row in rows if (key := phone_address_key(row[2], row[3]))}
     )
-    by_id_number: dict[str, list[int]] = {}
+    holders = Holders(
+        by_id_number={value: set() for value in id_hashes.values()},
+        by_phone_address={value: set() for value in key_hashes.values()},
+    )
     for household_id, digest in await _households_with(
         connection,
         'SELECT "id", "id_number_index" AS "key" FROM "household" WHERE "id_number_index" IN ({keys})',
         sorted(id_hashes),
     ):
-        by_id_number.setdefault(id_hashes[digest], []).append(household_id)
-    by_phone_address: dict[str, list[int]] = {}
+        holders.by_id_number[id_hashes[digest]].add(household_id)
     for household_id, digest in await _households_with(
         connection,
         'SELECT "household_id" AS "id", "phone_address" AS "key" FROM "intake_record" WHERE "phone_address" IN ({keys})',
         sorted(key_hashes),
     ):
-        by_phone_address.setdefault(key_hashes[digest], []).append(household_id)
+        holders.by_phone_address[key_hashes[digest]].add(household_id)
+    return holders
+
+
+def holders_after(found: Holders, written: list[tuple[int, str | None, str | None, str]]) -> Holders:
+    """`found` as it stands once `written` is: each of those households (id, ID number, phone,
+    address) then holds its row's ID number, phone and address and has an intake record, whatever
+    the lookup, made before they were written, saw of them."""
+    touched = {row[0] for row in written}
+    by_id_number = {value: ids - touched for value, ids in found.by_id_number.items()}
+    by_phone_address = {key: ids - touched for key, ids in found.by_phone_address.items()}
+    for household_id, id_number, phone, address in written:
+        if id_number and (holding := by_id_number.get(normalise_id_number(id_number))) is not None:
+            holding.add(household_id)
+        key = phone_address_key(phone, address)
+        if key and (holding := by_phone_address.get(key)) is not None:
+            holding.add(household_id)
+    return Holders(by_id_number=by_id_number, by_phone_address=by_phone_address)
+
+
+async def mark_possible_duplicates(
+    connection: BaseDBAsyncClient, rows: list[IdentityRow], holders: Holders | None = None
+) -> int:
+    """Point each household at the oldest other household with its ID number, or with its phone and
+    address, unless a coordinator dismissed that pair. Runs inside the import's transaction (after
+    the intake records are written); returns how many marks changed. `holders`: who holds the rows'
+    identities now, when the caller looked them up on another connection (`find_holders`, then
+    `holders_after` for the rows this transaction wrote); otherwise they are read here.
+
+    Both are compared through blind indexes (keyed hashes; docs/security.md): the ID number on every
+    household, phone and address on the intake records, so only households that came through intake
+    are found that way."""
+    if holders is None:
+        holders = await find_holders(connection, rows)
+    by_id_number, by_phone_address = holders.by_id_number, holders.by_phone_address
     wanted: dict[int, list[int]] = {}
     for household_id, id_number, phone, address, _marked_now in rows:
         matches: set[int] = set()

@@ -217,6 +217,7 @@ class _ChunkWriter:
             written=self.in_flight[-1] if self.in_flight else None,
             drawn_before=self.drawn,
             drawn=asyncio.get_running_loop().create_future(),
+            pool=IntakeBatch._meta.db,
         )
         self.drawn = turn.drawn
         self.in_flight.append(asyncio.create_task(self._write(rows, refused, self.done, turn)))
@@ -412,7 +413,7 @@ async def _flush_in_turn(
             chunk = await _prepare_chunk(IntakeBatch._meta.db, rows, context, outcome, turn)
             await _after(turn.written)
             async with in_transaction() as connection:
-                await _write_households(connection, chunk, context, outcome)
+                await _write_households(connection, chunk, context, outcome, lookup=turn.pool)
                 await _hold_conflicts(connection, chunk, context)
                 await _open_verification_tasks(connection, chunk, context)
                 _count_refused(refused, outcome)
@@ -519,6 +520,8 @@ class _Turn:
     drawn: asyncio.Future[None] | None = None
     # External id -> the id drawn for it: a row retried on its own after the chunk failed keeps it.
     ids: dict[str, int] = field(default_factory=dict)
+    # The connections outside any transaction, for lookups beside the chunk's own (duplicate marking).
+    pool: BaseDBAsyncClient | None = None
 
 
 async def _prepare_chunk(

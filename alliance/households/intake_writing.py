@@ -19,7 +19,14 @@ from alliance.households.bulk_statements import (
     _select_in,
     _update,
 )
-from alliance.households.duplicates import IdentityRow, mark_possible_duplicates, phone_address_index
+from alliance.households.duplicates import (
+    Holders,
+    IdentityRow,
+    find_holders,
+    holders_after,
+    mark_possible_duplicates,
+    phone_address_index,
+)
 from alliance.households.intake_planning import (
     HOUSEHOLD_COLUMNS,
     YIELD_EVERY,
@@ -164,7 +171,30 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
 
 
 async def _write_households(
-    connection: BaseDBAsyncClient, chunk: _ChunkPlan, context: _Context, outcome: _ChunkOutcome
+    connection: BaseDBAsyncClient,
+    chunk: _ChunkPlan,
+    context: _Context,
+    outcome: _ChunkOutcome,
+    lookup: BaseDBAsyncClient | None = None,
+) -> None:
+    """Write the chunk in `connection`'s transaction. `lookup` (PostgreSQL, the chunk before
+    committed): a connection outside the transaction on which the households holding the chunk's
+    identities are looked up while its rows are sent, for duplicate marking."""
+    found = None
+    if lookup is not None and chunk.rows is not None and chunk.rows.identities:
+        found = asyncio.create_task(find_holders(lookup, chunk.rows.identities))
+    try:
+        await _write_rows(connection, chunk, context, found)
+    finally:
+        if found is not None and not found.done():
+            await asyncio.gather(found, return_exceptions=True)
+
+
+async def _write_rows(
+    connection: BaseDBAsyncClient,
+    chunk: _ChunkPlan,
+    context: _Context,
+    found: asyncio.Task[Holders] | None,
 ) -> None:
     plans = chunk.plans
     if chunk.rows is not None:
@@ -191,7 +221,14 @@ async def _write_households(
     await _save_records(connection, rows)
     await _save_requests(connection, rows)
     if rows.identities:
-        await mark_possible_duplicates(connection, rows.identities)
+        holders = None
+        if found is not None:
+            # Read outside this transaction: brought up to date with what it wrote.
+            written = [
+                (plan.household_id, plan.row.id_number, plan.row.phone, plan.row.address) for plan in plans
+            ]
+            holders = holders_after(await found, written)  # type: ignore[arg-type]
+        await mark_possible_duplicates(connection, rows.identities, holders)
 
 
 async def _save_flags(connection: BaseDBAsyncClient, rows: _ChunkRows) -> None:
