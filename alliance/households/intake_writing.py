@@ -186,7 +186,8 @@ async def _write_households(
     try:
         await _write_rows(connection, chunk, context, found)
     finally:
-        if found is not None and not found.done():
+        # Ended before the chunk is done with it (the write failed): let it finish, quietly.
+        if found is not None:
             await asyncio.gather(found, return_exceptions=True)
 
 
