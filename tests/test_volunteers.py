@@ -109,7 +109,10 @@ async def test_the_weekly_pattern_and_days_off_decide_who_is_free(world):
         world.dispatcher, world.request.id, *window(monday, 10), include_unsuitable=True
     )
     assert not fits[0].suitable and "day off" in " ".join(fits[0].reasons)
-    slot = await earliest_slot(world.dispatcher, world.request.id, timedelta(hours=1), after=days_ahead(1, 0))
+    # Searched from the Sunday before it (from tomorrow, a Monday tomorrow would come first).
+    slot = await earliest_slot(
+        world.dispatcher, world.request.id, timedelta(hours=1), after=days_ahead(monday - 1, 0)
+    )
     assert slot is not None and slot.window_start.date() >= local_day(monday + 7) - timedelta(days=1)
 
 
