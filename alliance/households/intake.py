@@ -72,10 +72,10 @@ from alliance.households.models import Household, IntakeBatch, IntakeConflict, I
 
 logger = logging.getLogger(__name__)
 
-# Rows a chunk (one transaction) writes. Measured on PostgreSQL, 100,000 households on 2 cores: at
-# 1,000 the server spent 23-24 s of CPU on the import's statements, at 2,500-5,000 19 s (fewer
-# COPY statements and commits, each with its own foreign-key and trigger bookkeeping), at 10,000
-# no less; two chunks in flight peak at 116 MiB (2,500), ~120 MiB (5,000) and 198 MiB (10,000).
+# Rows a chunk (one transaction) writes. Measured on PostgreSQL, 100,000 households on 2 cores, the
+# same hour: at 1,000 the server spent 21.5-23.5 s of CPU on the import, at 2,500, 5,000 or 10,000
+# 18.2-19.0 s (fewer COPY statements and commits, each with its own foreign-key bookkeeping); the
+# import's peak was 116 MiB (2,500), 145 MiB (5,000) and 198 MiB (10,000) (docs/scale.md).
 CHUNK_SIZE = 5000
 # The tables an import grows, analysed after ANALYZE_FROM rows and at each doubling (PostgreSQL).
 ANALYZE_FROM = 10_000
