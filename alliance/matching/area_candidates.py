@@ -27,6 +27,7 @@ from alliance.matching.candidates import (
     RequestCase,
 )
 from alliance.matching.distances import _AXIS_KM, _E2, geodesic_km
+from alliance.matching.models import StoredReasons
 
 # A new match at least this good is worth telling the partner about (match_storage re-exports it).
 GOOD_MATCH_SCORE = 50.0
@@ -128,7 +129,7 @@ class AreaSearch:
         for offering in index.offerings.values():
             grouped[offering.need].append(offering)
         self.needs = {need: self._arrays(offerings) for need, offerings in grouped.items()}
-        self._band_pieces = [f'{{"code": "distance", "band": "{band}"}}, ' for band in BANDS]
+        self._band_pieces = [StoredReasons.distance_piece(band) + StoredReasons.SEPARATOR for band in BANDS]
         # The region reasons' codes, numbered as tiles meet them (TilePairs.region).
         self.region_codes: list[str] = []
         self.region_numbers: dict[str, int] = {}
@@ -357,24 +358,24 @@ class AreaSearch:
             self.region_codes.append(code)
         return found
 
-    def reasons_json(self, offering_id: int, band: int, region: int, bits: int) -> str:
-        """Match.reasons as JSON text, as `OfferingIndex.candidates` writes it: the distance band
+    def reasons_text(self, offering_id: int, band: int, region: int, bits: int) -> str:
+        """Match.reasons as stored (models.StoredReasons), as `OfferingIndex.candidates` writes it: the distance band
         (len(BANDS): none), the region reason (-1: none) and the household's flags the offering
         asks for (bits of `flag_bits`)."""
         offering = self.index.offerings[offering_id]
         return (
-            "["
-            + (self._band_pieces[band] if band < len(BANDS) else "")
+            (self._band_pieces[band] if band < len(BANDS) else "")
             + (self._region_piece(self.region_codes[region]) if region >= 0 else "")
             + self._tail(offering, bits)
-            + "]"
         )
 
     def _tail(self, offering: OfferingCandidate, bits: int) -> str:
         if not offering.eligibility:
-            return offering.capacity_json
+            return offering.capacity_piece
         flags = frozenset(flag for flag, bit in self.flag_bits.items() if bits & bit)
-        return offering.capacity_json + ", " + self.index._eligible_reason(offering, flags)
+        return (
+            offering.capacity_piece + StoredReasons.SEPARATOR + self.index._eligible_reason(offering, flags)
+        )
 
     def _rows_of_tile(
         self, pairs: TilePairs
@@ -393,12 +394,14 @@ class AreaSearch:
             if offering.eligibility:
                 flags = frozenset(flag for flag, bit in self.flag_bits.items() if bits & bit)
                 tail_pieces.append(
-                    offering.capacity_json + ", " + self.index._eligible_reason(offering, flags)
+                    offering.capacity_piece
+                    + StoredReasons.SEPARATOR
+                    + self.index._eligible_reason(offering, flags)
                 )
             else:
-                tail_pieces.append(offering.capacity_json)
+                tail_pieces.append(offering.capacity_piece)
         reasons = [
-            "[" + band + region + tail + "]"
+            band + region + tail
             for band, region, tail in zip(band_pieces, region_pieces, tail_pieces, strict=True)
         ]
         distances: list[float | None] = pairs.distances.tolist()
@@ -428,7 +431,7 @@ class AreaSearch:
             yield request, found, good_partners[number], bool(pairs.restamp[number])
 
     def _region_piece(self, code: str) -> str:
-        return self.index._region_reason(code) + ", "
+        return StoredReasons.region_piece(code) + StoredReasons.SEPARATOR
 
 
 # _best_first's sort key: the score in thousandths (descending), the distance in metres, the id's rank.

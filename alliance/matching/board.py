@@ -39,17 +39,12 @@ from alliance.matching import board_changes
 from alliance.matching.assignment import assignable_offerings
 from alliance.matching.claims import TransitionView, describe_transition, transition_label
 from alliance.matching.models import Match, RequestTransition, ServiceRequest, TransferRequest
-from alliance.matching.selectors import reason_texts
+from alliance.matching.selectors import reason_texts, region_codes_of, region_names_of
 from alliance.partners.models import Offering, Partner
 
 PAGE_SIZE = 20
 MAX_CURSOR_ID = 2**31 - 1
 MAX_API_LIMIT = 100
-
-
-def reason_texts_of(match: Match | dict) -> list[str]:
-    """A match's reasons in the current language."""
-    return list(reason_texts(match))
 
 
 @dataclass(frozen=True)
@@ -407,6 +402,7 @@ async def _build_items(
             "household_id", "code"
         ):
             flags.setdefault(household_id, []).append(str(code))
+    region_names = await region_names_of(region_codes_of(match["reasons"] for match in best.values()))
     now = utc_now()
     items = []
     for position, row in enumerate(requests):
@@ -432,7 +428,7 @@ async def _build_items(
                 rank=None if first_rank is None else first_rank + position,
                 offering_id=match["offering_id"] if match else None,
                 offering_title=match["offering__title"] if match else "",
-                reasons=reason_texts_of(match) if match else [],
+                reasons=reason_texts(match, region_names) if match else [],
                 lat=lat,
                 lon=lon,
             )

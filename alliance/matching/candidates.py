@@ -19,6 +19,7 @@ from alliance.core.codes import DeliveryMode, PartnerStatus, RequestStatus
 from alliance.core.privacy import distance_band, public_point
 from alliance.core.timeutil import LOCAL_TZ, aware, utc_now
 from alliance.matching.distances import _KM_PER_DEGREE, fast_distance_km, within_radius
+from alliance.matching.models import StoredReasons
 
 GRID_DEGREES = 0.25
 # A request keeps at most this many candidates (best first); partners further down never saw it anyway.
@@ -70,7 +71,7 @@ class OfferingCandidate:
     box: tuple[float, float, float, float] | None = None
     # Filled by the index: the score's "spare" part and the capacity reason, the same for every request.
     spare_points: float = 0.0
-    capacity_json: str = ""
+    capacity_piece: str = ""
 
     @property
     def places_left(self) -> int:
@@ -96,14 +97,14 @@ class Candidate:
     offering: OfferingCandidate
     distance_km: float | None
     score: float
-    # Match.reasons as JSON text, assembled from cached pieces: a full re-match writes a million.
-    reasons_json: str
+    # Match.reasons as stored (models.StoredReasons), assembled from cached pieces: a full re-match writes millions.
+    reasons_text: str
     # The best of its partner's offerings for this request (the board lists that one).
     partner_best: bool = False
 
     @property
     def reasons(self) -> list[dict[str, Any]]:
-        return json.loads(self.reasons_json)
+        return StoredReasons.decode(self.reasons_text)
 
 
 def _connection() -> BaseDBAsyncClient:
@@ -155,11 +156,9 @@ class OfferingIndex:
     def __init__(
         self,
         offerings: list[OfferingCandidate],
-        region_names: dict[str, tuple[str, str]],
         partner_totals: dict[int, tuple[int, int]] | None = None,
     ):
         self.offerings = {offering.id: offering for offering in offerings}
-        self.region_names = region_names
         self.by_cell: dict[tuple[str, int, int], list[OfferingCandidate]] = defaultdict(list)
         self.by_region: dict[tuple[str, str], list[OfferingCandidate]] = defaultdict(list)
         claimed: dict[int, int] = defaultdict(int)
@@ -191,14 +190,11 @@ class OfferingIndex:
             partner: (claimed[partner] / capacity[partner]) if capacity[partner] else 1.0
             for partner in capacity
         }
-        self._region_json: dict[str, str] = {}
-        self._eligible_json: dict[tuple[int, frozenset[str]], str] = {}
+        self._eligible_pieces: dict[tuple[int, frozenset[str]], str] = {}
         for offering in offerings:
             load = self.partner_load.get(offering.partner_id, 1.0)
             offering.spare_points = 15.0 * (1.0 - max(0.0, min(1.0, load)))
-            offering.capacity_json = json.dumps(
-                {"code": "capacity", "left": offering.places_left, "capacity": offering.capacity}
-            )
+            offering.capacity_piece = StoredReasons.capacity_piece(offering.places_left, offering.capacity)
 
     @classmethod
     async def load(
@@ -280,41 +276,25 @@ class OfferingIndex:
             )
             partner_totals = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in totals}
         by_id = {offering.id: offering for offering in offerings}
-        names: dict[str, tuple[str, str]] = {}
         if by_id:
-            # The links with their regions' names (for the reasons), in one query.
-            links_sql = (
-                'SELECT l."offering_id", l."region_id", g."name", g."name_en" FROM "offering_region" l '
-                'JOIN "region" g ON g."code" = l."region_id"'
-            )
+            # The regions the offerings serve, in one query (a page looks up their names).
+            links_sql = 'SELECT l."offering_id", l."region_id" FROM "offering_region" l'
             if len(by_id) > _IN_CHUNK:
                 _count, links = await connection.execute_query(links_sql)
             else:
                 links = await _select_in(
                     connection, links_sql + ' WHERE l."offering_id" IN ({ids})', list(by_id)
                 )
-            for offering_id, region_code, name, name_en in links:
+            for offering_id, region_code in links:
                 if offering_id in by_id:
                     by_id[offering_id].region_codes.append(str(region_code))
-                    names[str(region_code)] = (name, name_en)
-        return cls(offerings, names, partner_totals)
-
-    def _region_reason(self, code: str) -> str:
-        found = self._region_json.get(code)
-        if found is None:
-            name, name_en = self.region_names.get(code, (code, code))
-            found = json.dumps(
-                {"code": "region", "region": code, "name": name, "name_en": name_en}, ensure_ascii=False
-            )
-            self._region_json[code] = found
-        return found
+        return cls(offerings, partner_totals)
 
     def _eligible_reason(self, offering: OfferingCandidate, flags: frozenset[str]) -> str:
         key = (offering.id, flags)
-        found = self._eligible_json.get(key)
+        found = self._eligible_pieces.get(key)
         if found is None:
-            found = json.dumps({"code": "eligible", "flags": sorted(offering.eligibility & flags)})
-            self._eligible_json[key] = found
+            found = self._eligible_pieces[key] = StoredReasons.eligible_piece(offering.eligibility & flags)
         return found
 
     def candidates(self, request: RequestCase, now: datetime) -> list[Candidate]:
@@ -359,10 +339,10 @@ class OfferingIndex:
                 continue
             pieces: list[str] = []
             if distance is not None:
-                pieces.append(f'{{"code": "distance", "band": "{distance_band(distance)}"}}')
+                pieces.append(StoredReasons.distance_piece(distance_band(distance)))
             if region_code is not None:
-                pieces.append(self._region_reason(region_code))
-            pieces.append(offering.capacity_json)
+                pieces.append(StoredReasons.region_piece(region_code))
+            pieces.append(offering.capacity_piece)
             if offering.eligibility:
                 pieces.append(self._eligible_reason(offering, request.flags))
             closeness = 10.0 if distance is None else 30.0 / (1.0 + distance / 5.0)
@@ -372,7 +352,7 @@ class OfferingIndex:
                     offering,
                     None if distance is None else round(distance, 3),
                     score,
-                    "[" + ", ".join(pieces) + "]",
+                    StoredReasons.join(pieces),
                 )
             )
         found.sort(

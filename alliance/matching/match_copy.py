@@ -3,7 +3,7 @@
 Twenty million rows went through asyncpg's COPY one Python tuple at a time: building the tuples,
 their reasons and asyncpg's encoding of each cost about 3 µs a row, most of a province's re-match.
 Here a batch of tiles (`area_candidates.TilePairs`) becomes one bytes object: the rows' fixed-width
-fields are a numpy record array in network byte order, and the reasons — the same JSON text the
+fields are a numpy record array in network byte order, and the reasons — the same text (models.StoredReasons) the
 per-request search writes, of which a batch holds few distinct ones — are made once per distinct
 (offering, eligibility, region, band) and gathered by number. Rows are grouped by the length of
 their reasons (a record array has one width), which COPY does not mind: a table has no order.
@@ -55,7 +55,7 @@ class CopyEncoder:
     def __init__(self, area: AreaSearch, first_id: int) -> None:
         self.area = area
         self.first_id = self.next_id = first_id
-        # (offering id and eligibility bits, region, band) -> the reasons, UTF-8 JSON text.
+        # (offering id and eligibility bits, region, band) -> the reasons, UTF-8 text (models.StoredReasons).
         self._reasons: dict[tuple[int, int, int], bytes] = {}
 
     def encode(self, tiles: list[TilePairs]) -> bytes:
@@ -123,7 +123,7 @@ class CopyEncoder:
 
     def encode_rows(self, rows: Iterable[tuple[Any, ...]]) -> bytes:
         """Rows as `match_storage._Matcher` makes them (request, offering, partner, score, distance,
-        reasons JSON, partner_best), one at a time: the few requests searched alone."""
+        reasons text, partner_best), one at a time: the few requests searched alone."""
         parts = []
         for request_id, offering_id, partner_id, score, distance, reasons, partner_best in rows:
             text = reasons.encode()
@@ -155,13 +155,13 @@ class CopyEncoder:
         found = self._reasons.get(key)
         if found is None:
             mask = (1 << len(self.area.flag_bits)) - 1
-            text = self.area.reasons_json(tail >> len(self.area.flag_bits), band, region, tail & mask)
+            text = self.area.reasons_text(tail >> len(self.area.flag_bits), band, region, tail & mask)
             found = self._reasons[key] = text.encode()
         return found
 
 
 def decode(data: bytes) -> Iterator[tuple[Any, ...]]:
-    """COPY data (header to trailer) back into rows in COLUMNS' order, reasons as JSON text: for the
+    """COPY data (header to trailer) back into rows in COLUMNS' order, reasons as stored text: for the
     tests, which hold the encoding to the rows the per-request search makes."""
     assert data[: len(HEADER)] == HEADER
     at = len(HEADER)

@@ -165,7 +165,7 @@ class _Matcher:
                 candidate.offering.partner_id,
                 candidate.score,
                 candidate.distance_km,
-                candidate.reasons_json,
+                candidate.reasons_text,
                 candidate.partner_best,
             )
             for candidate in found

@@ -1,9 +1,14 @@
 """Service requests and their history, matches, monthly capacity, transfers and allocation proposals."""
 
+import json
+from collections.abc import Iterable
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
 from alliance.core.codes import CloseReason, ProposalState, ProposalStatus, RequestStatus, TransferStatus
+from alliance.core.privacy import distance_band
 
 
 class TextJSONField(fields.JSONField):
@@ -11,10 +16,102 @@ class TextJSONField(fields.JSONField):
     twenty million match rows, and the server parsing each one's reasons (into jsonb, then even only
     to check them as json) was a large part of its COPY time. The text is written by matching
     itself (area_candidates.py, candidates.py), nothing queries inside it, and pages decode it in
-    Python either way."""
+    Python either way (`Match.reasons` in the short form of StoredReasons, through the field's
+    encoder and decoder)."""
 
     class _db_postgres:
         SQL_TYPE = "TEXT"
+
+
+class StoredReasons:
+    """A match's reasons as stored: a few short pieces, read back as the structured reasons pages render.
+
+    A province keeps twenty million matches, rewritten whole every night, and the reasons were most of
+    each row: as JSON (`[{"code": "distance", "band": "5-10"}, {"code": "capacity", "left": 43,
+    "capacity": 43}]`) 96 characters of a 169-byte row. Stored in this form they are 12 (`d5-10;c43/43`),
+    and the nightly COPY, the table and its WAL shrink by about half (docs/scale.md). Pieces, joined by ";",
+    each a letter and its value:
+
+    - `d<band>`: the distance band (`alliance.core.privacy.BANDS`), never kilometres;
+    - `r<code>`: the region the offering serves that holds the household (its name is looked up when a
+      page shows it, in the reader's language);
+    - `c<left>/<capacity>`: places left this month of the offering's capacity, when matched;
+    - `e<FLAG>,<FLAG>`: the household's flags the offering accepts.
+
+    `decode` gives the structured form ({"code": ..., params}, as `selectors.reason_texts` reads it) from
+    either this form or the JSON rows written before it; `encode` gives this form from the structured one
+    (the model field writes with it)."""
+
+    SEPARATOR = ";"
+
+    @staticmethod
+    def distance_piece(band: str) -> str:
+        return "d" + band
+
+    @staticmethod
+    def region_piece(code: str) -> str:
+        return "r" + code
+
+    @staticmethod
+    def capacity_piece(left: int, capacity: int) -> str:
+        return f"c{left}/{capacity}"
+
+    @staticmethod
+    def eligible_piece(flags: Iterable[str]) -> str:
+        return "e" + ",".join(sorted(flags))
+
+    @staticmethod
+    def join(pieces: Iterable[str]) -> str:
+        return StoredReasons.SEPARATOR.join(pieces)
+
+    @staticmethod
+    def decode(text: str | bytes | None) -> list[dict[str, Any]]:
+        """The structured reasons of a stored text (this form, or JSON as written before it)."""
+        if text is None:
+            return []
+        if isinstance(text, bytes):
+            text = text.decode()
+        if text.startswith("["):
+            return json.loads(text)
+        reasons: list[dict[str, Any]] = []
+        for piece in text.split(StoredReasons.SEPARATOR) if text else ():
+            kind, value = piece[:1], piece[1:]
+            if kind == "d":
+                reasons.append({"code": "distance", "band": value})
+            elif kind == "r":
+                reasons.append({"code": "region", "region": value})
+            elif kind == "c":
+                left, _slash, capacity = value.partition("/")
+                reasons.append({"code": "capacity", "left": int(left), "capacity": int(capacity)})
+            elif kind == "e":
+                reasons.append({"code": "eligible", "flags": value.split(",") if value else []})
+            else:
+                raise ValueError(f"unknown match reason {piece!r} in {text!r}")
+        return reasons
+
+    @staticmethod
+    def encode(reasons: Any) -> str:
+        """This form of structured reasons (a list of {"code": ...}); a text is checked and kept."""
+        if isinstance(reasons, (str, bytes)):
+            StoredReasons.decode(reasons)
+            return reasons.decode() if isinstance(reasons, bytes) else reasons
+        pieces = []
+        for reason in reasons or ():
+            code = reason.get("code")
+            if code == "distance":
+                # (rows from before bands carry "km": stored as its band)
+                pieces.append(
+                    StoredReasons.distance_piece(reason.get("band") or distance_band(float(reason["km"])))
+                )
+            elif code == "region":
+                pieces.append(StoredReasons.region_piece(reason["region"]))
+            elif code == "capacity":
+                pieces.append(StoredReasons.capacity_piece(reason["left"], reason["capacity"]))
+            elif code == "eligible":
+                pieces.append(StoredReasons.eligible_piece(reason["flags"]))
+            else:
+                raise ValueError(f"a match reason this form cannot hold: {reason!r}")
+        return StoredReasons.join(pieces)
 
 
 class ServiceRequest(Model):
@@ -76,7 +173,8 @@ class RequestTransition(Model):
 class Match(Model):
     # A stored candidate offering for an open request, with its score and reasons; pages read these,
     # they never recompute matching. `reasons` is structured ({"code": ..., params}) and rendered
-    # through gettext at display time, so both languages come from one row.
+    # through gettext at display time, so both languages come from one row; it is stored in the
+    # short form of StoredReasons ("d5-10;c43/43"), which the field reads and writes.
     #
     # Derived data, rewritten whole by the nightly re-match (a million rows in a province): no
     # foreign-key constraints, whose per-row checks would cost more than the rest of the write. Every
@@ -96,7 +194,7 @@ class Match(Model):
     )
     score = fields.FloatField()
     distance_km = fields.FloatField(null=True)
-    reasons = TextJSONField(default=list)
+    reasons = TextJSONField(default=list, encoder=StoredReasons.encode, decoder=StoredReasons.decode)
     partner_best = fields.BooleanField(default=True, db_default=True)
     computed_at = fields.DatetimeField(auto_now=True)
 

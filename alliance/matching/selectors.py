@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,24 +17,30 @@ from alliance.core.labels import label
 from alliance.core.models import Region
 from alliance.core.privacy import distance_band
 from alliance.matching.candidates import _region_codes
-from alliance.matching.models import Match
+from alliance.matching.models import Match, StoredReasons
 
 
 def _join(items: list[str]) -> str:
     return ("、" if current_language() == "zh_CN" else ", ").join(items)
 
 
-def reason_texts(match: Match | dict[str, Any] | list[dict[str, Any]]) -> list[str]:
-    """The match's reasons in the reader's language, e.g. ["3.2 km", "4 of 10 places left",
-    "eligible: 低保"]. Accepts a Match, a dict with "reasons", or the reasons list itself."""
+def reason_texts(
+    match: Match | dict[str, Any] | list[dict[str, Any]] | str,
+    region_names: Mapping[str, tuple[str, str]] | None = None,
+) -> list[str]:
+    """The match's reasons in the reader's language, e.g. ["distance: 1-3 km", "4 of 10 places left",
+    "eligible: 低保"]. Accepts a Match, a dict with "reasons", the reasons list itself or their stored
+    text (`models.StoredReasons`). A region reason names its region from `region_names` (code -> (name,
+    name_en): `region_names_of` reads them), or from the reason itself in rows from before."""
     if isinstance(match, Match):
-        reasons = match.reasons
+        reasons: Any = match.reasons
     elif isinstance(match, dict):
         reasons = match.get("reasons", [])
     else:
         reasons = match
-    if isinstance(reasons, str):
-        reasons = json.loads(reasons)
+    if isinstance(reasons, (str, bytes)):
+        reasons = StoredReasons.decode(reasons)
+    chinese = current_language() == "zh_CN"
     texts: list[str] = []
     for reason in reasons or []:
         code = reason.get("code")
@@ -44,12 +50,10 @@ def reason_texts(match: Match | dict[str, Any] | list[dict[str, Any]]) -> list[s
             band = reason.get("band") or distance_band(float(reason["km"]))
             texts.append(_("distance: {band}").format(band=label(band)))
         elif code == "region":
-            name = (
-                reason.get("name")
-                if current_language() == "zh_CN"
-                else reason.get("name_en") or reason.get("name")
-            )
-            texts.append(_("serves {region}").format(region=name or reason.get("region", "")))
+            region = str(reason.get("region", ""))
+            name, name_en = (region_names or {}).get(region) or (reason.get("name"), reason.get("name_en"))
+            name = name if chinese else name_en or name
+            texts.append(_("serves {region}").format(region=name or region))
         elif code == "capacity":
             texts.append(
                 _("{left} of {capacity} places left").format(left=reason["left"], capacity=reason["capacity"])
@@ -59,6 +63,27 @@ def reason_texts(match: Match | dict[str, Any] | list[dict[str, Any]]) -> list[s
                 _("eligible: {flags}").format(flags=_join([label(flag) for flag in reason["flags"]]))
             )
     return texts
+
+
+def region_codes_of(reasons: Iterable[Any]) -> set[str]:
+    """The regions named by region reasons (stored texts or structured lists), for `region_names_of`."""
+    codes: set[str] = set()
+    for found in reasons:
+        if isinstance(found, (str, bytes)):
+            found = StoredReasons.decode(found)
+        codes.update(str(reason["region"]) for reason in found or () if reason.get("code") == "region")
+    return codes
+
+
+async def region_names_of(codes: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Region code -> (name, name_en), for `reason_texts` (one query; none when no codes)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    return {
+        code: (name, name_en)
+        for code, name, name_en in await Region.filter(code__in=wanted).values_list("code", "name", "name_en")
+    }
 
 
 @dataclass

@@ -49,8 +49,8 @@ CREATE TABLE public.app_user (
     last_login_at timestamp with time zone,
     partner_id integer,
     region_id character varying(12),
-    household_id integer,
-    volunteer_id integer
+    volunteer_id integer,
+    household_id integer
 );
 CREATE SEQUENCE public.app_user_id_seq
     AS integer
@@ -1644,48 +1644,49 @@ ALTER TABLE ONLY public.volunteer_signup_link ALTER COLUMN id SET DEFAULT nextva
 ALTER TABLE ONLY public.volunteer_time_off ALTER COLUMN id SET DEFAULT nextval('public.volunteer_time_off_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_delivery ALTER COLUMN id SET DEFAULT nextval('public.webhook_delivery_id_seq'::regclass);
 ALTER TABLE ONLY public.webhook_endpoint ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoint_id_seq'::regclass);
-INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 12:08:29.224526+00');
-INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 12:08:29.972503+00');
-INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 12:08:31.125905+00');
-INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 12:08:31.280677+00');
-INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 12:08:32.204683+00');
-INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 12:08:33.766884+00');
-INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 12:08:34.095022+00');
-INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 12:08:36.53208+00');
-INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 12:08:36.763682+00');
-INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 12:08:37.828726+00');
-INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 12:08:38.030567+00');
-INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 12:08:39.079434+00');
-INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 12:08:39.180986+00');
-INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 12:08:40.269572+00');
-INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 12:08:40.861487+00');
-INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 12:08:41.235545+00');
-INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 12:08:43.05849+00');
-INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 12:08:43.740655+00');
-INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 12:08:44.005114+00');
-INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 12:08:44.767521+00');
-INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 12:08:45.129946+00');
-INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 12:08:47.157195+00');
-INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 12:08:50.071262+00');
-INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 12:08:52.141878+00');
-INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 12:08:52.44391+00');
-INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 12:08:53.865041+00');
-INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 12:08:54.985895+00');
-INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 12:08:56.028016+00');
-INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 12:08:56.368898+00');
-INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 12:08:56.597479+00');
-INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 12:08:57.269124+00');
-INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 12:08:57.599919+00');
-INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 12:08:57.898376+00');
-INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 12:08:58.031387+00');
-INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 12:08:58.46986+00');
-INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 12:08:58.8137+00');
-INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 12:08:59.037512+00');
-INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 12:08:59.237292+00');
-INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 12:08:59.514929+00');
-INSERT INTO public.tortoise_migrations VALUES (40, 'models', '0044_match_reasons_as_json', '2026-12-05 12:08:59.785473+00');
-INSERT INTO public.tortoise_migrations VALUES (41, 'models', '0045_match_without_offering_index', '2026-12-05 12:09:00.010192+00');
-INSERT INTO public.tortoise_migrations VALUES (42, 'models', '0046_match_reasons_as_text', '2026-12-05 12:09:00.282908+00');
+INSERT INTO public.tortoise_migrations VALUES (1, 'models', '0001_initial', '2026-12-05 17:27:57.609781+00');
+INSERT INTO public.tortoise_migrations VALUES (2, 'models', '0002_intake', '2026-12-05 17:27:57.899311+00');
+INSERT INTO public.tortoise_migrations VALUES (3, 'models', '0003_matching', '2026-12-05 17:27:58.437366+00');
+INSERT INTO public.tortoise_migrations VALUES (4, 'models', '0004_intake_phone_address', '2026-12-05 17:27:58.530905+00');
+INSERT INTO public.tortoise_migrations VALUES (5, 'models', '0005_scheduling', '2026-12-05 17:27:59.067536+00');
+INSERT INTO public.tortoise_migrations VALUES (6, 'models', '0006_check_in', '2026-12-05 17:27:59.869886+00');
+INSERT INTO public.tortoise_migrations VALUES (7, 'models', '0007_tallies', '2026-12-05 17:27:59.99446+00');
+INSERT INTO public.tortoise_migrations VALUES (8, 'models', '0008_events', '2026-12-05 17:28:01.102679+00');
+INSERT INTO public.tortoise_migrations VALUES (9, 'models', '0009_lookup_indexes', '2026-12-05 17:28:01.238243+00');
+INSERT INTO public.tortoise_migrations VALUES (10, 'models', '0010_board_index', '2026-12-05 17:28:01.677487+00');
+INSERT INTO public.tortoise_migrations VALUES (11, 'models', '0011_phone_address_index', '2026-12-05 17:28:01.76474+00');
+INSERT INTO public.tortoise_migrations VALUES (12, 'models', '0012_allocation_job', '2026-12-05 17:28:02.151834+00');
+INSERT INTO public.tortoise_migrations VALUES (13, 'models', '0013_lifecycle', '2026-12-05 17:28:02.185381+00');
+INSERT INTO public.tortoise_migrations VALUES (14, 'models', '0014_privacy', '2026-12-05 17:28:02.695384+00');
+INSERT INTO public.tortoise_migrations VALUES (15, 'models', '0015_sessions', '2026-12-05 17:28:02.932533+00');
+INSERT INTO public.tortoise_migrations VALUES (16, 'models', '0016_delivery', '2026-12-05 17:28:03.163462+00');
+INSERT INTO public.tortoise_migrations VALUES (17, 'models', '0017_audit', '2026-12-05 17:28:04.135759+00');
+INSERT INTO public.tortoise_migrations VALUES (18, 'models', '0018_hardening', '2026-12-05 17:28:04.416297+00');
+INSERT INTO public.tortoise_migrations VALUES (19, 'models', '0019_board_changes', '2026-12-05 17:28:04.522395+00');
+INSERT INTO public.tortoise_migrations VALUES (20, 'models', '0020_projects', '2026-12-05 17:28:04.81492+00');
+INSERT INTO public.tortoise_migrations VALUES (21, 'models', '0021_webhooks', '2026-12-05 17:28:04.96013+00');
+INSERT INTO public.tortoise_migrations VALUES (22, 'models', '0022_onboard', '2026-12-05 17:28:05.76156+00');
+INSERT INTO public.tortoise_migrations VALUES (23, 'models', '0023_inbox', '2026-12-05 17:28:06.973295+00');
+INSERT INTO public.tortoise_migrations VALUES (24, 'models', '0024_encryption', '2026-12-05 17:28:07.782557+00');
+INSERT INTO public.tortoise_migrations VALUES (25, 'models', '0025_exports', '2026-12-05 17:28:07.90225+00');
+INSERT INTO public.tortoise_migrations VALUES (26, 'models', '0026_volunteers', '2026-12-05 17:28:08.440287+00');
+INSERT INTO public.tortoise_migrations VALUES (27, 'models', '0027_casework', '2026-12-05 17:28:08.943729+00');
+INSERT INTO public.tortoise_migrations VALUES (28, 'models', '0028_regular', '2026-12-05 17:28:09.443817+00');
+INSERT INTO public.tortoise_migrations VALUES (29, 'models', '0029_region_settings', '2026-12-05 17:28:09.637343+00');
+INSERT INTO public.tortoise_migrations VALUES (30, 'models', '0030_eligibility', '2026-12-05 17:28:09.770613+00');
+INSERT INTO public.tortoise_migrations VALUES (31, 'models', '0031_promises', '2026-12-05 17:28:10.029495+00');
+INSERT INTO public.tortoise_migrations VALUES (32, 'models', '0032_supervision', '2026-12-05 17:28:10.164166+00');
+INSERT INTO public.tortoise_migrations VALUES (33, 'models', '0033_calendar_days', '2026-12-05 17:28:10.291957+00');
+INSERT INTO public.tortoise_migrations VALUES (34, 'models', '0034_cockpit_snapshot', '2026-12-05 17:28:10.332668+00');
+INSERT INTO public.tortoise_migrations VALUES (35, 'models', '0036_reminder_batches', '2026-12-05 17:28:10.500436+00');
+INSERT INTO public.tortoise_migrations VALUES (36, 'models', '0038_audit_partitions', '2026-12-05 17:28:10.659646+00');
+INSERT INTO public.tortoise_migrations VALUES (37, 'models', '0040_active_request_indexes', '2026-12-05 17:28:10.6896+00');
+INSERT INTO public.tortoise_migrations VALUES (38, 'models', '0042_notification_partitions', '2026-12-05 17:28:10.849685+00');
+INSERT INTO public.tortoise_migrations VALUES (39, 'models', '0043_promise_snapshot', '2026-12-05 17:28:10.957219+00');
+INSERT INTO public.tortoise_migrations VALUES (40, 'models', '0044_match_reasons_as_json', '2026-12-05 17:28:11.110968+00');
+INSERT INTO public.tortoise_migrations VALUES (41, 'models', '0045_match_without_offering_index', '2026-12-05 17:28:11.258079+00');
+INSERT INTO public.tortoise_migrations VALUES (42, 'models', '0046_match_reasons_as_text', '2026-12-05 17:28:11.414854+00');
+INSERT INTO public.tortoise_migrations VALUES (43, 'models', '0047_match_reasons_short_form', '2026-12-05 17:28:11.556117+00');
 SELECT pg_catalog.setval('public.allocation_proposal_id_seq', 1, false);
 SELECT pg_catalog.setval('public.app_user_id_seq', 1, false);
 SELECT pg_catalog.setval('public.attendance_id_seq', 1, false);
@@ -1751,7 +1752,7 @@ SELECT pg_catalog.setval('public.supervision_snapshot_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_change_id_seq', 1, false);
 SELECT pg_catalog.setval('public.target_id_seq', 1, false);
 SELECT pg_catalog.setval('public.task_id_seq', 1, false);
-SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 42, true);
+SELECT pg_catalog.setval('public.tortoise_migrations_id_seq', 43, true);
 SELECT pg_catalog.setval('public.transfer_request_id_seq', 1, false);
 SELECT pg_catalog.setval('public.user_session_id_seq', 1, false);
 SELECT pg_catalog.setval('public.visit_id_seq', 1, false);

@@ -21,8 +21,8 @@ CREATE TABLE "app_user" (
     "last_login_at" TIMESTAMP,
     "partner_id" INT REFERENCES "partner" ("id") ON DELETE CASCADE,
     "region_id" VARCHAR(12) REFERENCES "region" ("code") ON DELETE RESTRICT,
-    "household_id" INT  UNIQUE REFERENCES "household" ("id") ON DELETE CASCADE,
-    "volunteer_id" INT  UNIQUE REFERENCES "volunteer" ("id") ON DELETE CASCADE
+    "volunteer_id" INT  UNIQUE REFERENCES "volunteer" ("id") ON DELETE CASCADE,
+    "household_id" INT  UNIQUE REFERENCES "household" ("id") ON DELETE CASCADE
 );
 CREATE TABLE "attendance" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -721,48 +721,49 @@ CREATE TABLE "tortoise_migrations" (
     "applied_at" TIMESTAMP NOT NULL,
     CONSTRAINT "uid_tortoise_mi_app_3803a5" UNIQUE ("app", "name")
 );
-INSERT INTO "tortoise_migrations" VALUES(1,'models','0001_initial','2026-12-05 12:08:05.718427+00:00');
-INSERT INTO "tortoise_migrations" VALUES(2,'models','0002_intake','2026-12-05 12:08:06.104107+00:00');
-INSERT INTO "tortoise_migrations" VALUES(3,'models','0003_matching','2026-12-05 12:08:06.845545+00:00');
-INSERT INTO "tortoise_migrations" VALUES(4,'models','0004_intake_phone_address','2026-12-05 12:08:06.892012+00:00');
-INSERT INTO "tortoise_migrations" VALUES(5,'models','0005_scheduling','2026-12-05 12:08:07.921263+00:00');
-INSERT INTO "tortoise_migrations" VALUES(6,'models','0006_check_in','2026-12-05 12:08:09.180956+00:00');
-INSERT INTO "tortoise_migrations" VALUES(7,'models','0007_tallies','2026-12-05 12:08:09.397740+00:00');
-INSERT INTO "tortoise_migrations" VALUES(8,'models','0008_events','2026-12-05 12:08:11.102211+00:00');
-INSERT INTO "tortoise_migrations" VALUES(9,'models','0009_lookup_indexes','2026-12-05 12:08:11.372219+00:00');
-INSERT INTO "tortoise_migrations" VALUES(10,'models','0010_board_index','2026-12-05 12:08:12.195574+00:00');
-INSERT INTO "tortoise_migrations" VALUES(11,'models','0011_phone_address_index','2026-12-05 12:08:12.332212+00:00');
-INSERT INTO "tortoise_migrations" VALUES(12,'models','0012_allocation_job','2026-12-05 12:08:13.160515+00:00');
-INSERT INTO "tortoise_migrations" VALUES(13,'models','0013_lifecycle','2026-12-05 12:08:13.249461+00:00');
-INSERT INTO "tortoise_migrations" VALUES(14,'models','0014_privacy','2026-12-05 12:08:14.312383+00:00');
-INSERT INTO "tortoise_migrations" VALUES(15,'models','0015_sessions','2026-12-05 12:08:14.818496+00:00');
-INSERT INTO "tortoise_migrations" VALUES(16,'models','0016_delivery','2026-12-05 12:08:15.071457+00:00');
-INSERT INTO "tortoise_migrations" VALUES(17,'models','0017_audit','2026-12-05 12:08:16.375152+00:00');
-INSERT INTO "tortoise_migrations" VALUES(18,'models','0018_hardening','2026-12-05 12:08:16.773724+00:00');
-INSERT INTO "tortoise_migrations" VALUES(19,'models','0019_board_changes','2026-12-05 12:08:16.815229+00:00');
-INSERT INTO "tortoise_migrations" VALUES(20,'models','0020_projects','2026-12-05 12:08:17.287488+00:00');
-INSERT INTO "tortoise_migrations" VALUES(21,'models','0021_webhooks','2026-12-05 12:08:17.486369+00:00');
-INSERT INTO "tortoise_migrations" VALUES(22,'models','0022_onboard','2026-12-05 12:08:18.450519+00:00');
-INSERT INTO "tortoise_migrations" VALUES(23,'models','0023_inbox','2026-12-05 12:08:20.488515+00:00');
-INSERT INTO "tortoise_migrations" VALUES(24,'models','0024_encryption','2026-12-05 12:08:21.735476+00:00');
-INSERT INTO "tortoise_migrations" VALUES(25,'models','0025_exports','2026-12-05 12:08:21.923371+00:00');
-INSERT INTO "tortoise_migrations" VALUES(26,'models','0026_volunteers','2026-12-05 12:08:22.809543+00:00');
-INSERT INTO "tortoise_migrations" VALUES(27,'models','0027_casework','2026-12-05 12:08:23.623763+00:00');
-INSERT INTO "tortoise_migrations" VALUES(28,'models','0028_regular','2026-12-05 12:08:24.267009+00:00');
-INSERT INTO "tortoise_migrations" VALUES(29,'models','0029_region_settings','2026-12-05 12:08:24.657226+00:00');
-INSERT INTO "tortoise_migrations" VALUES(30,'models','0030_eligibility','2026-12-05 12:08:24.869761+00:00');
-INSERT INTO "tortoise_migrations" VALUES(31,'models','0031_promises','2026-12-05 12:08:25.461028+00:00');
-INSERT INTO "tortoise_migrations" VALUES(32,'models','0032_supervision','2026-12-05 12:08:25.556757+00:00');
-INSERT INTO "tortoise_migrations" VALUES(33,'models','0033_calendar_days','2026-12-05 12:08:25.817294+00:00');
-INSERT INTO "tortoise_migrations" VALUES(34,'models','0034_cockpit_snapshot','2026-12-05 12:08:25.918163+00:00');
-INSERT INTO "tortoise_migrations" VALUES(35,'models','0036_reminder_batches','2026-12-05 12:08:26.183781+00:00');
-INSERT INTO "tortoise_migrations" VALUES(36,'models','0038_audit_partitions','2026-12-05 12:08:26.411589+00:00');
-INSERT INTO "tortoise_migrations" VALUES(37,'models','0040_active_request_indexes','2026-12-05 12:08:26.594885+00:00');
-INSERT INTO "tortoise_migrations" VALUES(38,'models','0042_notification_partitions','2026-12-05 12:08:26.773282+00:00');
-INSERT INTO "tortoise_migrations" VALUES(39,'models','0043_promise_snapshot','2026-12-05 12:08:27.030352+00:00');
-INSERT INTO "tortoise_migrations" VALUES(40,'models','0044_match_reasons_as_json','2026-12-05 12:08:27.391788+00:00');
-INSERT INTO "tortoise_migrations" VALUES(41,'models','0045_match_without_offering_index','2026-12-05 12:08:27.725848+00:00');
-INSERT INTO "tortoise_migrations" VALUES(42,'models','0046_match_reasons_as_text','2026-12-05 12:08:28.084401+00:00');
+INSERT INTO "tortoise_migrations" VALUES(1,'models','0001_initial','2026-12-05 17:27:44.365040+00:00');
+INSERT INTO "tortoise_migrations" VALUES(2,'models','0002_intake','2026-12-05 17:27:44.592597+00:00');
+INSERT INTO "tortoise_migrations" VALUES(3,'models','0003_matching','2026-12-05 17:27:45.087982+00:00');
+INSERT INTO "tortoise_migrations" VALUES(4,'models','0004_intake_phone_address','2026-12-05 17:27:45.114156+00:00');
+INSERT INTO "tortoise_migrations" VALUES(5,'models','0005_scheduling','2026-12-05 17:27:45.591805+00:00');
+INSERT INTO "tortoise_migrations" VALUES(6,'models','0006_check_in','2026-12-05 17:27:46.375367+00:00');
+INSERT INTO "tortoise_migrations" VALUES(7,'models','0007_tallies','2026-12-05 17:27:46.508015+00:00');
+INSERT INTO "tortoise_migrations" VALUES(8,'models','0008_events','2026-12-05 17:27:47.589121+00:00');
+INSERT INTO "tortoise_migrations" VALUES(9,'models','0009_lookup_indexes','2026-12-05 17:27:47.720644+00:00');
+INSERT INTO "tortoise_migrations" VALUES(10,'models','0010_board_index','2026-12-05 17:27:48.230122+00:00');
+INSERT INTO "tortoise_migrations" VALUES(11,'models','0011_phone_address_index','2026-12-05 17:27:48.246926+00:00');
+INSERT INTO "tortoise_migrations" VALUES(12,'models','0012_allocation_job','2026-12-05 17:27:48.691408+00:00');
+INSERT INTO "tortoise_migrations" VALUES(13,'models','0013_lifecycle','2026-12-05 17:27:48.725763+00:00');
+INSERT INTO "tortoise_migrations" VALUES(14,'models','0014_privacy','2026-12-05 17:27:49.280216+00:00');
+INSERT INTO "tortoise_migrations" VALUES(15,'models','0015_sessions','2026-12-05 17:27:49.519790+00:00');
+INSERT INTO "tortoise_migrations" VALUES(16,'models','0016_delivery','2026-12-05 17:27:49.668737+00:00');
+INSERT INTO "tortoise_migrations" VALUES(17,'models','0017_audit','2026-12-05 17:27:50.610293+00:00');
+INSERT INTO "tortoise_migrations" VALUES(18,'models','0018_hardening','2026-12-05 17:27:50.850966+00:00');
+INSERT INTO "tortoise_migrations" VALUES(19,'models','0019_board_changes','2026-12-05 17:27:50.933461+00:00');
+INSERT INTO "tortoise_migrations" VALUES(20,'models','0020_projects','2026-12-05 17:27:51.178717+00:00');
+INSERT INTO "tortoise_migrations" VALUES(21,'models','0021_webhooks','2026-12-05 17:27:51.316428+00:00');
+INSERT INTO "tortoise_migrations" VALUES(22,'models','0022_onboard','2026-12-05 17:27:52.026003+00:00');
+INSERT INTO "tortoise_migrations" VALUES(23,'models','0023_inbox','2026-12-05 17:27:53.017315+00:00');
+INSERT INTO "tortoise_migrations" VALUES(24,'models','0024_encryption','2026-12-05 17:27:53.653743+00:00');
+INSERT INTO "tortoise_migrations" VALUES(25,'models','0025_exports','2026-12-05 17:27:53.772854+00:00');
+INSERT INTO "tortoise_migrations" VALUES(26,'models','0026_volunteers','2026-12-05 17:27:54.267558+00:00');
+INSERT INTO "tortoise_migrations" VALUES(27,'models','0027_casework','2026-12-05 17:27:54.706552+00:00');
+INSERT INTO "tortoise_migrations" VALUES(28,'models','0028_regular','2026-12-05 17:27:55.100291+00:00');
+INSERT INTO "tortoise_migrations" VALUES(29,'models','0029_region_settings','2026-12-05 17:27:55.312953+00:00');
+INSERT INTO "tortoise_migrations" VALUES(30,'models','0030_eligibility','2026-12-05 17:27:55.435362+00:00');
+INSERT INTO "tortoise_migrations" VALUES(31,'models','0031_promises','2026-12-05 17:27:55.693683+00:00');
+INSERT INTO "tortoise_migrations" VALUES(32,'models','0032_supervision','2026-12-05 17:27:55.727802+00:00');
+INSERT INTO "tortoise_migrations" VALUES(33,'models','0033_calendar_days','2026-12-05 17:27:55.846453+00:00');
+INSERT INTO "tortoise_migrations" VALUES(34,'models','0034_cockpit_snapshot','2026-12-05 17:27:55.943941+00:00');
+INSERT INTO "tortoise_migrations" VALUES(35,'models','0036_reminder_batches','2026-12-05 17:27:56.014494+00:00');
+INSERT INTO "tortoise_migrations" VALUES(36,'models','0038_audit_partitions','2026-12-05 17:27:56.152705+00:00');
+INSERT INTO "tortoise_migrations" VALUES(37,'models','0040_active_request_indexes','2026-12-05 17:27:56.241826+00:00');
+INSERT INTO "tortoise_migrations" VALUES(38,'models','0042_notification_partitions','2026-12-05 17:27:56.368658+00:00');
+INSERT INTO "tortoise_migrations" VALUES(39,'models','0043_promise_snapshot','2026-12-05 17:27:56.404380+00:00');
+INSERT INTO "tortoise_migrations" VALUES(40,'models','0044_match_reasons_as_json','2026-12-05 17:27:56.568962+00:00');
+INSERT INTO "tortoise_migrations" VALUES(41,'models','0045_match_without_offering_index','2026-12-05 17:27:56.702130+00:00');
+INSERT INTO "tortoise_migrations" VALUES(42,'models','0046_match_reasons_as_text','2026-12-05 17:27:56.845373+00:00');
+INSERT INTO "tortoise_migrations" VALUES(43,'models','0047_match_reasons_short_form','2026-12-05 17:27:56.976071+00:00');
 CREATE TABLE "transfer_request" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "reason" VARCHAR(255) NOT NULL,
@@ -957,7 +958,7 @@ CREATE INDEX "service_request_waiting_id" ON "service_request" ("id") WHERE stat
 CREATE INDEX "service_request_waiting_age" ON "service_request" ("created_at", "id") WHERE status IN ('claimed', 'in_service', 'open', 'scheduled');
 CREATE INDEX "idx_notificatio_created_085a7c" ON "notification_key" ("created_at");
 DELETE FROM "sqlite_sequence";
-INSERT INTO "sqlite_sequence" VALUES('tortoise_migrations',42);
+INSERT INTO "sqlite_sequence" VALUES('tortoise_migrations',43);
 INSERT INTO "sqlite_sequence" VALUES('request_match',0);
 INSERT INTO "sqlite_sequence" VALUES('delivery_tally',0);
 COMMIT;
