@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -78,7 +79,7 @@ class OfferingCandidate:
         return self.capacity - self.claimed
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestCase:
     id: int
     need: str
@@ -427,32 +428,45 @@ _REQUEST_COLUMNS = (
 _OFFERED = 'h."matchable" = TRUE'
 
 
+def _as_read(value: Any) -> Any:
+    return value
+
+
 async def _load_every_open_request(connection: BaseDBAsyncClient) -> list[RequestCase]:
     """Every open request, for a full re-match: a million in a province. The households' active
     flags come as one text per household (aggregated by the database), and the few different sets
     of flags become one shared frozenset each: no set per household built up flag by flag here."""
     postgres = connection.capabilities.dialect == "postgres"
-    async with in_transaction(connection.connection_name) as transaction:
-        if postgres:
-            # Plain scans and joins: compiling them just in time costs more than it saves.
-            await transaction.execute_script("SET LOCAL jit = off")
-        hole = _placeholders(transaction, 1)
-        # The region's path and point from a table of the regions (a thousand or so), not on every row.
-        _count, region_rows = await transaction.execute_query(
-            'SELECT "code", "path", "lat", "lon" FROM "region"'
-        )
-        _count, rows = await transaction.execute_query(
+    hole = _placeholders(connection, 1)
+    aggregate = "string_agg" if postgres else "group_concat"
+
+    async def read(sql: str, params: list[Any] | None = None) -> list[Any]:
+        async with in_transaction(connection.connection_name) as transaction:
+            if postgres:
+                # Plain scans and joins: compiling them just in time costs more than it saves.
+                await transaction.execute_script("SET LOCAL jit = off")
+            return (await transaction.execute_query(sql, params))[1]
+
+    # The region's path and point from a table of the regions (a thousand or so), not on every row.
+    region_rows = await read('SELECT "code", "path", "lat", "lon" FROM "region"')
+    reads = (
+        read(
             'SELECT r."id", r."need_id", r."priority", r."created_at", r."matched_at", h."id", h."lat", '
             'h."lon", h."region_id" FROM "service_request" r JOIN "household" h ON h."id" = r."household_id" '
             f'WHERE r."status" = {hole} AND {_OFFERED} ORDER BY r."id"',
             [str(RequestStatus.OPEN)],
-        )
-        aggregate = "string_agg" if postgres else "group_concat"
-        _count, flag_rows = await transaction.execute_query(
+        ),
+        read(
             f'SELECT "household_id", {aggregate}("code", \',\') FROM "flag" WHERE "active" = {hole} '
             'GROUP BY "household_id"',
             [True],
-        )
+        ),
+    )
+    if postgres:
+        # On two connections: the server reads the flags while it reads the requests.
+        rows, flag_rows = await asyncio.gather(*reads)
+    else:
+        rows, flag_rows = [await read_one for read_one in reads]
     flag_sets: dict[str, frozenset[str]] = {}
     flags_of: dict[int, frozenset[str]] = {}
     for household_id, codes in flag_rows:
@@ -463,23 +477,27 @@ async def _load_every_open_request(connection: BaseDBAsyncClient) -> list[Reques
     del flag_rows
     regions = {code: (_region_codes(path), lat, lon) for code, path, lat, lon in region_rows}
     no_flags: frozenset[str] = frozenset()
+    # asyncpg hands back timezone-aware datetimes; SQLite text or naive ones (aware() reads them).
+    moment = aware if not postgres else _as_read
     cases = []
+    append = cases.append
     for request_id, need, priority, created_at, matched_at, household_id, home_lat, home_lon, code in rows:
         region_codes, lat, lon = regions[code]
-        # As _request_case: the community's centre, else the home rounded (alliance/core/privacy.py).
-        lat, lon = public_point(lat, lon, home_lat, home_lon)
-        cases.append(
+        if lat is None or lon is None:
+            # As _request_case: the community's centre, else the home rounded (alliance/core/privacy.py).
+            lat, lon = public_point(lat, lon, home_lat, home_lon)
+        append(
             RequestCase(
-                id=request_id,
-                need=str(need),
-                priority=priority or 0,
-                created_at=aware(created_at),
-                matched_at=aware(matched_at),
-                household_id=household_id,
-                lat=lat,
-                lon=lon,
-                region_codes=region_codes,
-                flags=flags_of.get(household_id, no_flags),
+                request_id,
+                need,
+                priority or 0,
+                moment(created_at),
+                moment(matched_at),
+                household_id,
+                lat,
+                lon,
+                region_codes,
+                flags_of.get(household_id, no_flags),
             )
         )
     return cases
