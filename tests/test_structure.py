@@ -1,6 +1,7 @@
 """An empty database is loaded from alliance/core/structure/ instead of replaying the migration chain:
 the script must be exactly what the chain builds, on this backend (`make structure` after a migration)."""
 
+import asyncio
 import os
 import re
 import subprocess
@@ -28,13 +29,23 @@ async def _scratch_database(servers, tmp_path: Path, label: str) -> str:
         return f"sqlite://{tmp_path / f'{label}.sqlite3'}"
     admin = servers.database_url.replace("postgres://", "postgresql://", 1)
     name = f"{database_name(admin)}_{label}"
+    await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    # Dropped after the suite (from the server's maintenance database: the suite's own is gone by
+    # then): the machine's server keeps nothing of a run.
+    maintenance = with_database(admin, "postgres")
+    servers.cleanup.append(
+        lambda: asyncio.run(_admin(maintenance, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    )
+    return with_database(servers.database_url, name)
+
+
+async def _admin(admin: str, *statements: str) -> None:
     connection = await asyncpg.connect(admin)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            await connection.execute(statement)
     finally:
         await connection.close()
-    return with_database(servers.database_url, name)
 
 
 # The year partitions (audit trail, notifications) are made by `alliance migrate` and the worker as
