@@ -301,17 +301,23 @@ def blind_index(purpose: str, normalised: str | None) -> str | None:
     return _hmac(ring.index_keys[ring.active_index_key], purpose, normalised)
 
 
-def blind_indexes(purpose: str, normalised: str | None) -> list[str]:
+def blind_indexes(purpose: str, normalised: str | None, active: str | None = None) -> list[str]:
     """The value's hash under every index key in the keyring: what a lookup searches for, so an
-    index-key rotation half done finds rows under the old key and the new one."""
+    index-key rotation half done finds rows under the old key and the new one. `active`: its hash
+    under the active key when the caller has worked it out already (an import, for the rows it
+    writes), first as always."""
     if not normalised:
         return []
     ring = keyring()
-    ordered = [
-        ring.active_index_key,
-        *(key_id for key_id in ring.index_keys if key_id != ring.active_index_key),
+    first = active or _hmac(ring.index_keys[ring.active_index_key], purpose, normalised)
+    return [
+        first,
+        *(
+            _hmac(key, purpose, normalised)
+            for key_id, key in ring.index_keys.items()
+            if key_id != ring.active_index_key
+        ),
     ]
-    return [_hmac(ring.index_keys[key_id], purpose, normalised) for key_id in ordered]
 
 
 def normalise_id_number(value: str | None) -> str:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import repeat
 from typing import Any
 
 import asyncpg
@@ -60,17 +61,25 @@ def _encoders(model: type[Model], columns: Sequence[str]) -> list[Callable[[Any]
 
 
 def _encode_rows(
-    model: type[Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    tail: Sequence[Any] = (),
 ) -> Sequence[tuple[Any, ...]]:
+    """The rows as sent: each column that needs it encoded, and `tail` (values for the last columns,
+    the same in every row) appended. Column by column: the rows are taken apart with zip and put
+    back together with it, which costs a third of building each row again in Python."""
     encoders = _encoders(model, columns)
-    encoded = [(position, encode) for position, encode in enumerate(encoders) if encode is not None]
-    if not encoded:
+    if not rows or (not tail and all(encode is None for encode in encoders)):
         return rows
-    values = [list(row) for row in rows]
-    for row in values:
-        for position, encode in encoded:
-            row[position] = encode(row[position])
-    return [tuple(row) for row in values]
+    by_column: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    width = len(by_column)
+    for position, encode in enumerate(encoders[:width]):
+        if encode is not None:
+            by_column[position] = list(map(encode, by_column[position]))
+    for encode, value in zip(encoders[width:], tail, strict=True):
+        by_column.append(repeat(value if encode is None else encode(value), len(rows)))  # type: ignore[arg-type]
+    return list(zip(*by_column, strict=True))
 
 
 def _column_defaults(model: type[Model], columns: Sequence[str]) -> dict[str, Any]:
@@ -154,11 +163,11 @@ class _Insert:
 
 def _prepare_insert(model: type[Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> _Insert:
     defaults = _column_defaults(model, columns) if rows else {}
-    if defaults:
-        columns = (*columns, *defaults)
-        tail = tuple(defaults.values())
-        rows = [(*row, *tail) for row in rows]
-    return _Insert(model._meta.db_table, tuple(columns), _encode_rows(model, columns, rows))
+    return _Insert(
+        model._meta.db_table,
+        (*columns, *defaults),
+        _encode_rows(model, (*columns, *defaults), rows, tuple(defaults.values())),
+    )
 
 
 async def _run_insert(connection: BaseDBAsyncClient, insert: _Insert) -> None:

@@ -326,11 +326,8 @@ async def open_verification_tasks(
     """A "verify new household" task for the community worker(s) of each unverified household (the
     coordinators above when a community has no worker). Idempotent while the task is open; written in
     bulk, since a batch from the assistance system brings thousands. `owners`: who gets each
-    region's tasks, kept by the caller across calls (an import calls once a chunk, in the chunk's
-    transaction: `connection`)."""
-    due = utc_now() + due_in
+    region's tasks, kept by the caller across calls."""
     opened = 0
-    owners = {} if owners is None else owners
     for start in range(0, len(household_ids), 1000):
         part = list(household_ids[start : start + 1000])
         rows = (
@@ -338,37 +335,72 @@ async def open_verification_tasks(
             .using_db(connection)
             .values("id", "head_name", "address", "region_id", "region__path")
         )
-        regions = {row["region_id"]: row["region__path"] for row in rows if row["region_id"] not in owners}
-        if regions:
-            found: dict[str, list[int]] = {code: [] for code in regions}
-            for user_id, code in (
-                await User.filter(role=Role.COMMUNITY_WORKER, is_active=True, region_id__in=list(regions))
-                .using_db(connection)
-                .values_list("id", "region_id")
-            ):
-                found[code].append(user_id)
-            without_worker = {regions[code] for code, users in found.items() if not users}
-            above = await coordinator_ids_over(without_worker, connection)
-            for code, users in found.items():
-                owners[code] = users or above[regions[code]]
-        tasks = [
-            Task(
-                owner_id=owner,
-                kind=TaskKind.VERIFY_HOUSEHOLD,
-                subject_type="household",
-                subject_id=str(row["id"]),
-                params={"name": row["head_name"], "address": row["address"], "household_id": row["id"]},
-                due_at=due,
-                state=TaskState.OPEN,
-                open_key=open_key(owner, TaskKind.VERIFY_HOUSEHOLD, Subject("household", row["id"])),
-            )
-            for row in rows
-            for owner in owners[row["region_id"]]
-        ]
-        if tasks:
-            await Task.bulk_create(tasks, ignore_conflicts=True, using_db=connection)
-        opened += len(tasks)
+        opened += await open_tasks_for_new(
+            [
+                NewHousehold(
+                    row["id"], row["head_name"], row["address"], row["region_id"], row["region__path"]
+                )
+                for row in rows
+            ],
+            due_in,
+            owners,
+            connection,
+        )
     return opened
+
+
+@dataclass(frozen=True, slots=True)
+class NewHousehold:
+    """An unverified household, as its verification task names it."""
+
+    id: int
+    head_name: str
+    address: str
+    region_code: str
+    region_path: str
+
+
+async def open_tasks_for_new(
+    households: Sequence[NewHousehold],
+    due_in: timedelta = timedelta(days=7),
+    owners: dict[str, list[int]] | None = None,
+    connection: BaseDBAsyncClient | None = None,
+) -> int:
+    """`open_verification_tasks` for households the caller holds already: an import, for the ones
+    its chunk created (in the chunk's transaction, `connection`: a crash never leaves a new
+    household without its task), without reading them back."""
+    owners = {} if owners is None else owners
+    regions = {row.region_code: row.region_path for row in households if row.region_code not in owners}
+    if regions:
+        found: dict[str, list[int]] = {code: [] for code in regions}
+        for user_id, code in (
+            await User.filter(role=Role.COMMUNITY_WORKER, is_active=True, region_id__in=list(regions))
+            .using_db(connection)
+            .values_list("id", "region_id")
+        ):
+            found[code].append(user_id)
+        without_worker = {regions[code] for code, users in found.items() if not users}
+        above = await coordinator_ids_over(without_worker, connection)
+        for code, users in found.items():
+            owners[code] = users or above[regions[code]]
+    due = utc_now() + due_in
+    tasks = [
+        Task(
+            owner_id=owner,
+            kind=TaskKind.VERIFY_HOUSEHOLD,
+            subject_type="household",
+            subject_id=str(row.id),
+            params={"name": row.head_name, "address": row.address, "household_id": row.id},
+            due_at=due,
+            state=TaskState.OPEN,
+            open_key=open_key(owner, TaskKind.VERIFY_HOUSEHOLD, Subject("household", row.id)),
+        )
+        for row in households
+        for owner in owners[row.region_code]
+    ]
+    if tasks:
+        await Task.bulk_create(tasks, ignore_conflicts=True, using_db=connection)
+    return len(tasks)
 
 
 async def set_verification_required(

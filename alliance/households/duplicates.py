@@ -8,6 +8,7 @@ household kept) or dismisses the mark (the pair is never marked again).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +54,17 @@ async def _households_with(connection: BaseDBAsyncClient, sql: str, keys: list[s
     return [(row["id"], row["key"]) for row in rows]
 
 
-def _hash_lookup(purpose: str, values: set[str]) -> dict[str, str]:
+# (purpose, normalised value) -> its blind index under the active key, worked out already.
+KnownIndexes = Mapping[tuple[str, str], str]
+
+
+def _hash_lookup(purpose: str, values: set[str], known: KnownIndexes) -> dict[str, str]:
     """Every blind index (under each index key in the keyring) of each value -> the value."""
-    return {digest: value for value in values for digest in blind_indexes(purpose, value)}
+    return {
+        digest: value
+        for value in values
+        for digest in blind_indexes(purpose, value, known.get((purpose, value)))
+    }
 
 
 @dataclass
@@ -66,12 +75,16 @@ class Holders:
     by_phone_address: dict[str, set[int]]
 
 
-async def find_holders(connection: BaseDBAsyncClient, rows: list[IdentityRow]) -> Holders:
+async def find_holders(
+    connection: BaseDBAsyncClient, rows: list[IdentityRow], known: KnownIndexes | None = None
+) -> Holders:
     """Who holds the rows' ID numbers (any household) and phones-and-addresses (intake records),
-    through their blind indexes under every index key of the keyring."""
-    id_hashes = _hash_lookup("id_number", {normalise_id_number(row[1]) for row in rows if row[1]})
+    through their blind indexes under every index key of the keyring. `known`: indexes the caller
+    worked out already (the import hashed each row's for the rows it writes), not hashed again."""
+    known = known or {}
+    id_hashes = _hash_lookup("id_number", {normalise_id_number(row[1]) for row in rows if row[1]}, known)
     key_hashes = _hash_lookup(
-        "phone_address", {key for row in rows if (key := phone_address_key(row[2], row[3]))}
+        "phone_address", {key for row in rows if (key := phone_address_key(row[2], row[3]))}, known
     )
     holders = Holders(
         by_id_number={value: set() for value in id_hashes.values()},
@@ -109,7 +122,10 @@ def holders_after(found: Holders, written: list[tuple[int, str | None, str | Non
 
 
 async def mark_possible_duplicates(
-    connection: BaseDBAsyncClient, rows: list[IdentityRow], holders: Holders | None = None
+    connection: BaseDBAsyncClient,
+    rows: list[IdentityRow],
+    holders: Holders | None = None,
+    known: KnownIndexes | None = None,
 ) -> int:
     """Point each household at the oldest other household with its ID number, or with its phone and
     address, unless a coordinator dismissed that pair. Runs inside the import's transaction (after
@@ -121,7 +137,7 @@ async def mark_possible_duplicates(
     household, phone and address on the intake records, so only households that came through intake
     are found that way."""
     if holders is None:
-        holders = await find_holders(connection, rows)
+        holders = await find_holders(connection, rows, known)
     by_id_number, by_phone_address = holders.by_id_number, holders.by_phone_address
     wanted: dict[int, list[int]] = {}
     for household_id, id_number, phone, address, _marked_now in rows:

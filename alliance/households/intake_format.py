@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 from stdnum import numdb
 from stdnum.cn import ric
-from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 from alliance.core.codes import Accessibility, ContactPreference, FlagCode, NeedCode
 from alliance.core.errors import AllianceError
@@ -434,14 +433,13 @@ def id_number_error(id_number: str) -> str | None:
         return _("An ID number has 18 characters; this one has {count}.").format(count=len(id_number))
     if not ID_SHAPE.match(id_number):
         return _("An ID number is 17 digits followed by a digit or X.")
-    try:
-        # Already compact (the shape above): no ric.compact, a million rows call this.
-        if ric.calc_check_digit(id_number) != id_number[17]:
-            raise InvalidChecksum()
-        ric.get_birth_date(id_number)
-    except InvalidChecksum:
+    # Already compact (the shape above): neither ric.compact nor ric.get_birth_date, which cleans the
+    # number again (a fifth of the import's checking); the same date test as get_birth_date's.
+    if ric.calc_check_digit(id_number) != id_number[17]:
         return _("The check digit does not match (GB 11643): a digit was probably mistyped.")
-    except (InvalidComponent, InvalidFormat, InvalidLength):
+    try:
+        date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
         return _(
             "Characters 7 to 14 of an ID number are the birth date; {digits} is not a real date."
         ).format(digits=id_number[6:14])

@@ -251,6 +251,8 @@ class _ChunkRows:
     requests_cancelled: list[tuple[Any, ...]]
     transitions: _Insert
     identities: list[IdentityRow]
+    # Their blind indexes under the active key (duplicates.KnownIndexes), hashed for the rows.
+    known: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 async def _plan_households(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from operator import itemgetter
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from alliance.core.audit import Draft, chain
 from alliance.core.codes import CloseReason, RequestStatus
+from alliance.core.crypto import blind_index, normalise_id_number, phone_address_key
 from alliance.core.models import AuditEntry
 from alliance.households.bulk_statements import (
     _encode_rows,
@@ -25,7 +27,6 @@ from alliance.households.duplicates import (
     find_holders,
     holders_after,
     mark_possible_duplicates,
-    phone_address_index,
 )
 from alliance.households.intake_planning import (
     HOUSEHOLD_COLUMNS,
@@ -65,19 +66,19 @@ REQUEST_INSERT = ("household_id", "need_id", "status", "active_key", "priority",
 TRANSITION_INSERT = ("request_id", "from_status", "to_status", "reason", "at")
 
 
+# A plan's household columns, in HOUSEHOLD_COLUMNS' order (a tuple).
+_household_columns = itemgetter(*HOUSEHOLD_COLUMNS)
+
+
 def _household_rows(plans: list[_Plan], context: _Context, with_ids: bool) -> list[tuple[Any, ...]]:
     now = context.now
-    return [
-        (
-            *((plan.household_id,) if with_ids else ()),
-            plan.row.external_id,
-            *[plan.values[column] for column in HOUSEHOLD_COLUMNS],
-            now,
-            now,
-        )
-        for plan in plans
-        if plan.new
-    ]
+    if with_ids:
+        return [
+            (plan.household_id, plan.row.external_id, *_household_columns(plan.values), now, now)
+            for plan in plans
+            if plan.new
+        ]
+    return [(plan.row.external_id, *_household_columns(plan.values), now, now) for plan in plans if plan.new]
 
 
 async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
@@ -90,6 +91,8 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
     records: list[tuple[Any, ...]] = []
     record_updates: list[tuple[Any, ...]] = []
     identities: list[IdentityRow] = []
+    # The identities' blind indexes, hashed once here for the rows and the duplicate lookup both.
+    known: dict[tuple[str, str], str] = {}
     for position, plan in enumerate(plans, start=1):
         if position % YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -102,12 +105,14 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             requests.append(
                 (household_id, need, opened, active_key(household_id, need), plan.priority, now, now)
             )
+        key = phone_address_key(row.phone, row.address)
+        phone_address = blind_index("phone_address", key)
         record = (
             context.source_id,
             context.batch_id,
             list(row.needs),
             plan.geocode_pending,
-            phone_address_index(row.phone, row.address),
+            phone_address,
             now,
         )
         if plan.record_exists:
@@ -125,6 +130,12 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             identities.append(
                 (household_id, row.id_number, row.phone, row.address, before["possible_duplicate_of_id"])
             )
+        else:
+            continue
+        if row.id_number:
+            known["id_number", normalise_id_number(row.id_number)] = plan.values["id_number_index"]
+        if key:
+            known["phone_address", key] = phone_address
     cancelled = [request_id for plan in plans for request_id in plan.cancelled]
     households = _prepare_insert(Household, ("id", *HOUSEHOLD_INSERT), _household_rows(plans, context, True))
     await asyncio.sleep(0)
@@ -135,7 +146,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
     return _ChunkRows(
         households=households,
         household_updates=[
-            (*[plan.values[column] for column in HOUSEHOLD_COLUMNS], now, plan.household_id)
+            (*_household_columns(plan.values), now, plan.household_id)
             for plan in plans
             if not plan.new and plan.household_changed
         ],
@@ -167,6 +178,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             ],
         ),
         identities=identities,
+        known=known,
     )
 
 
@@ -182,7 +194,7 @@ async def _write_households(
     identities are looked up while its rows are sent, for duplicate marking."""
     found = None
     if lookup is not None and chunk.rows is not None and chunk.rows.identities:
-        found = asyncio.create_task(find_holders(lookup, chunk.rows.identities))
+        found = asyncio.create_task(find_holders(lookup, chunk.rows.identities, chunk.rows.known))
     try:
         await _write_rows(connection, chunk, context, found)
     finally:
@@ -229,7 +241,7 @@ async def _write_rows(
                 (plan.household_id, plan.row.id_number, plan.row.phone, plan.row.address) for plan in plans
             ]
             holders = holders_after(await found, written)  # type: ignore[arg-type]
-        await mark_possible_duplicates(connection, rows.identities, holders)
+        await mark_possible_duplicates(connection, rows.identities, holders, rows.known)
 
 
 async def _save_flags(connection: BaseDBAsyncClient, rows: _ChunkRows) -> None:
