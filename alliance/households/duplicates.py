@@ -8,7 +8,6 @@ household kept) or dismisses the mark (the pair is never marked again).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from tortoise.transactions import in_transaction
 from alliance.core.access import Action, Principal, get_visible, require, visible
 from alliance.core.audit import record
 from alliance.core.codes import CloseReason, RequestStatus
-from alliance.core.crypto import blind_index, blind_indexes, normalise_id_number, phone_address_key
+from alliance.core.crypto import blind_index, blind_indexes, phone_address_key
 from alliance.core.errors import InvalidInput
 from alliance.core.i18n import gettext as _
 from alliance.core.labels import label
@@ -32,8 +31,11 @@ from alliance.matching.models import RequestTransition, ServiceRequest
 
 PAGE_SIZE = 20
 
-# (household id, ID number, phone, address, the household it is marked a duplicate of now)
-IdentityRow = tuple[int, str | None, str | None, str, int | None]
+# (household id, ID number normalised, its blind index under the active key, phone-and-address key,
+# its blind index, the household it is marked a duplicate of now); None where a household has none.
+IdentityRow = tuple[int, str | None, str | None, str | None, str | None, int | None]
+# (household id, ID number normalised, phone-and-address key) of a household a chunk wrote.
+WrittenKeys = tuple[int, str | None, str | None]
 
 
 def phone_address_index(phone: str | None, address: str) -> str | None:
@@ -54,16 +56,11 @@ async def _households_with(connection: BaseDBAsyncClient, sql: str, keys: list[s
     return [(row["id"], row["key"]) for row in rows]
 
 
-# (purpose, normalised value) -> its blind index under the active key, worked out already.
-KnownIndexes = Mapping[tuple[str, str], str]
-
-
-def _hash_lookup(purpose: str, values: set[str], known: KnownIndexes) -> dict[str, str]:
-    """Every blind index (under each index key in the keyring) of each value -> the value."""
+def _hash_lookup(purpose: str, values: dict[str, str | None]) -> dict[str, str]:
+    """Every blind index (under each index key in the keyring) of each value -> the value. `values`:
+    value -> its index under the active key, worked out already (hashed again only if None)."""
     return {
-        digest: value
-        for value in values
-        for digest in blind_indexes(purpose, value, known.get((purpose, value)))
+        digest: value for value, active in values.items() for digest in blind_indexes(purpose, value, active)
     }
 
 
@@ -75,17 +72,11 @@ class Holders:
     by_phone_address: dict[str, set[int]]
 
 
-async def find_holders(
-    connection: BaseDBAsyncClient, rows: list[IdentityRow], known: KnownIndexes | None = None
-) -> Holders:
+async def find_holders(connection: BaseDBAsyncClient, rows: list[IdentityRow]) -> Holders:
     """Who holds the rows' ID numbers (any household) and phones-and-addresses (intake records),
-    through their blind indexes under every index key of the keyring. `known`: indexes the caller
-    worked out already (the import hashed each row's for the rows it writes), not hashed again."""
-    known = known or {}
-    id_hashes = _hash_lookup("id_number", {normalise_id_number(row[1]) for row in rows if row[1]}, known)
-    key_hashes = _hash_lookup(
-        "phone_address", {key for row in rows if (key := phone_address_key(row[2], row[3]))}, known
-    )
+    through their blind indexes under every index key of the keyring."""
+    id_hashes = _hash_lookup("id_number", {row[1]: row[2] for row in rows if row[1]})
+    key_hashes = _hash_lookup("phone_address", {row[3]: row[4] for row in rows if row[3]})
     holders = Holders(
         by_id_number={value: set() for value in id_hashes.values()},
         by_phone_address={value: set() for value in key_hashes.values()},
@@ -105,27 +96,23 @@ async def find_holders(
     return holders
 
 
-def holders_after(found: Holders, written: list[tuple[int, str | None, str | None, str]]) -> Holders:
-    """`found` as it stands once `written` is: each of those households (id, ID number, phone,
-    address) then holds its row's ID number, phone and address and has an intake record, whatever
-    the lookup, made before they were written, saw of them."""
+def holders_after(found: Holders, written: list[WrittenKeys]) -> Holders:
+    """`found` as it stands once `written` is: each of those households then holds its row's ID
+    number and phone-and-address key and has an intake record, whatever the lookup, made before
+    they were written, saw of them."""
     touched = {row[0] for row in written}
     by_id_number = {value: ids - touched for value, ids in found.by_id_number.items()}
     by_phone_address = {key: ids - touched for key, ids in found.by_phone_address.items()}
-    for household_id, id_number, phone, address in written:
-        if id_number and (holding := by_id_number.get(normalise_id_number(id_number))) is not None:
+    for household_id, id_key, key in written:
+        if id_key and (holding := by_id_number.get(id_key)) is not None:
             holding.add(household_id)
-        key = phone_address_key(phone, address)
         if key and (holding := by_phone_address.get(key)) is not None:
             holding.add(household_id)
     return Holders(by_id_number=by_id_number, by_phone_address=by_phone_address)
 
 
 async def mark_possible_duplicates(
-    connection: BaseDBAsyncClient,
-    rows: list[IdentityRow],
-    holders: Holders | None = None,
-    known: KnownIndexes | None = None,
+    connection: BaseDBAsyncClient, rows: list[IdentityRow], holders: Holders | None = None
 ) -> int:
     """Point each household at the oldest other household with its ID number, or with its phone and
     address, unless a coordinator dismissed that pair. Runs inside the import's transaction (after
@@ -137,14 +124,13 @@ async def mark_possible_duplicates(
     household, phone and address on the intake records, so only households that came through intake
     are found that way."""
     if holders is None:
-        holders = await find_holders(connection, rows, known)
+        holders = await find_holders(connection, rows)
     by_id_number, by_phone_address = holders.by_id_number, holders.by_phone_address
     wanted: dict[int, list[int]] = {}
-    for household_id, id_number, phone, address, _marked_now in rows:
+    for household_id, id_key, _id_index, key, _key_index, _marked_now in rows:
         matches: set[int] = set()
-        if id_number:
-            matches.update(by_id_number.get(normalise_id_number(id_number), ()))
-        key = phone_address_key(phone, address)
+        if id_key:
+            matches.update(by_id_number.get(id_key, ()))
         if key:
             matches.update(by_phone_address.get(key, ()))
         # Only the newer of a pair is marked, pointing at the older one.
@@ -160,7 +146,7 @@ async def mark_possible_duplicates(
             dismissed.add((household_id, other_id))  # type: ignore[arg-type]
             dismissed.add((other_id, household_id))  # type: ignore[arg-type]
     changes: list[tuple[int | None, int]] = []
-    for household_id, _id_number, _phone, _address, marked_now in rows:
+    for household_id, _id_key, _id_index, _key, _key_index, marked_now in rows:
         older = [other for other in wanted[household_id] if (household_id, other) not in dismissed]
         mark = older[0] if older else None
         if mark != marked_now:

@@ -16,7 +16,7 @@ from alliance.core.crypto import id_number_index, phone_index
 from alliance.core.models import Region
 from alliance.core.timeutil import LOCAL_TZ, to_local
 from alliance.households.bulk_statements import _Insert, _select_in
-from alliance.households.duplicates import IdentityRow
+from alliance.households.duplicates import IdentityRow, WrittenKeys
 from alliance.households.intake_format import HouseholdRow
 from alliance.households.models import Flag, Household, HouseholdMerge, IntakeRecord, IntakeSource
 from alliance.households.needs import needs_for_flags, priority_with_waiting, request_priority
@@ -251,8 +251,8 @@ class _ChunkRows:
     requests_cancelled: list[tuple[Any, ...]]
     transitions: _Insert
     identities: list[IdentityRow]
-    # Their blind indexes under the active key (duplicates.KnownIndexes), hashed for the rows.
-    known: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Every household the chunk writes, with its identity's keys (duplicates.holders_after).
+    written: list[WrittenKeys] = field(default_factory=list)
 
 
 async def _plan_households(

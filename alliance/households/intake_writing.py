@@ -24,6 +24,7 @@ from alliance.households.bulk_statements import (
 from alliance.households.duplicates import (
     Holders,
     IdentityRow,
+    WrittenKeys,
     find_holders,
     holders_after,
     mark_possible_duplicates,
@@ -91,8 +92,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
     records: list[tuple[Any, ...]] = []
     record_updates: list[tuple[Any, ...]] = []
     identities: list[IdentityRow] = []
-    # The identities' blind indexes, hashed once here for the rows and the duplicate lookup both.
-    known: dict[tuple[str, str], str] = {}
+    written: list[WrittenKeys] = []
     for position, plan in enumerate(plans, start=1):
         if position % YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -105,8 +105,11 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             requests.append(
                 (household_id, need, opened, active_key(household_id, need), plan.priority, now, now)
             )
+        # The identity's keys and blind indexes, worked out once for the rows and duplicate marking.
+        id_key = normalise_id_number(row.id_number) or None
         key = phone_address_key(row.phone, row.address)
         phone_address = blind_index("phone_address", key)
+        written.append((household_id, id_key, key))
         record = (
             context.source_id,
             context.batch_id,
@@ -120,22 +123,15 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
         else:
             records.append((household_id, *record))
         before = existing.get(row.external_id)
+        identity = (household_id, id_key, plan.values["id_number_index"], key, phone_address)
         if before is None:
-            identities.append((household_id, row.id_number, row.phone, row.address, None))
+            identities.append((*identity, None))
         elif (before["id_number_enc"], before["phone_enc"], before["address"]) != (
             row.id_number,
             row.phone,
             row.address,
         ):
-            identities.append(
-                (household_id, row.id_number, row.phone, row.address, before["possible_duplicate_of_id"])
-            )
-        else:
-            continue
-        if row.id_number:
-            known["id_number", normalise_id_number(row.id_number)] = plan.values["id_number_index"]
-        if key:
-            known["phone_address", key] = phone_address
+            identities.append((*identity, before["possible_duplicate_of_id"]))
     cancelled = [request_id for plan in plans for request_id in plan.cancelled]
     households = _prepare_insert(Household, ("id", *HOUSEHOLD_INSERT), _household_rows(plans, context, True))
     await asyncio.sleep(0)
@@ -178,7 +174,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             ],
         ),
         identities=identities,
-        known=known,
+        written=written,
     )
 
 
@@ -194,7 +190,7 @@ async def _write_households(
     identities are looked up while its rows are sent, for duplicate marking."""
     found = None
     if lookup is not None and chunk.rows is not None and chunk.rows.identities:
-        found = asyncio.create_task(find_holders(lookup, chunk.rows.identities, chunk.rows.known))
+        found = asyncio.create_task(find_holders(lookup, chunk.rows.identities))
     try:
         await _write_rows(connection, chunk, context, found)
     finally:
@@ -237,11 +233,8 @@ async def _write_rows(
         holders = None
         if found is not None:
             # Read outside this transaction: brought up to date with what it wrote.
-            written = [
-                (plan.household_id, plan.row.id_number, plan.row.phone, plan.row.address) for plan in plans
-            ]
-            holders = holders_after(await found, written)  # type: ignore[arg-type]
-        await mark_possible_duplicates(connection, rows.identities, holders, rows.known)
+            holders = holders_after(await found, rows.written)
+        await mark_possible_duplicates(connection, rows.identities, holders)
 
 
 async def _save_flags(connection: BaseDBAsyncClient, rows: _ChunkRows) -> None:
