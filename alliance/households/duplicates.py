@@ -43,16 +43,28 @@ def phone_address_index(phone: str | None, address: str) -> str | None:
     return blind_index("phone_address", phone_address_key(phone, address))
 
 
-def _placeholders(connection: BaseDBAsyncClient, count: int) -> str:
-    if connection.capabilities.dialect == "postgres":
-        return ", ".join(f"${position}" for position in range(1, count + 1))
-    return ", ".join("?" * count)
-
-
-async def _households_with(connection: BaseDBAsyncClient, sql: str, keys: list[str]) -> list[tuple[int, str]]:
+async def _households_with(
+    connection: BaseDBAsyncClient, table: str, id_column: str, key_column: str, keys: list[str]
+) -> list[tuple[int, str]]:
+    """(household id, key) of the rows of `table` whose `key_column` is one of `keys`. PostgreSQL:
+    the keys as one array, joined row by row to the column's index. `= ANY(array)` or an IN list
+    of a chunk's 5,000 keys made the planner scan the whole table, in parallel, for every chunk of
+    an import (78 ms a chunk at 300,000 households, against 17 ms probing the index, and both cores
+    taken from the chunk being written)."""
     if not keys:
         return []
-    rows = await connection.execute_query_dict(sql.format(keys=_placeholders(connection, len(keys))), keys)
+    if connection.capabilities.dialect == "postgres":
+        sql = (
+            f'SELECT t."{id_column}" AS "id", t."{key_column}" AS "key" FROM unnest($1::text[]) AS u("key") '
+            f'JOIN "{table}" AS t ON t."{key_column}" = u."key"'
+        )
+        rows = await connection.execute_query_dict(sql, [keys])
+    else:
+        sql = (
+            f'SELECT "{id_column}" AS "id", "{key_column}" AS "key" FROM "{table}" '
+            f'WHERE "{key_column}" IN ({", ".join("?" * len(keys))})'
+        )
+        rows = await connection.execute_query_dict(sql, keys)
     return [(row["id"], row["key"]) for row in rows]
 
 
@@ -82,15 +94,11 @@ async def find_holders(connection: BaseDBAsyncClient, rows: list[IdentityRow]) -
         by_phone_address={value: set() for value in key_hashes.values()},
     )
     for household_id, digest in await _households_with(
-        connection,
-        'SELECT "id", "id_number_index" AS "key" FROM "household" WHERE "id_number_index" IN ({keys})',
-        sorted(id_hashes),
+        connection, "household", "id", "id_number_index", sorted(id_hashes)
     ):
         holders.by_id_number[id_hashes[digest]].add(household_id)
     for household_id, digest in await _households_with(
-        connection,
-        'SELECT "household_id" AS "id", "phone_address" AS "key" FROM "intake_record" WHERE "phone_address" IN ({keys})',
-        sorted(key_hashes),
+        connection, "intake_record", "household_id", "phone_address", sorted(key_hashes)
     ):
         holders.by_phone_address[key_hashes[digest]].add(household_id)
     return holders
