@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -168,6 +169,21 @@ def _prepare_insert(model: type[Model], columns: Sequence[str], rows: Sequence[t
         (*columns, *defaults),
         _encode_rows(model, (*columns, *defaults), rows, tuple(defaults.values())),
     )
+
+
+async def _prepare_insert_in_slices(
+    model: type[Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]], size: int = 1_000
+) -> _Insert:
+    """`_prepare_insert`, `size` rows at a time, letting the other tasks run between two slices: an
+    import's chunk encrypts ten thousand values, 30 ms in one go, while the chunk before waits to
+    send its next statement."""
+    defaults = _column_defaults(model, columns) if rows else {}
+    every = (*columns, *defaults)
+    encoded: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), size):
+        encoded.extend(_encode_rows(model, every, rows[start : start + size], tuple(defaults.values())))
+        await asyncio.sleep(0)
+    return _Insert(model._meta.db_table, every, encoded)
 
 
 async def _run_insert(connection: BaseDBAsyncClient, insert: _Insert) -> None:

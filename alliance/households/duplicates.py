@@ -133,6 +133,12 @@ async def mark_possible_duplicates(
     are found that way."""
     if holders is None:
         holders = await find_holders(connection, rows)
+    return await apply_marks(connection, rows, older_holders(rows, holders))
+
+
+def older_holders(rows: list[IdentityRow], holders: Holders) -> dict[int, list[int]]:
+    """Per household of `rows`, the older households holding its ID number or its phone and address,
+    oldest first: only the newer of a pair is marked, pointing at the older one."""
     by_id_number, by_phone_address = holders.by_id_number, holders.by_phone_address
     wanted: dict[int, list[int]] = {}
     for household_id, id_key, _id_index, key, _key_index, _marked_now in rows:
@@ -141,8 +147,15 @@ async def mark_possible_duplicates(
             matches.update(by_id_number.get(id_key, ()))
         if key:
             matches.update(by_phone_address.get(key, ()))
-        # Only the newer of a pair is marked, pointing at the older one.
         wanted[household_id] = sorted(other for other in matches if other < household_id)
+    return wanted
+
+
+async def apply_marks(
+    connection: BaseDBAsyncClient, rows: list[IdentityRow], wanted: dict[int, list[int]]
+) -> int:
+    """Each household of `rows` marked as a duplicate of the oldest of its `older_holders` that a
+    coordinator did not dismiss, or unmarked; returns how many marks changed."""
     dismissed: set[tuple[int, int]] = set()
     candidates = [household_id for household_id, older in wanted.items() if older]
     if candidates:

@@ -502,17 +502,7 @@ async def _open_verification_tasks(
 ) -> None:
     """A "verify" task for each household the chunk created (alliance/households/consent.py), in the
     chunk's transaction: a crash never leaves a new household without its task."""
-    created = [
-        consent.NewHousehold(
-            plan.household_id,
-            plan.row.head_name,
-            plan.row.address,
-            plan.row.region_code,
-            context.regions[plan.row.region_code].path,
-        )
-        for plan in chunk.plans
-        if plan.new and plan.household_id is not None
-    ]
+    created = chunk.rows.created if chunk.rows is not None else []
     if created:
         await consent.open_tasks_for_new(created, owners=context.task_owners, connection=connection)
 

@@ -16,6 +16,7 @@ from alliance.core.crypto import id_number_index, phone_index
 from alliance.core.models import Region
 from alliance.core.timeutil import LOCAL_TZ, to_local
 from alliance.households.bulk_statements import _Insert, _select_in
+from alliance.households.consent import NewHousehold
 from alliance.households.duplicates import IdentityRow, WrittenKeys
 from alliance.households.intake_format import HouseholdRow
 from alliance.households.models import Flag, Household, HouseholdMerge, IntakeRecord, IntakeSource
@@ -253,6 +254,8 @@ class _ChunkRows:
     identities: list[IdentityRow]
     # Every household the chunk writes, with its identity's keys (duplicates.holders_after).
     written: list[WrittenKeys] = field(default_factory=list)
+    # The households it creates, each to get its "verify" task.
+    created: list[NewHousehold] = field(default_factory=list)
 
 
 async def _plan_households(

@@ -17,17 +17,20 @@ from alliance.households.bulk_statements import (
     _insert,
     _params,
     _prepare_insert,
+    _prepare_insert_in_slices,
     _run_insert,
     _select_in,
     _update,
 )
+from alliance.households.consent import NewHousehold
 from alliance.households.duplicates import (
-    Holders,
     IdentityRow,
     WrittenKeys,
+    apply_marks,
     find_holders,
     holders_after,
     mark_possible_duplicates,
+    older_holders,
 )
 from alliance.households.intake_planning import (
     HOUSEHOLD_COLUMNS,
@@ -133,12 +136,12 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
         ):
             identities.append((*identity, before["possible_duplicate_of_id"]))
     cancelled = [request_id for plan in plans for request_id in plan.cancelled]
-    households = _prepare_insert(Household, ("id", *HOUSEHOLD_INSERT), _household_rows(plans, context, True))
-    await asyncio.sleep(0)
-    flags_insert = _prepare_insert(Flag, FLAG_INSERT, flags)
-    await asyncio.sleep(0)
-    requests_insert = _prepare_insert(ServiceRequest, REQUEST_INSERT, requests)
-    await asyncio.sleep(0)
+    households = await _prepare_insert_in_slices(
+        Household, ("id", *HOUSEHOLD_INSERT), _household_rows(plans, context, True)
+    )
+    flags_insert = await _prepare_insert_in_slices(Flag, FLAG_INSERT, flags)
+    requests_insert = await _prepare_insert_in_slices(ServiceRequest, REQUEST_INSERT, requests)
+    records_insert = await _prepare_insert_in_slices(IntakeRecord, RECORD_INSERT, records)
     return _ChunkRows(
         households=households,
         household_updates=[
@@ -155,7 +158,7 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
             for plan in plans
             for action, code in plan.flag_audit
         ],
-        records=_prepare_insert(IntakeRecord, RECORD_INSERT, records),
+        records=records_insert,
         record_updates=record_updates,
         requests=requests_insert,
         request_priorities=[
@@ -175,6 +178,17 @@ async def _chunk_rows(chunk: _ChunkPlan, context: _Context) -> _ChunkRows:
         ),
         identities=identities,
         written=written,
+        created=[
+            NewHousehold(
+                plan.household_id,
+                plan.row.head_name,
+                plan.row.address,
+                plan.row.region_code,
+                context.regions[plan.row.region_code].path,
+            )
+            for plan in plans
+            if plan.new and plan.household_id is not None
+        ],
     )
 
 
@@ -190,7 +204,7 @@ async def _write_households(
     identities are looked up while its rows are sent, for duplicate marking."""
     found = None
     if lookup is not None and chunk.rows is not None and chunk.rows.identities:
-        found = asyncio.create_task(find_holders(lookup, chunk.rows.identities))
+        found = asyncio.create_task(_marks_wanted(lookup, chunk.rows))
     try:
         await _write_rows(connection, chunk, context, found)
     finally:
@@ -203,7 +217,7 @@ async def _write_rows(
     connection: BaseDBAsyncClient,
     chunk: _ChunkPlan,
     context: _Context,
-    found: asyncio.Task[Holders] | None,
+    found: asyncio.Task[dict[int, list[int]]] | None,
 ) -> None:
     plans = chunk.plans
     if chunk.rows is not None:
@@ -224,17 +238,24 @@ async def _write_rows(
         for plan in plans:
             if plan.new:
                 plan.household_id = ids[plan.row.external_id]
-    rows = chunk.rows or await _chunk_rows(chunk, context)
+    rows = chunk.rows = chunk.rows or await _chunk_rows(chunk, context)
     await _update(connection, Household, (*HOUSEHOLD_COLUMNS, "updated_at"), rows.household_updates)
     await _save_flags(connection, rows)
     await _save_records(connection, rows)
     await _save_requests(connection, rows)
     if rows.identities:
-        holders = None
-        if found is not None:
-            # Read outside this transaction: brought up to date with what it wrote.
-            holders = holders_after(await found, rows.written)
-        await mark_possible_duplicates(connection, rows.identities, holders)
+        if found is None:
+            await mark_possible_duplicates(connection, rows.identities)
+        else:
+            await apply_marks(connection, rows.identities, await found)
+
+
+async def _marks_wanted(lookup: BaseDBAsyncClient, rows: _ChunkRows) -> dict[int, list[int]]:
+    """The chunk's duplicates (`older_holders`), looked up outside its transaction while its rows are
+    sent and brought up to date with what they will be once written (`holders_after`): worked out
+    beside the writing, not between two of its statements."""
+    holders = holders_after(await find_holders(lookup, rows.identities), rows.written)
+    return older_holders(rows.identities, holders)
 
 
 async def _save_flags(connection: BaseDBAsyncClient, rows: _ChunkRows) -> None:
