@@ -234,7 +234,7 @@ async def test_a_crash_mid_file_keeps_earlier_chunks_and_a_rerun_finishes_withou
 
 
 async def test_the_garbage_collector_rests_during_an_import_collects_each_chunk_and_wakes_after(tmp_path):
-    """Its automatic passes cost a fifth of an import's CPU: off while imports run, a pass over the
+    """Its automatic passes cost a quarter of an import's CPU: off while imports run, a pass over the
     young objects once a chunk instead, and on again when the last import ends, even by a crash."""
     assert gc.isenabled()
     records = read_file(write_csv(tmp_path / "ten.csv", [person(number) for number in range(1, 11)]))
